@@ -1,0 +1,86 @@
+# The portal's build, test and sandbox entry points. Run `make help`.
+#
+# Tools install under .tools/ (git-ignored) so a fresh machine needs only Go,
+# python3 and apt: `make tools` installs everything, and a second run is instant
+# because every tool is a file target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT      := $(CURDIR)
+TOOLS     := $(ROOT)/.tools
+TOOLS_BIN := $(TOOLS)/bin
+VENV      := $(TOOLS)/venv
+
+PYTHON            ?= python3
+MOTO_VERSION      := 5.2.5
+STRIPE_MOCK_VER   := v0.183.0
+# templ CLI pinned to the runtime version in go.mod so generated code matches.
+TEMPL_VERSION     := $(shell go list -m -f '{{.Version}}' github.com/a-h/templ 2>/dev/null)
+
+TEMPL       := $(TOOLS_BIN)/templ
+STRIPE_MOCK := $(TOOLS_BIN)/stripe-mock
+MOTO_STAMP  := $(VENV)/.moto-$(MOTO_VERSION).stamp
+CHROMIUM    := /usr/bin/chromium
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# CI is passed through to go test and the sandbox (tests may read it).
+export CI
+
+.PHONY: help tools generate lint check test run build bench clean
+
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+tools: $(TEMPL) $(STRIPE_MOCK) $(MOTO_STAMP) $(CHROMIUM) ## Install templ, stripe-mock, moto (venv) and chromium.
+
+$(TEMPL): go.mod
+	@test -n "$(TEMPL_VERSION)" || { echo "cannot read the templ version from go.mod" >&2; exit 1; }
+	GOBIN=$(TOOLS_BIN) go install github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION)
+	@touch $@
+
+$(STRIPE_MOCK):
+	GOBIN=$(TOOLS_BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VER)
+
+$(MOTO_STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+	@rm -f $(VENV)/.moto-*.stamp
+	@touch $@
+
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+generate: $(TEMPL) ## Generate Go code from .templ files.
+	$(TEMPL) generate
+
+lint: $(TEMPL) ## gofmt, go vet, and check that templ generate leaves no diff.
+	@unformatted="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard -- '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	go vet ./...
+	$(TEMPL) generate
+	@git diff --exit-code -- '*_templ.go' || { echo "templ generate changed committed files: run 'make generate' and commit" >&2; exit 1; }
+	@untracked="$$(git ls-files --others --exclude-standard -- '*_templ.go')"; \
+	if [ -n "$$untracked" ]; then echo "templ generate produced untracked files (commit them):" >&2; echo "$$untracked" >&2; exit 1; fi
+
+check: lint ## Alias for lint.
+
+test: tools lint ## Install tools, lint, then run all tests with -race.
+	go test -race -count=1 -timeout 20m ./...
+
+run: tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
+	go run ./cmd/portal sandbox
+
+build: ## Build bin/portal.
+	go build -o bin/portal ./cmd/portal
+
+bench: ## Run benchmarks.
+	go test -run '^$$' -bench . -benchmem ./...
+
+clean: ## Remove build outputs, the sandbox data and the installed tools.
+	rm -rf bin .sandbox .tools
+	find . -name '*.test' -o -name '*.out' | xargs rm -f

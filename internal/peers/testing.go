@@ -1,0 +1,229 @@
+package peers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/chromedp/chromedp"
+	"github.com/stripe/stripe-go/v76"
+	"github.com/stripe/stripe-go/v76/client"
+)
+
+// TestRole is the role tests assume in their account (see AccountConfigForTest).
+const TestRole = "PortalDeployer"
+
+// StripeTestKey is the secret key StripeClientForTest uses; stripe-mock
+// accepts any key of this shape.
+const StripeTestKey = "sk_test_123"
+
+// shared holds the per-test-binary instances behind MotoForTest and
+// StripeMockForTest: each starts on first use and lives until StopAll. This
+// is the package's only mutable package-level state.
+var shared struct {
+	motoOnce sync.Once
+	moto     *Moto
+	motoErr  error
+
+	stripeOnce sync.Once
+	stripe     *StripeMock
+	stripeErr  error
+}
+
+// Main runs the package's tests and then StopAll, and exits with the tests'
+// code. Use it as the TestMain of every package whose tests use MotoForTest
+// or StripeMockForTest:
+//
+//	func TestMain(m *testing.M) { peers.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := StopAll(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// StopAll stops the shared instances MotoForTest and StripeMockForTest
+// started, if any. Call it once, after all tests ran (Main does). A test
+// binary that does not call it still leaves no process behind on Linux, where
+// peers die with the process that started them.
+func StopAll() error {
+	var errs []error
+	if shared.moto != nil {
+		errs = append(errs, shared.moto.Stop())
+	}
+	if shared.stripe != nil {
+		errs = append(errs, shared.stripe.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// MotoForTest returns this test binary's shared moto server, starting it on
+// first use. Tests share it and isolate their state by account (see
+// AccountConfigForTest). If moto cannot start, and in particular if it is not
+// installed, the test fails with the reason and the install command.
+func MotoForTest(tb testing.TB) *Moto {
+	tb.Helper()
+	shared.motoOnce.Do(func() {
+		shared.moto, shared.motoErr = StartMoto(context.Background(), MotoOptions{})
+	})
+	if shared.motoErr != nil {
+		tb.Fatalf("moto is required: %v", shared.motoErr)
+	}
+	return shared.moto
+}
+
+// IsolatedMotoForTest starts a moto server of the test's own, stopped when
+// the test ends. Use it only for tests that need a server-wide state (such as
+// /moto-api/reset); others use MotoForTest.
+func IsolatedMotoForTest(tb testing.TB) *Moto {
+	tb.Helper()
+	m, err := StartMoto(context.Background(), MotoOptions{})
+	if err != nil {
+		tb.Fatalf("moto is required: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := m.Stop(); err != nil {
+			tb.Errorf("%v", err)
+		}
+	})
+	return m
+}
+
+// StripeMockForTest returns this test binary's shared stripe-mock, starting
+// it on first use (stripe-mock is stateless, so sharing is safe). If it
+// cannot start, and in particular if it is not installed, the test fails with
+// the reason and the install command.
+func StripeMockForTest(tb testing.TB) *StripeMock {
+	tb.Helper()
+	shared.stripeOnce.Do(func() {
+		shared.stripe, shared.stripeErr = StartStripeMock(context.Background(), StripeMockOptions{})
+	})
+	if shared.stripeErr != nil {
+		tb.Fatalf("stripe-mock is required: %v", shared.stripeErr)
+	}
+	return shared.stripe
+}
+
+// StripeClientForTest returns a stripe-go client that talks to s with
+// StripeTestKey, without network retries and logging errors only.
+func StripeClientForTest(tb testing.TB, s *StripeMock) *client.API {
+	tb.Helper()
+	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
+		URL:               stripe.String(s.URL()),
+		MaxNetworkRetries: stripe.Int64(0),
+		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelError},
+	})
+	return client.New(StripeTestKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+}
+
+// AWSConfigForTest returns an aws-sdk-go-v2 configuration pointed at m in
+// region, with static dummy credentials for moto's default account
+// (see Moto.AWSConfig).
+func AWSConfigForTest(tb testing.TB, m *Moto, region string) aws.Config {
+	tb.Helper()
+	return m.AWSConfig(region)
+}
+
+// AccountForTest returns a random 12-digit AWS account id for this test, so
+// that tests sharing one moto server do not see each other's resources. The
+// id is logged, for reading moto's state when a test fails.
+func AccountForTest(tb testing.TB) string {
+	tb.Helper()
+	// 100000000000 <= id < 1000000000000: always 12 digits, never moto's
+	// default account 123456789012 in practice.
+	n, err := rand.Int(rand.Reader, big.NewInt(900_000_000_000))
+	if err != nil {
+		tb.Fatalf("peers: account id: %v", err)
+	}
+	account := fmt.Sprintf("%012d", n.Int64()+100_000_000_000)
+	tb.Logf("AWS account %s", account)
+	return account
+}
+
+// AccountConfigForTest returns a configuration for a fresh account of this
+// test's own (AccountForTest) on m in region, holding the credentials of
+// TestRole assumed in it, and that account id. It fails the test unless STS
+// confirms the caller is in that account.
+func AccountConfigForTest(tb testing.TB, m *Moto, region string) (aws.Config, string) {
+	tb.Helper()
+	account := AccountForTest(tb)
+	ctx := context.Background()
+	cfg := AssumeAccount(ctx, m.AWSConfig(region), account, TestRole)
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		tb.Fatalf("peers: assume %s in account %s: %v", TestRole, account, err)
+	}
+	if got := aws.ToString(id.Account); got != account {
+		tb.Fatalf("peers: caller account after AssumeRole: got %s, want %s", got, account)
+	}
+	return cfg, account
+}
+
+// Chromium starts headless chromium for this test and returns a chromedp
+// context for one tab, cancelled (browser stopped) when the test ends. The
+// executable is /usr/bin/chromium, or $PORTAL_CHROMIUM; it runs with a fresh
+// user-data-dir and without sandbox, GPU, QUIC or background networking. If
+// chromium is missing or does not start, the test fails with the install
+// command.
+func Chromium(tb testing.TB) context.Context {
+	tb.Helper()
+	path := os.Getenv("PORTAL_CHROMIUM")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		tb.Fatalf("chromium is required: %v: %s (run `make tools`, which runs `apt-get install -y chromium`, or set PORTAL_CHROMIUM)", ErrNotInstalled, path)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.WindowSize(1280, 800),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	tb.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	// Start the browser now, so a broken install fails here and not in the
+	// test's first action.
+	if err := chromedp.Do(ctx); err != nil {
+		tb.Fatalf("chromium is required: start %s: %v (run `make tools`)", path, err)
+	}
+	return ctx
+}
+
+// Screenshot saves a full-page PNG screenshot of the tab in ctx (from
+// Chromium) to path, failing the test on error.
+func Screenshot(tb testing.TB, ctx context.Context, path string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("peers: screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatalf("peers: screenshot: %v", err)
+	}
+}
