@@ -19,30 +19,39 @@ STRIPE_MOCK_VER   := v0.183.0
 # templ CLI pinned to the runtime version in go.mod so generated code matches.
 TEMPL_VERSION     := $(shell go list -m -f '{{.Version}}' github.com/a-h/templ 2>/dev/null)
 
-TEMPL       := $(TOOLS_BIN)/templ
-STRIPE_MOCK := $(TOOLS_BIN)/stripe-mock
-MOTO_STAMP  := $(VENV)/.moto-$(MOTO_VERSION).stamp
-CHROMIUM    := /usr/bin/chromium
+# Each tool is a file target; the stamps carry the pinned version, so a
+# version bump reinstalls and anything else is a no-op.
+TEMPL        := $(TOOLS_BIN)/templ
+TEMPL_STAMP  := $(TOOLS)/.templ-$(TEMPL_VERSION).stamp
+STRIPE_STAMP := $(TOOLS)/.stripe-mock-$(STRIPE_MOCK_VER).stamp
+MOTO_STAMP   := $(VENV)/.moto-$(MOTO_VERSION).stamp
+CHROMIUM     := /usr/bin/chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# CI is passed through to go test and the sandbox (tests may read it).
+# CI is passed through to go test and the sandbox (tests may read it), also
+# when given on the command line (make test CI=true).
+ifneq ($(origin CI),undefined)
 export CI
+endif
 
 .PHONY: help tools generate lint check test run build bench clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(TEMPL) $(STRIPE_MOCK) $(MOTO_STAMP) $(CHROMIUM) ## Install templ, stripe-mock, moto (venv) and chromium.
+tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install templ, stripe-mock, moto (venv) and chromium.
 
-$(TEMPL): go.mod
-	@test -n "$(TEMPL_VERSION)" || { echo "cannot read the templ version from go.mod" >&2; exit 1; }
+$(TEMPL_STAMP):
+	@test -n "$(TEMPL_VERSION)" || { echo "cannot read the version of github.com/a-h/templ from go.mod" >&2; exit 1; }
 	GOBIN=$(TOOLS_BIN) go install github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION)
+	@rm -f $(TOOLS)/.templ-*.stamp
 	@touch $@
 
-$(STRIPE_MOCK):
+$(STRIPE_STAMP):
 	GOBIN=$(TOOLS_BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VER)
+	@rm -f $(TOOLS)/.stripe-mock-*.stamp
+	@touch $@
 
 $(MOTO_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -55,17 +64,17 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
-generate: $(TEMPL) ## Generate Go code from .templ files.
+generate: $(TEMPL_STAMP) ## Generate Go code from .templ files.
 	$(TEMPL) generate
 
-lint: $(TEMPL) ## gofmt, go vet, and check that templ generate leaves no diff.
-	@unformatted="$$(gofmt -l $$(git ls-files --cached --others --exclude-standard -- '*.go'))"; \
-	if [ -n "$$unformatted" ]; then echo "gofmt needed on:" >&2; echo "$$unformatted" >&2; exit 1; fi
-	go vet ./...
+lint: $(TEMPL_STAMP) ## Check templ generate leaves no diff, gofmt -l is empty, go vet passes.
 	$(TEMPL) generate
-	@git diff --exit-code -- '*_templ.go' || { echo "templ generate changed committed files: run 'make generate' and commit" >&2; exit 1; }
+	@git diff --exit-code -- '*_templ.go' || { echo "templ generate changed committed files: run 'make generate' and commit them" >&2; exit 1; }
 	@untracked="$$(git ls-files --others --exclude-standard -- '*_templ.go')"; \
-	if [ -n "$$untracked" ]; then echo "templ generate produced untracked files (commit them):" >&2; echo "$$untracked" >&2; exit 1; fi
+	if [ -n "$$untracked" ]; then echo "templ generate produced untracked files: commit them" >&2; echo "$$untracked" >&2; exit 1; fi
+	@unformatted="$$(git ls-files -z --cached --others --exclude-standard -- '*.go' | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format (run gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
+	go vet ./...
 
 check: lint ## Alias for lint.
 
