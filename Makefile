@@ -72,7 +72,7 @@ lint: $(TEMPL_STAMP) ## Check templ generate leaves no diff, gofmt -l is empty, 
 	@git diff --exit-code -- '*_templ.go' || { echo "templ generate changed committed files: run 'make generate' and commit them" >&2; exit 1; }
 	@untracked="$$(git ls-files --others --exclude-standard -- '*_templ.go')"; \
 	if [ -n "$$untracked" ]; then echo "templ generate produced untracked files: commit them" >&2; echo "$$untracked" >&2; exit 1; fi
-	@unformatted="$$(git ls-files -z --cached --others --exclude-standard -- '*.go' | xargs -0 -r gofmt -l)"; \
+	@unformatted="$$(find . \( -path ./.git -o -path ./.tools -o -path ./.sandbox \) -prune -o -name '*.go' -type f -print0 | xargs -0 -r gofmt -l)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format (run gofmt -w):" >&2; echo "$$unformatted" >&2; exit 1; fi
 	go vet ./...
 
@@ -92,4 +92,4 @@ bench: ## Run benchmarks.
 
 clean: ## Remove build outputs, the sandbox data and the installed tools.
 	rm -rf bin .sandbox .tools
-	find . -name '*.test' -o -name '*.out' | xargs rm -f
+	find . -path ./.git -prune -o \( -name '*.test' -o -name '*.out' \) -type f -print0 | xargs -0 -r rm -f
