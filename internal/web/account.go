@@ -1,0 +1,41 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/apperr"
+	"portal/web/templates"
+)
+
+func (s *Server) accountShow(c echo.Context) error {
+	u := currentUser(c)
+	v := templates.AccountView{Email: u.Email, Name: u.Name, Roles: userView(u).Roles, TOTPEnabled: u.TOTPEnabled, Requires2FA: s.deps.Staff.Requires2FA(*u)}
+	return s.render(c, http.StatusOK, templates.Account(s.page(c, "Your account", "account"), v))
+}
+
+func (s *Server) passwordShow(c echo.Context) error {
+	u := currentUser(c)
+	return s.render(c, http.StatusOK, templates.Password(s.page(c, "Change password", "account"), templates.PasswordView{Forced: u.MustChangePassword}))
+}
+
+func (s *Server) passwordSubmit(c echo.Context) error {
+	u := currentUser(c)
+	ctx := c.Request().Context()
+	err := s.deps.Staff.ChangePassword(ctx, who(c), u.ID, c.FormValue("current"), c.FormValue("new"), c.FormValue("confirm"))
+	if apperr.KindOf(err) == apperr.Invalid {
+		return s.render(c, http.StatusBadRequest, templates.Password(s.page(c, "Change password", "account"),
+			templates.PasswordView{Forced: u.MustChangePassword, Errors: apperr.FieldsOf(err)}))
+	} else if err != nil {
+		return err
+	}
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.flash(c, "Your password has been changed.")
+	if !u.TOTPEnabled && s.deps.Staff.Requires2FA(*u) {
+		return c.Redirect(http.StatusSeeOther, "/account/2fa")
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}

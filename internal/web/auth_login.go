@@ -1,0 +1,119 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/apperr"
+	"portal/internal/staff"
+	"portal/web/templates"
+)
+
+type loginForm struct {
+	Email    string `form:"email"`
+	Password string `form:"password"`
+	Next     string `form:"next"`
+}
+
+func (f *loginForm) Validate() error {
+	var v apperr.Validation
+	f.Email = strings.TrimSpace(f.Email)
+	if f.Email == "" {
+		v.Add("email", "is required")
+	}
+	if f.Password == "" {
+		v.Add("password", "is required")
+	}
+	return v.Err()
+}
+
+func (s *Server) loginShow(c echo.Context) error {
+	if currentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+	}
+	return s.render(c, http.StatusOK, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Next: c.QueryParam("next")}))
+}
+
+func (s *Server) loginSubmit(c echo.Context) error {
+	var f loginForm
+	if err := c.Bind(&f); err != nil {
+		return apperr.New(apperr.Invalid, "the sign-in form could not be read")
+	}
+	view := templates.LoginView{Email: f.Email, Next: f.Next}
+	if err := f.Validate(); err != nil {
+		view.Error = "Enter your email and password."
+		return s.render(c, http.StatusBadRequest, templates.Login(s.page(c, "Sign in", ""), view))
+	}
+	ctx := c.Request().Context()
+	u, err := s.deps.Staff.Authenticate(ctx, who(c), f.Email, f.Password)
+	if err != nil {
+		kind := apperr.KindOf(err)
+		if kind != apperr.Unauthorized && kind != apperr.TooMany {
+			return err
+		}
+		view.Error = apperr.MessageOf(err)
+		return s.render(c, statusOf[kind], templates.Login(s.page(c, "Sign in", ""), view))
+	}
+	// A new session token on every privilege change prevents fixation.
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessPendingID, u.ID)
+	s.sessions.Put(ctx, "next", safeNext(f.Next))
+	switch {
+	case u.TOTPEnabled:
+		return c.Redirect(http.StatusSeeOther, "/login/2fa")
+	case s.deps.Staff.Requires2FA(u):
+		return c.Redirect(http.StatusSeeOther, "/account/2fa")
+	}
+	return s.completeSignIn(c, u, "password")
+}
+
+// completeSignIn turns a pending sign-in into a session.
+func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) error {
+	ctx := c.Request().Context()
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	next := s.sessions.PopString(ctx, "next")
+	s.sessions.Remove(ctx, sessPendingID)
+	s.sessions.Remove(ctx, sessEnrol)
+	s.sessions.Put(ctx, sessUserID, u.ID)
+	c.Set(ctxUser, &u)
+	if err := s.deps.Staff.RecordSignIn(ctx, who(c), u, method); err != nil {
+		return err
+	}
+	if u.MustChangePassword {
+		return c.Redirect(http.StatusSeeOther, "/account/password")
+	}
+	return c.Redirect(http.StatusSeeOther, safeNext(next))
+}
+
+// pendingUser returns the account whose password was accepted but whose
+// sign-in awaits two-factor, or nil.
+func (s *Server) pendingUser(c echo.Context) *staff.User {
+	id := s.sessions.GetInt64(c.Request().Context(), sessPendingID)
+	if id == 0 {
+		return nil
+	}
+	u, err := s.deps.Staff.Get(c.Request().Context(), id)
+	if err != nil || u.Disabled {
+		return nil
+	}
+	return &u
+}
+
+func (s *Server) logout(c echo.Context) error {
+	ctx := c.Request().Context()
+	if u := currentUser(c); u != nil {
+		if err := s.deps.Staff.RecordSignOut(ctx, who(c), *u); err != nil {
+			return err
+		}
+	}
+	if err := s.sessions.Destroy(ctx); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}

@@ -1,0 +1,111 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/apperr"
+	"portal/internal/staff"
+	"portal/web/templates"
+)
+
+func (s *Server) twoFactorShow(c echo.Context) error {
+	u := s.pendingUser(c)
+	if u == nil || !u.TOTPEnabled {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	return s.render(c, http.StatusOK, templates.TwoFactor(s.page(c, "Two-factor code", ""), templates.TwoFactorView{Email: u.Email}))
+}
+
+func (s *Server) twoFactorSubmit(c echo.Context) error {
+	u := s.pendingUser(c)
+	if u == nil || !u.TOTPEnabled {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	ctx := c.Request().Context()
+	if err := s.deps.Staff.VerifyCode(ctx, who(c), u.ID, c.FormValue("code")); err != nil {
+		if apperr.KindOf(err) != apperr.Invalid {
+			return err
+		}
+		if err := s.deps.Staff.RecordFailedCode(ctx, who(c), *u); err != nil {
+			return err
+		}
+		return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Two-factor code", ""),
+			templates.TwoFactorView{Email: u.Email, Error: apperr.FieldsOf(err)["code"]}))
+	}
+	return s.completeSignIn(c, *u, "password+totp")
+}
+
+// enrolUser is who is enrolling: a signed-in person without two-factor, or
+// one whose sign-in waits on a required enrolment.
+func (s *Server) enrolUser(c echo.Context) (u *userState, ok bool) {
+	if cu := currentUser(c); cu != nil {
+		return &userState{user: *cu, signedIn: true}, !cu.TOTPEnabled
+	}
+	if pu := s.pendingUser(c); pu != nil && !pu.TOTPEnabled {
+		return &userState{user: *pu}, true
+	}
+	return nil, false
+}
+
+func (s *Server) enrolShow(c echo.Context) error {
+	st, ok := s.enrolUser(c)
+	if !ok {
+		if st != nil {
+			return c.Redirect(http.StatusSeeOther, "/account")
+		}
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	e, err := s.deps.Staff.BeginEnrolment(st.user)
+	if err != nil {
+		return err
+	}
+	s.sessions.Put(c.Request().Context(), sessEnrol, e.Secret)
+	return s.render(c, http.StatusOK, templates.Enrol(s.page(c, "Set up two-factor", "account"), templates.EnrolView{
+		Email: st.user.Email, Secret: e.Secret, QRPNG: e.QRPNG, Required: !st.signedIn,
+	}))
+}
+
+func (s *Server) enrolSubmit(c echo.Context) error {
+	st, ok := s.enrolUser(c)
+	if !ok {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	ctx := c.Request().Context()
+	secret := s.sessions.GetString(ctx, sessEnrol)
+	if secret == "" {
+		return c.Redirect(http.StatusSeeOther, "/account/2fa")
+	}
+	by := who(c)
+	if !st.signedIn {
+		by.Actor = st.user.Label()
+	}
+	if err := s.deps.Staff.ConfirmEnrolment(ctx, by, st.user.ID, secret, c.FormValue("code")); err != nil {
+		if apperr.KindOf(err) != apperr.Invalid {
+			return err
+		}
+		// Show the same secret again so the person can retry without rescanning.
+		e, eerr := s.deps.Staff.EnrolmentFor(st.user, secret)
+		if eerr != nil {
+			return eerr
+		}
+		view := templates.EnrolView{Email: st.user.Email, Secret: e.Secret, QRPNG: e.QRPNG, Required: !st.signedIn, Error: apperr.FieldsOf(err)["code"]}
+		return s.render(c, http.StatusBadRequest, templates.Enrol(s.page(c, "Set up two-factor", "account"), view))
+	}
+	s.sessions.Remove(ctx, sessEnrol)
+	if st.signedIn {
+		s.flash(c, "Two-factor authentication is on.")
+		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	u, err := s.deps.Staff.Get(ctx, st.user.ID)
+	if err != nil {
+		return err
+	}
+	return s.completeSignIn(c, u, "password+totp-enrolment")
+}
+
+type userState struct {
+	user     staff.User
+	signedIn bool
+}

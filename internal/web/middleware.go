@@ -1,0 +1,179 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo-contrib/echoprometheus"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"portal/internal/audit"
+	"portal/internal/staff"
+)
+
+const (
+	ctxUser  = "portal.user"
+	ctxToken = "portal.token"
+	// Session keys.
+	sessUserID    = "uid"
+	sessPendingID = "pending_uid"
+	sessEnrol     = "enrol_secret"
+	sessFlash     = "flash"
+)
+
+func (s *Server) registerMiddleware() {
+	e := s.echo
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests())
+	e.Use(middleware.Recover())
+	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
+		Namespace:  "portal",
+		Registerer: s.metrics,
+		Skipper:    func(c echo.Context) bool { return c.Path() == "/metrics" },
+	}))
+	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		XSSProtection:         "0",
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		HSTSMaxAge:            31536000,
+		ReferrerPolicy:        "same-origin",
+		ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+	}))
+	e.Use(middleware.BodyLimit("4M"))
+	e.Use(s.loadSession)
+	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
+		Skipper:        skipBrowserState,
+		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
+		CookieName:     "portal_csrf",
+		CookiePath:     "/",
+		CookieHTTPOnly: true,
+		CookieSecure:   s.secureCookies(),
+		CookieSameSite: http.SameSiteLaxMode,
+		ErrorHandler: func(err error, c echo.Context) error {
+			return &echo.HTTPError{Code: http.StatusForbidden, Message: "the form expired or did not come from the portal; reload the page and try again", Internal: err}
+		},
+	}))
+	e.Use(s.loadUser)
+}
+
+// skipBrowserState reports requests that carry no browser session: the JSON
+// API (bearer tokens), machine endpoints and static files. They get neither
+// a session nor CSRF checks (and a cookie sent to them is ignored).
+func skipBrowserState(c echo.Context) bool {
+	p := c.Request().URL.Path
+	return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/webhooks/") ||
+		p == "/healthz" || p == "/readyz" || p == "/metrics"
+}
+
+// loadSession is scs's LoadAndSave for echo: it loads the session before
+// the handler and writes the cookie before the response is written, and
+// lets echo's error handler render errors while the session is still live.
+func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if skipBrowserState(c) {
+			return next(c)
+		}
+		s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.SetRequest(r)
+			c.Response().Writer = w
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+		})).ServeHTTP(c.Response().Writer, c.Request())
+		return nil
+	}
+}
+
+// loadUser resolves the signed-in account from the session or, for the
+// API, from a bearer token. A disabled account is signed out at once.
+func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx := c.Request().Context()
+		p := c.Request().URL.Path
+		switch {
+		case strings.HasPrefix(p, "/api/"):
+			h := c.Request().Header.Get("Authorization")
+			if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+				u, t, err := s.deps.Staff.AuthenticateToken(ctx, strings.TrimSpace(tok))
+				if err != nil {
+					return err
+				}
+				c.Set(ctxUser, &u)
+				c.Set(ctxToken, &t)
+			}
+		case skipBrowserState(c):
+		default:
+			id := s.sessions.GetInt64(ctx, sessUserID)
+			if id == 0 {
+				break
+			}
+			u, err := s.deps.Staff.Get(ctx, id)
+			if err != nil || u.Disabled {
+				_ = s.sessions.Destroy(ctx)
+				break
+			}
+			c.Set(ctxUser, &u)
+		}
+		return next(c)
+	}
+}
+
+// currentUser returns the signed-in account, or nil.
+func currentUser(c echo.Context) *staff.User {
+	u, _ := c.Get(ctxUser).(*staff.User)
+	return u
+}
+
+// who describes the requester for the audit trail.
+func who(c echo.Context) audit.Entry {
+	e := audit.Entry{
+		Actor:     "anonymous",
+		SourceIP:  c.RealIP(),
+		RequestID: c.Response().Header().Get(echo.HeaderXRequestID),
+	}
+	if u := currentUser(c); u != nil {
+		e.Actor = u.Label()
+		if t, ok := c.Get(ctxToken).(*staff.Token); ok {
+			e.Actor += " via api-token:" + itoa(t.ID)
+		}
+	}
+	return e
+}
+
+func (s *Server) logRequests() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURIPath: true, LogMethod: true, LogLatency: true, LogRequestID: true, LogRemoteIP: true, LogRoutePath: true,
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return p == "/healthz" || p == "/readyz" || p == "/metrics" || strings.HasPrefix(p, "/static/")
+		},
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.deps.Logger.LogAttrs(context.Background(), level, "request",
+				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.String("route", v.RoutePath),
+				slog.Int("status", v.Status), slog.Duration("latency", v.Latency.Round(time.Microsecond)),
+				slog.String("request_id", v.RequestID), slog.String("ip", v.RemoteIP))
+			return nil
+		},
+	})
+}
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+// safeNext returns next if it is a local path, else "/".
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\") {
+		return next
+	}
+	return "/"
+}

@@ -1,0 +1,94 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/audit"
+	"portal/web/templates"
+)
+
+var areaSummaries = map[string]string{
+	"blueprints": "Versioned descriptions of each stack, with compliance guardrails.",
+	"runs":       "Plans, applies and promotions across dev, test and prod.",
+	"inventory":  "What exists in every account and region, and whether it is ours.",
+	"activity":   "CloudTrail events, alarms and evidence for auditors.",
+	"billing":    "Stripe revenue, refunds, disputes and payout reconciliation.",
+	"access":     "Staff, their roles and API tokens.",
+	"audit":      "The portal's own tamper-evident record of every change.",
+}
+
+func (s *Server) overview(c echo.Context) error {
+	u := currentUser(c)
+	v := templates.OverviewView{Name: u.DisplayName(), Roles: userView(u).Roles}
+	for _, n := range s.navFor(u) {
+		if n.Key == "overview" {
+			continue
+		}
+		v.Areas = append(v.Areas, templates.AreaCard{Label: n.Label, Href: n.Href, Summary: areaSummaries[n.Key]})
+	}
+	if s.allowed(u, http.MethodGet, "/audit") {
+		v.CanSeeAudit = true
+		recs, _, err := s.deps.Audit.List(c.Request().Context(), audit.Filter{Limit: 8})
+		if err != nil {
+			return err
+		}
+		v.Recent = auditRows(recs)
+	}
+	return s.render(c, http.StatusOK, templates.Overview(s.page(c, "Overview", "overview"), v))
+}
+
+func auditRows(recs []audit.Record) []templates.AuditRow {
+	rows := make([]templates.AuditRow, len(recs))
+	for i, r := range recs {
+		details := ""
+		if len(r.Details) > 0 {
+			b, _ := json.Marshal(r.Details)
+			details = string(b)
+		}
+		rows[i] = templates.AuditRow{Seq: r.Seq, At: r.At, Actor: r.Actor, Action: r.Action, Target: r.Target,
+			SourceIP: r.SourceIP, RequestID: r.RequestID, Details: details}
+	}
+	return rows
+}
+
+type areaKey struct {
+	key, title string
+	empty      templates.EmptyArea
+}
+
+var (
+	areaBlueprints = areaKey{"blueprints", "Blueprints", templates.EmptyArea{
+		Heading: "No blueprints yet",
+		What:    "Blueprint versions appear here: the shared architecture of a stack and each stack's parameters, with their history, diffs and guardrail reports.",
+		How:     "Ops create the first version by uploading the files from the repository's blueprints/ folder.",
+	}}
+	areaRuns = areaKey{"runs", "Runs", templates.EmptyArea{
+		Heading: "No runs yet",
+		What:    "Every plan, apply, promotion and destroy appears here with its progress, steps and result.",
+		How:     "Runs start when ops plan a blueprint version against a stack.",
+	}}
+	areaInventory = areaKey{"inventory", "Inventory", templates.EmptyArea{
+		Heading: "Nothing discovered yet",
+		What:    "Every resource in the dev, test and prod accounts appears here by jurisdiction and region, marked as managed by the portal or not.",
+		How:     "Resources appear after the first discovery of the estate.",
+	}}
+	areaActivity = areaKey{"activity", "Activity", templates.EmptyArea{
+		Heading: "No activity ingested yet",
+		What:    "CloudTrail events from every account and region, sensitive-event flags, log integrity results and CloudWatch alarms appear here.",
+		How:     "Events appear once the trail's log files have been ingested.",
+	}}
+	areaBilling = areaKey{"billing", "Billing", templates.EmptyArea{
+		Heading: "No Stripe data yet",
+		What:    "Revenue, refunds, disputes, fees and payouts by currency and jurisdiction appear here, each figure traceable to its Stripe objects.",
+		How:     "Data appears after the first sync from Stripe.",
+	}}
+)
+
+func (s *Server) area(a areaKey) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		return s.render(c, http.StatusOK, templates.Area(s.page(c, a.title, a.key), a.empty))
+	}
+}

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/staff"
+	"portal/web/templates"
+)
+
+// render writes a templ component with status.
+func (s *Server) render(c echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+// navAreas are the main areas in navigation order; each is shown to those
+// whose roles allow its GET route.
+var navAreas = []templates.NavItem{
+	{Key: "overview", Label: "Overview", Href: "/"},
+	{Key: "blueprints", Label: "Blueprints", Href: "/blueprints"},
+	{Key: "runs", Label: "Runs", Href: "/runs"},
+	{Key: "inventory", Label: "Inventory", Href: "/inventory"},
+	{Key: "activity", Label: "Activity", Href: "/activity"},
+	{Key: "billing", Label: "Billing", Href: "/billing"},
+	{Key: "access", Label: "Access", Href: "/access"},
+	{Key: "audit", Label: "Audit", Href: "/audit"},
+}
+
+// page builds the layout's view model for the current request.
+func (s *Server) page(c echo.Context, title, active string) templates.Page {
+	p := templates.Page{Title: title, Active: active, Sandbox: s.cfg.SandboxNotice}
+	if tok, ok := c.Get("csrf").(string); ok {
+		p.CSRF = tok
+	}
+	if u := currentUser(c); u != nil {
+		p.User = userView(u)
+		p.Nav = s.navFor(u)
+	}
+	if f := s.sessions.PopString(c.Request().Context(), sessFlash); f != "" && !skipBrowserState(c) {
+		p.Flash = templates.Flash{Kind: "ok", Text: f}
+	}
+	return p
+}
+
+// navFor lists the areas u may open.
+func (s *Server) navFor(u *staff.User) []templates.NavItem {
+	var out []templates.NavItem
+	for _, n := range navAreas {
+		if s.allowed(u, http.MethodGet, n.Href) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// allowed reports whether u may use the route registered for method and path.
+func (s *Server) allowed(u *staff.User, method, path string) bool {
+	for _, r := range s.routes {
+		if r.Method == method && r.Path == path {
+			return r.Access.Allows(u)
+		}
+	}
+	return false
+}
+
+func userView(u *staff.User) *templates.UserView {
+	v := &templates.UserView{ID: u.ID, Name: u.Name, Email: u.Email}
+	for _, r := range u.Roles {
+		v.Roles = append(v.Roles, string(r))
+	}
+	return v
+}
+
+// flash stores a one-time message shown on the next page.
+func (s *Server) flash(c echo.Context, msg string) {
+	s.sessions.Put(c.Request().Context(), sessFlash, msg)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func paramID(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.NewHTTPError(http.StatusNotFound)
+	}
+	return id, nil
+}

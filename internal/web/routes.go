@@ -1,0 +1,73 @@
+package web
+
+import (
+	"net/http"
+
+	"portal/internal/staff"
+)
+
+// registerRoutes is the one place every route is declared, with who may
+// use it. Read it top to bottom.
+func (s *Server) registerRoutes() {
+	var (
+		get, post = http.MethodGet, http.MethodPost
+		admin     = Roles(staff.Admin)
+		auditors  = Roles(staff.Compliance, staff.Admin)
+		estate    = Roles(staff.Ops, staff.Compliance, staff.Admin)
+		money     = Roles(staff.Finance, staff.Admin)
+	)
+
+	// Machines and static files.
+	s.handle(get, "/healthz", s.healthz, Public)
+	s.handle(get, "/readyz", s.readyz, Public)
+	s.handle(get, "/metrics", s.metricsHandler(), Public)
+	s.handle(get, "/static/*", s.static(), Public)
+
+	// Signing in and out.
+	s.handle(get, "/login", s.loginShow, Public)
+	s.handle(post, "/login", s.loginSubmit, Public)
+	s.handle(get, "/login/2fa", s.twoFactorShow, Public)
+	s.handle(post, "/login/2fa", s.twoFactorSubmit, Public)
+	s.handle(get, "/account/2fa", s.enrolShow, Public)
+	s.handle(post, "/account/2fa", s.enrolSubmit, Public)
+	s.handle(post, "/logout", s.logout, Public)
+
+	// The signed-in person's own account.
+	s.handle(get, "/account", s.accountShow, AnyStaff)
+	s.handle(get, "/account/password", s.passwordShow, AnyStaff)
+	s.handle(post, "/account/password", s.passwordSubmit, AnyStaff)
+
+	// Areas.
+	s.handle(get, "/", s.overview, AnyStaff)
+	s.handle(get, "/blueprints", s.area(areaBlueprints), estate)
+	s.handle(get, "/runs", s.area(areaRuns), estate)
+	s.handle(get, "/inventory", s.area(areaInventory), estate)
+	s.handle(get, "/activity", s.area(areaActivity), estate)
+	s.handle(get, "/billing", s.area(areaBilling), money)
+
+	// Access: personal API tokens for everyone, staff for admins.
+	s.handle(get, "/access", s.accessShow, AnyStaff)
+	s.handle(post, "/access/tokens", s.tokenCreate, AnyStaff)
+	s.handle(post, "/access/tokens/:id/revoke", s.tokenRevoke, AnyStaff)
+	s.handle(get, "/access/staff/new", s.staffNew, admin)
+	s.handle(post, "/access/staff", s.staffCreate, admin)
+	s.handle(get, "/access/staff/:id", s.staffShow, admin)
+	s.handle(post, "/access/staff/:id/roles", s.staffSetRoles, admin)
+	s.handle(post, "/access/staff/:id/disable", s.staffDisable, admin)
+	s.handle(post, "/access/staff/:id/enable", s.staffEnable, admin)
+	s.handle(post, "/access/staff/:id/reset-2fa", s.staffResetTwoFactor, admin)
+	s.handle(post, "/access/staff/:id/reset-password", s.staffResetPassword, admin)
+
+	// Audit trail.
+	s.handle(get, "/audit", s.auditList, auditors)
+	s.handle(get, "/audit/verify", s.auditVerify, auditors)
+	s.handle(get, "/audit/export.csv", s.auditExport, auditors)
+
+	// JSON API (bearer tokens; same roles as the pages).
+	s.handle(get, "/api/v1/openapi.json", s.apiOpenAPI, Public)
+	s.handle(get, "/api/v1/me", s.apiMe, AnyStaff)
+	s.handle(get, "/api/v1/staff", s.apiStaffList, admin)
+	s.handle(post, "/api/v1/staff", s.apiStaffCreate, admin)
+	s.handle(get, "/api/v1/audit", s.apiAuditList, auditors)
+	s.handle(get, "/api/v1/audit/verify", s.apiAuditVerify, auditors)
+}

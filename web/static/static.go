@@ -1,0 +1,10 @@
+// Package static embeds the portal's stylesheet, vendored scripts and
+// images, served under /static/.
+package static
+
+import "embed"
+
+// Files holds everything served under /static/.
+//
+//go:embed app.css vendor
+var Files embed.FS

@@ -1,0 +1,53 @@
+package templates
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// when formats a time for tables: UTC, to the second.
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func isoTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func itoa[T ~int | ~int64](n T) string { return fmt.Sprint(n) }
+
+func join(xs []string) string { return strings.Join(xs, ", ") }
+
+func fieldID(name string) string { return "f-" + strings.ReplaceAll(name, "_", "-") }
+
+func errID(name string) string { return fieldID(name) + "-error" }
+
+func navClass(active, key string) string {
+	if active == key {
+		return "nav-link active"
+	}
+	return "nav-link"
+}
+
+func csrfHeader(token string) string {
+	if token == "" {
+		return ""
+	}
+	return `{"X-CSRF-Token": "` + token + `"}`
+}
+
+func displayName(u *UserView) string {
+	if u.Name != "" {
+		return u.Name
+	}
+	return u.Email
+}
+
+func fieldType(t string) string {
+	if t == "" {
+		return "text"
+	}
+	return t
+}

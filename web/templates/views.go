@@ -1,0 +1,215 @@
+// Package templates holds the portal's templ components and the typed view
+// models they render. Handlers build view models; templates never reach
+// into services.
+package templates
+
+import "time"
+
+// Page is what the layout needs on every page.
+type Page struct {
+	Title   string
+	Active  string // key of the current navigation item
+	User    *UserView
+	Nav     []NavItem
+	CSRF    string
+	Flash   Flash
+	Sandbox string // non-empty in the local sandbox: shown as a banner
+}
+
+// NavItem is one entry of the main navigation.
+type NavItem struct {
+	Key, Label, Href string
+}
+
+// UserView is the signed-in person as the layout shows them.
+type UserView struct {
+	ID    int64
+	Name  string
+	Email string
+	Roles []string
+}
+
+// Flash is a one-time message after a redirect.
+type Flash struct {
+	Kind string // "ok" or "error"
+	Text string
+}
+
+// ErrorView is an error page.
+type ErrorView struct {
+	Status    int
+	Title     string
+	Message   string
+	RequestID string
+	SignedIn  bool
+}
+
+// FormErrors maps field names to what is wrong with them.
+type FormErrors map[string]string
+
+// Field describes one form field.
+type Field struct {
+	Name, Label, Type, Value, Hint, Autocomplete string
+	Required, Autofocus                          bool
+	Error                                        string
+	Inputmode, Pattern                           string
+}
+
+// LoginView is the sign-in form.
+type LoginView struct {
+	Email  string
+	Next   string
+	Error  string
+	Notice string
+}
+
+// TwoFactorView asks for a code.
+type TwoFactorView struct {
+	Email string
+	Error string
+}
+
+// EnrolView shows a new two-factor secret.
+type EnrolView struct {
+	Email    string
+	Secret   string
+	QRPNG    string
+	Required bool
+	Error    string
+}
+
+// PasswordView is the change-password form.
+type PasswordView struct {
+	Forced bool
+	Errors FormErrors
+}
+
+// AccountView is the signed-in person's own account page.
+type AccountView struct {
+	Email       string
+	Name        string
+	Roles       []string
+	TOTPEnabled bool
+	Requires2FA bool
+}
+
+// OverviewView is the landing page.
+type OverviewView struct {
+	Name        string
+	Roles       []string
+	Areas       []AreaCard
+	Recent      []AuditRow
+	CanSeeAudit bool
+}
+
+// AreaCard links to an area from the overview.
+type AreaCard struct {
+	Label, Href, Summary string
+}
+
+// EmptyArea is the page of an area that has nothing to show yet.
+type EmptyArea struct {
+	Heading string
+	What    string // what will appear here
+	How     string // how to get it there
+}
+
+// StaffRow is one account in the staff list.
+type StaffRow struct {
+	ID          int64
+	Email       string
+	Name        string
+	Roles       []string
+	TOTPEnabled bool
+	Disabled    bool
+	MustChange  bool
+	CreatedAt   time.Time
+}
+
+// StaffListView is the staff list.
+type StaffListView struct {
+	Rows []StaffRow
+}
+
+// StaffFormView creates an account.
+type StaffFormView struct {
+	Email    string
+	Name     string
+	Roles    []string
+	AllRoles []RoleOption
+	Errors   FormErrors
+}
+
+// RoleOption is a role checkbox.
+type RoleOption struct {
+	Value, Label, Description string
+	Checked                   bool
+}
+
+// StaffDetailView shows and edits one account.
+type StaffDetailView struct {
+	Row         StaffRow
+	RoleOpts    []RoleOption
+	IsSelf      bool
+	Errors      FormErrors
+	OneTime     string // a one-time password just issued, shown once
+	Requires2FA bool
+}
+
+// TokenRow is one API token.
+type TokenRow struct {
+	ID         int64
+	Name       string
+	Prefix     string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	RevokedAt  time.Time
+}
+
+// AccessView is the Access page.
+type AccessView struct {
+	Tokens    []TokenRow
+	NewToken  string // a token just created, shown once
+	TokenName string
+	Errors    FormErrors
+	IsAdmin   bool
+	Staff     []StaffRow
+}
+
+// AuditRow is one audit record.
+type AuditRow struct {
+	Seq       int64
+	At        time.Time
+	Actor     string
+	Action    string
+	Target    string
+	SourceIP  string
+	RequestID string
+	Details   string
+}
+
+// AuditFilter is the audit page's filter form.
+type AuditFilter struct {
+	Actor, Action, Target, Query, Since, Until string
+}
+
+// AuditView is the audit page.
+type AuditView struct {
+	Filter    AuditFilter
+	Actions   []string
+	Rows      []AuditRow
+	NextURL   string
+	ExportURL string
+	Errors    FormErrors
+}
+
+// ChainView is the result of verifying the audit chain.
+type ChainView struct {
+	OK          bool
+	Checked     int
+	FirstBroken int64
+	Reason      string
+	HeadSeq     int64
+	HeadHash    string
+	CheckedAt   time.Time
+}
