@@ -1,0 +1,334 @@
+package blueprints
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"portal/internal/regions"
+)
+
+// Kind is the kind of a blueprint file.
+type Kind string
+
+const (
+	// KindArchitecture is the one shared architecture file.
+	KindArchitecture Kind = "architecture"
+	// KindStack is a per-stack parameter file, blueprints/stacks/<env>-<jurisdiction>.yaml.
+	KindStack Kind = "stack"
+)
+
+// File is one parsed blueprint file. Exactly one of Architecture and Params
+// is set, matching Kind.
+type File struct {
+	Name         string
+	Kind         Kind
+	Architecture *Architecture
+	Params       *Params
+	root         *val
+	hasErrors    bool
+}
+
+// Architecture is the shared description of every resource of a stack, with
+// parameter and reference expressions still unresolved.
+type Architecture struct {
+	File      string
+	Resources []ResourceSpec
+}
+
+// ResourceSpec is an unresolved resource of the architecture.
+type ResourceSpec struct {
+	ID, Type string
+	Pos      Position
+	// DependsOn lists the ids this resource refers to (through ${ref.id.attr}
+	// or depends_on), sorted.
+	DependsOn []string
+	body      *val
+}
+
+// Params are the parameters of one stack.
+type Params struct {
+	File                                     string
+	Stack, Environment, Jurisdiction, Region string
+	Pos                                      Position
+	values                                   *val
+}
+
+// Value returns the plain value (string, int64, float64, bool, []any,
+// map[string]any) of the parameter at a dotted path such as "db.multi_az".
+func (p *Params) Value(path string) (any, bool) {
+	v := p.lookup(path)
+	if v == nil {
+		return nil, false
+	}
+	return v.plain(), true
+}
+
+func (p *Params) lookup(path string) *val {
+	cur := p.values
+	for _, k := range strings.Split(path, ".") {
+		cur = cur.mapping().get(k)
+		if cur == nil {
+			return nil
+		}
+	}
+	return cur
+}
+
+// Parse reads one blueprint file. name is used in diagnostics and, for stack
+// files, must be "<stack id>.yaml". It returns every problem found, not just
+// the first; the File is nil only when the YAML itself cannot be read or its
+// kind is unknown. A File returned with error diagnostics is not resolvable.
+func Parse(name string, data []byte) (*File, []Diagnostic) {
+	var ds []Diagnostic
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, []Diagnostic{diag(Position{File: name, Line: 1, Column: 1}, "", "empty file")}
+		}
+		return nil, []Diagnostic{yamlDiag(name, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		ds = append(ds, diag(Position{File: name, Line: extra.Line, Column: extra.Column}, "", "only one YAML document per file is allowed"))
+	} else if !errors.Is(err, io.EOF) {
+		ds = append(ds, yamlDiag(name, err))
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return nil, append(ds, diag(Position{File: name, Line: 1, Column: 1}, "", "empty file"))
+	}
+	root := fromNode(name, doc.Content[0], nil, "", 0, &ds)
+	if root.mapping() == nil {
+		return nil, append(ds, diag(root.pos, "", "a blueprint file must be a mapping with a kind field"))
+	}
+	f := &File{Name: name, root: root}
+	switch k := Kind(root.mapping().get("kind").str()); k {
+	case KindArchitecture, KindStack:
+		f.Kind = k
+	default:
+		return nil, append(ds, diag(root.pos, "kind", "kind must be %q or %q", KindArchitecture, KindStack))
+	}
+	sch, err := schemas()
+	if err != nil {
+		return nil, append(ds, diag(root.pos, "", "%v", err))
+	}
+	schemaDs := schemaDiagnostics(sch.file, root)
+	ds = append(ds, schemaDs...)
+	if f.Kind == KindArchitecture {
+		f.Architecture, ds = parseArchitecture(name, root, ds)
+	} else {
+		f.Params, ds = parseParams(name, root, ds)
+	}
+	ds = sortDiagnostics(ds)
+	f.hasErrors = HasErrors(ds)
+	return f, ds
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlDiag(name string, err error) Diagnostic {
+	msg := err.Error()
+	line := 1
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		fmt.Sscan(m[1], &line)
+		msg = m[2]
+	}
+	return diag(Position{File: name, Line: line, Column: 1}, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+var (
+	// exprRE finds every ${...} in a string; exprInnerRE says which are valid.
+	exprRE      = regexp.MustCompile(`\$\{([^}]*)\}`)
+	paramExprRE = regexp.MustCompile(`^(param|stack)\.([a-z0-9_]+(?:\.[a-z0-9_]+)*)$`)
+	refExprRE   = regexp.MustCompile(`^ref\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
+)
+
+// stackAttrs are the values ${stack.x} may name.
+var stackAttrs = []string{"id", "region", "environment", "jurisdiction"}
+
+// refAttrs are the attributes ${ref.id.attr} may name; the engine fills them in at apply time.
+var refAttrs = []string{"arn", "id", "name", "dns_name", "zone_id", "endpoint", "url", "region"}
+
+// refTypes says which resource types a field may refer to, by field name.
+var refTypes = map[string][]string{
+	"kms_key": {"kms_key"}, "vpc": {"vpc"}, "subnet_group": {"db_subnet_group"},
+	"source": {"rds_instance", "security_group"}, "topic": {"sns_topic"}, "alarm_actions": {"sns_topic"},
+	"bucket": {"s3_bucket"}, "log_group": {"log_group"}, "security_groups": {"security_group"},
+	"ami": {"ami"}, "instance_profile": {"instance_profile"}, "load_balancer": {"alb"},
+	"default_target_group": {"target_group"}, "launch_template": {"launch_template"},
+	"target_groups": {"target_group"}, "autoscaling_group": {"autoscaling_group"},
+	"zone": {"route53_zone"}, "health_check": {"route53_health_check"}, "s3_bucket": {"s3_bucket"},
+	"alb": {"alb"}, "role": {"iam_role"}, "input_bucket": {"s3_bucket"}, "policies": {"iam_policy"},
+	"destination_bucket": {"s3_bucket"}, "source_bucket": {"s3_bucket"}, "access_logs_bucket": {"s3_bucket"},
+	"target": {"alb", "cloudfront_distribution"},
+}
+
+// scanExprs calls fn for each ${...} in s; it reports malformed ones.
+func scanExprs(v *val, s string, ds *[]Diagnostic, fn func(ns, a, b string)) {
+	if strings.Count(s, "${") != len(exprRE.FindAllStringIndex(s, -1)) {
+		*ds = append(*ds, diag(v.pos, v.path, "unterminated ${ in %q", s))
+	}
+	for _, m := range exprRE.FindAllStringSubmatch(s, -1) {
+		if p := paramExprRE.FindStringSubmatch(m[1]); p != nil {
+			fn(p[1], p[2], "")
+			continue
+		}
+		if r := refExprRE.FindStringSubmatch(m[1]); r != nil {
+			fn("ref", r[1], r[2])
+			continue
+		}
+		*ds = append(*ds, diag(v.pos, v.path, "invalid expression %q: want ${param.path}, ${stack.attr} or ${ref.id.attr}", m[0]))
+	}
+}
+
+// walkStrings calls fn for every string in v with the name of the nearest mapping key.
+func walkStrings(v *val, field string, fn func(v *val, field, s string)) {
+	switch x := v.v.(type) {
+	case string:
+		fn(v, field, x)
+	case []*val:
+		for _, e := range x {
+			walkStrings(e, field, fn)
+		}
+	case *omap:
+		for _, k := range x.keys {
+			walkStrings(x.m[k], k, fn)
+		}
+	}
+}
+
+func parseArchitecture(name string, root *val, ds []Diagnostic) (*Architecture, []Diagnostic) {
+	a := &Architecture{File: name}
+	res := root.mapping().get("resources").mapping()
+	if res == nil {
+		return a, ds
+	}
+	types := map[string]string{}
+	for _, id := range res.keys {
+		types[id] = res.m[id].mapping().get("type").str()
+	}
+	for _, id := range res.keys {
+		body := res.m[id]
+		spec := ResourceSpec{ID: id, Type: types[id], Pos: body.pos, body: body}
+		deps := map[string]bool{}
+		walkStrings(body, "", func(v *val, field, s string) {
+			scanExprs(v, s, &ds, func(ns, a, b string) {
+				switch ns {
+				case "stack":
+					if !slices.Contains(stackAttrs, a) {
+						ds = append(ds, diag(v.pos, v.path, "unknown ${stack.%s}: want one of %s", a, strings.Join(stackAttrs, ", ")))
+					}
+				case "ref":
+					t, ok := types[a]
+					switch {
+					case !ok:
+						ds = append(ds, diag(v.pos, v.path, "reference to unknown resource %q", a))
+					case a == id:
+						ds = append(ds, diag(v.pos, v.path, "resource refers to itself"))
+					default:
+						deps[a] = true
+						if want, ok := refTypes[field]; ok && !slices.Contains(want, t) {
+							ds = append(ds, diag(v.pos, v.path, "%s must refer to a %s, but %q is a %s", field, strings.Join(want, " or "), a, t))
+						}
+					}
+					if !slices.Contains(refAttrs, b) {
+						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${ref.%s.%s}: want one of %s", b, a, b, strings.Join(refAttrs, ", ")))
+					}
+				}
+			})
+		})
+		if dl := body.mapping().get("depends_on").list(); dl != nil {
+			for _, d := range dl {
+				if _, known := types[d.str()]; !known {
+					ds = append(ds, diag(d.pos, d.path, "depends_on names unknown resource %q", d.str()))
+				} else if d.str() != id {
+					deps[d.str()] = true
+				}
+			}
+		}
+		for d := range deps {
+			spec.DependsOn = append(spec.DependsOn, d)
+		}
+		slices.Sort(spec.DependsOn)
+		a.Resources = append(a.Resources, spec)
+	}
+	return a, append(ds, cycleDiagnostics(a)...)
+}
+
+// cycleDiagnostics reports each dependency cycle once, at its first resource.
+func cycleDiagnostics(a *Architecture) []Diagnostic {
+	idx := map[string]int{}
+	for i, r := range a.Resources {
+		idx[r.ID] = i
+	}
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(a.Resources))
+	var ds []Diagnostic
+	var stack []string
+	var visit func(i int)
+	visit = func(i int) {
+		color[i] = grey
+		stack = append(stack, a.Resources[i].ID)
+		for _, d := range a.Resources[i].DependsOn {
+			j, ok := idx[d]
+			if !ok {
+				continue
+			}
+			switch color[j] {
+			case white:
+				visit(j)
+			case grey:
+				cyc := append(slices.Clone(stack[slices.Index(stack, d):]), d)
+				r := a.Resources[j]
+				ds = append(ds, diag(r.Pos, "resources."+r.ID, "dependency cycle: %s", strings.Join(cyc, " -> ")))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+	}
+	for i := range a.Resources {
+		if color[i] == white {
+			visit(i)
+		}
+	}
+	return ds
+}
+
+func parseParams(name string, root *val, ds []Diagnostic) (*Params, []Diagnostic) {
+	m := root.mapping()
+	p := &Params{File: name, Pos: root.pos, Stack: m.get("stack").str(), Environment: m.get("environment").str(),
+		Jurisdiction: m.get("jurisdiction").str(), Region: m.get("region").str(), values: m.get("params")}
+	if p.values == nil {
+		p.values = &val{v: &omap{m: map[string]*val{}}, pos: root.pos, path: "params"}
+	}
+	if p.Environment != "" && p.Jurisdiction != "" && p.Stack != "" {
+		if want := regions.StackID(p.Environment, p.Jurisdiction); p.Stack != want {
+			ds = append(ds, diag(m.get("stack").pos, "stack", "stack is %q but environment and jurisdiction make %q", p.Stack, want))
+		}
+	}
+	if base := filepath.Base(name); p.Stack != "" && base != p.Stack+".yaml" && base != p.Stack+".yml" {
+		ds = append(ds, diag(m.get("stack").pos, "stack", "file for stack %q must be named %s.yaml, not %s", p.Stack, p.Stack, base))
+	}
+	if j, ok := regions.JurisdictionByID(p.Jurisdiction); ok && p.Region != "" && p.Region != j.HomeRegion {
+		ds = append(ds, diag(m.get("region").pos, "region", "region %s is not the %s home region %s", p.Region, j.ID, j.HomeRegion))
+	}
+	pv := p.values.mapping()
+	ds = append(ds, checkNetwork(pv.get("vpc_cidr"), pv.get("subnets"), p.Region)...)
+	if asg := pv.get("asg").mapping(); asg != nil {
+		ds = append(ds, checkCapacity(asg.get("min"), asg.get("desired"), asg.get("max"))...)
+	}
+	ds = append(ds, checkAMI(pv.get("ami"))...)
+	return p, ds
+}

@@ -1,0 +1,538 @@
+package blueprints
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"portal/internal/regions"
+)
+
+// Set is a loaded group of blueprint files: at most one architecture and any
+// number of stack parameter files.
+type Set struct {
+	// Architecture is the architecture file, or nil if none was loaded.
+	Architecture *File
+	// Stacks are the stack files in catalogue order (dev, test, prod; us, eu, apac).
+	Stacks []*File
+}
+
+// Files returns every file of the set, architecture first.
+func (s *Set) Files() []*File {
+	var out []*File
+	if s.Architecture != nil {
+		out = append(out, s.Architecture)
+	}
+	return append(out, s.Stacks...)
+}
+
+// StackIDs returns the ids of the set's stack files in catalogue order.
+func (s *Set) StackIDs() []string {
+	var ids []string
+	for _, f := range s.Stacks {
+		ids = append(ids, f.Params.Stack)
+	}
+	return ids
+}
+
+// Version is the content-addressed version id of the whole set: Digest(s.Files()).
+func (s *Set) Version() string { return Digest(s.Files()) }
+
+// LoadDir loads every *.yaml and *.yml file under dir, recursively.
+func LoadDir(dir string) (*Set, []Diagnostic) { return Load(dir) }
+
+// Load parses the given files and directories (directories recursively, only
+// *.yaml and *.yml) and returns the set with every diagnostic: file-level ones
+// and, when an architecture is present, those found by resolving each stack.
+// A diagnostic with SeverityError means the set must not be deployed.
+func Load(paths ...string) (*Set, []Diagnostic) {
+	var ds []Diagnostic
+	var names []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			ds = append(ds, diag(Position{File: p}, "", "%v", err))
+			continue
+		}
+		if !info.IsDir() {
+			names = append(names, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if ext := filepath.Ext(path); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
+				names = append(names, path)
+			}
+			return nil
+		})
+		if err != nil {
+			ds = append(ds, diag(Position{File: p}, "", "%v", err))
+		}
+	}
+	var files []*File
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			ds = append(ds, diag(Position{File: n}, "", "%v", err))
+			continue
+		}
+		f, fds := Parse(n, data)
+		ds = append(ds, fds...)
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	set, sds := NewSet(files)
+	ds = append(ds, sds...)
+	if set.Architecture != nil && !set.Architecture.hasErrors {
+		for _, f := range set.Stacks {
+			if !f.hasErrors {
+				_, rds := set.Resolve(f.Params.Stack)
+				ds = append(ds, rds...)
+			}
+		}
+	}
+	return set, sortDiagnostics(ds)
+}
+
+// NewSet groups parsed files, reporting a second architecture or a stack
+// given twice.
+func NewSet(files []*File) (*Set, []Diagnostic) {
+	s := &Set{}
+	var ds []Diagnostic
+	seen := map[string]*File{}
+	for _, f := range files {
+		switch f.Kind {
+		case KindArchitecture:
+			if s.Architecture != nil {
+				ds = append(ds, diag(f.root.pos, "", "second architecture file (first is %s)", s.Architecture.Name))
+				continue
+			}
+			s.Architecture = f
+		case KindStack:
+			if o := seen[f.Params.Stack]; o != nil {
+				ds = append(ds, diag(f.root.pos, "stack", "stack %q is also defined in %s", f.Params.Stack, o.Name))
+				continue
+			}
+			seen[f.Params.Stack] = f
+			s.Stacks = append(s.Stacks, f)
+		}
+	}
+	order := map[string]int{}
+	i := 0
+	for _, e := range regions.EnvironmentNames() {
+		for _, j := range regions.Jurisdictions() {
+			order[regions.StackID(e, j.ID)] = i
+			i++
+		}
+	}
+	slices.SortStableFunc(s.Stacks, func(a, b *File) int {
+		oa, ok1 := order[a.Params.Stack]
+		ob, ok2 := order[b.Params.Stack]
+		if !ok1 || !ok2 {
+			return cmp.Compare(a.Name, b.Name)
+		}
+		return cmp.Compare(oa, ob)
+	})
+	return s, ds
+}
+
+// Stack is the architecture resolved with one stack's parameters: every
+// ${param.x} and ${stack.x} replaced by its concrete value. ${ref.id.attr}
+// expressions stay in string values: they name values only known once the
+// referenced resource exists, and each appears in DependsOn.
+type Stack struct {
+	ID, Environment, Jurisdiction, Region string
+	// Version is Digest of the architecture file and this stack's file.
+	Version string
+	// Resources are in architecture order, which is not necessarily
+	// dependency order: walk DependsOn (see TopologicalOrder).
+	Resources []Resource
+}
+
+// Resource is one resolved resource.
+type Resource struct {
+	ID, Type string
+	// Region is the resource's region field, or the stack's region.
+	Region string
+	// Fields holds the concrete value of every field except type and
+	// depends_on, as string, int64, float64, bool, []any or map[string]any.
+	Fields map[string]any
+	// Positions maps a field path ("kms_key", "replication.destination_bucket",
+	// "statements[0].actions[1]") to where its value was written, which is
+	// the stack file for values taken from parameters.
+	Positions map[string]Position
+	// DependsOn are the ids of the resources this one refers to, sorted.
+	DependsOn []string
+	// Pos is where the resource is declared in the architecture.
+	Pos Position
+}
+
+// Resource returns the resource with the given id.
+func (s *Stack) Resource(id string) (*Resource, bool) {
+	for i := range s.Resources {
+		if s.Resources[i].ID == id {
+			return &s.Resources[i], true
+		}
+	}
+	return nil, false
+}
+
+// TopologicalOrder returns resource ids so that every resource comes after
+// the resources it depends on; ties keep architecture order.
+func (s *Stack) TopologicalOrder() []string {
+	done := map[string]bool{}
+	var out []string
+	for len(out) < len(s.Resources) {
+		progressed := false
+		for _, r := range s.Resources {
+			if done[r.ID] {
+				continue
+			}
+			ready := true
+			for _, d := range r.DependsOn {
+				if !done[d] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				done[r.ID] = true
+				out = append(out, r.ID)
+				progressed = true
+			}
+		}
+		if !progressed { // cannot happen for a resolved stack: cycles are errors
+			break
+		}
+	}
+	return out
+}
+
+// Get returns the value at a field path such as "replication.destination_bucket"
+// or "statements[0].actions".
+func (r *Resource) Get(path string) (any, bool) {
+	var cur any = r.Fields
+	for _, tok := range splitPath(path) {
+		switch x := cur.(type) {
+		case map[string]any:
+			v, ok := x[tok]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			cur = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func splitPath(path string) []string {
+	path = strings.ReplaceAll(path, "[", ".")
+	path = strings.ReplaceAll(path, "]", "")
+	return strings.FieldsFunc(path, func(r rune) bool { return r == '.' })
+}
+
+// Position returns where the value at path was written, or where the
+// resource is declared if the path has no value.
+func (r *Resource) Position(path string) Position {
+	if p, ok := r.Positions[path]; ok {
+		return p
+	}
+	return r.Pos
+}
+
+// ParseRef splits a string that is exactly one reference, "${ref.id.attr}"
+// optionally followed by a suffix such as "/*", into id and attr.
+func ParseRef(s string) (id, attr string, ok bool) {
+	if !strings.HasPrefix(s, "${ref.") {
+		return "", "", false
+	}
+	end := strings.IndexByte(s, '}')
+	if end < 0 {
+		return "", "", false
+	}
+	m := refExprRE.FindStringSubmatch(s[2:end])
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[2], true
+}
+
+// Methods used by guardrails (which cannot import this package).
+
+// StackID returns s.ID.
+func (s *Stack) StackID() string { return s.ID }
+
+// EnvironmentName returns s.Environment.
+func (s *Stack) EnvironmentName() string { return s.Environment }
+
+// JurisdictionID returns s.Jurisdiction.
+func (s *Stack) JurisdictionID() string { return s.Jurisdiction }
+
+// ResourceIDs returns the resource ids in architecture order.
+func (s *Stack) ResourceIDs() []string {
+	ids := make([]string, len(s.Resources))
+	for i, r := range s.Resources {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// ResourceType returns the type of resource id, or "" if there is none.
+func (s *Stack) ResourceType(id string) string {
+	if r, ok := s.Resource(id); ok {
+		return r.Type
+	}
+	return ""
+}
+
+// ResourceRegion returns the region of resource id, or "" if there is none.
+func (s *Stack) ResourceRegion(id string) string {
+	if r, ok := s.Resource(id); ok {
+		return r.Region
+	}
+	return ""
+}
+
+// Lookup returns the value at path of resource id.
+func (s *Stack) Lookup(id, path string) (any, bool) {
+	if r, ok := s.Resource(id); ok {
+		return r.Get(path)
+	}
+	return nil, false
+}
+
+// PositionOf returns where the value at path of resource id was written.
+func (s *Stack) PositionOf(id, path string) (file string, line, column int) {
+	if r, ok := s.Resource(id); ok {
+		p := r.Position(path)
+		return p.File, p.Line, p.Column
+	}
+	return "", 0, 0
+}
+
+// Resolve merges the architecture with the parameters of stack id. It
+// returns nil and diagnostics if the stack cannot be resolved cleanly.
+func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
+	if s.Architecture == nil {
+		return nil, []Diagnostic{{Message: "no architecture file loaded"}}
+	}
+	var pf *File
+	for _, f := range s.Stacks {
+		if f.Params.Stack == id {
+			pf = f
+		}
+	}
+	if pf == nil {
+		return nil, []Diagnostic{{File: s.Architecture.Name, Message: fmt.Sprintf("no parameter file for stack %q", id)}}
+	}
+	if s.Architecture.hasErrors || pf.hasErrors {
+		return nil, []Diagnostic{{File: pf.Name, Message: fmt.Sprintf("stack %s not resolved: its files have errors", id)}}
+	}
+	p := pf.Params
+	st := &Stack{ID: p.Stack, Environment: p.Environment, Jurisdiction: p.Jurisdiction, Region: p.Region,
+		Version: Digest([]*File{s.Architecture, pf})}
+	sch, err := schemas()
+	if err != nil {
+		return nil, []Diagnostic{{Message: err.Error()}}
+	}
+	var ds []Diagnostic
+	rules := nameRules()
+	names := map[string]map[string]*val{}
+	for _, spec := range s.Architecture.Architecture.Resources {
+		body := resolveVal(spec.body, p, &ds)
+		ds = append(ds, schemaDiagnostics(sch.resource, body)...)
+		m := body.mapping()
+		if rule, ok := rules[spec.Type]; ok {
+			if nv := m.get(rule.field); nv != nil {
+				ds = append(ds, checkName(rule, nv)...)
+				key := spec.Type
+				if key == "rds_read_replica" {
+					key = "rds_instance"
+				}
+				if names[key] == nil {
+					names[key] = map[string]*val{}
+				}
+				if o, dup := names[key][nv.str()]; dup && nv.str() != "" {
+					ds = append(ds, diag(nv.pos, nv.path, "%s %q is already used by %s (%s)", rule.field, nv.str(), o.path, o.pos))
+				} else {
+					names[key][nv.str()] = nv
+				}
+			}
+		}
+		switch spec.Type {
+		case "ami":
+			ds = append(ds, checkAMI(m.get("image"))...)
+		case "vpc":
+			ds = append(ds, checkNetwork(m.get("cidr"), m.get("subnets"), p.Region)...)
+		case "autoscaling_group":
+			ds = append(ds, checkCapacity(m.get("min"), m.get("desired"), m.get("max"))...)
+		}
+		r := Resource{ID: spec.ID, Type: spec.Type, Region: p.Region, Fields: map[string]any{},
+			Positions: map[string]Position{}, DependsOn: slices.Clone(spec.DependsOn), Pos: spec.Pos}
+		if m != nil {
+			for _, k := range m.keys {
+				if k == "type" || k == "depends_on" {
+					continue
+				}
+				r.Fields[k] = m.m[k].plain()
+				recordPositions(m.m[k], k, r.Positions)
+			}
+		}
+		if reg, ok := r.Fields["region"].(string); ok && reg != "" {
+			r.Region = reg
+		}
+		st.Resources = append(st.Resources, r)
+	}
+	ds = sortDiagnostics(ds)
+	if HasErrors(ds) {
+		return nil, ds
+	}
+	return st, ds
+}
+
+func recordPositions(v *val, path string, out map[string]Position) {
+	out[path] = v.pos
+	switch x := v.v.(type) {
+	case *omap:
+		for _, k := range x.keys {
+			recordPositions(x.m[k], path+"."+k, out)
+		}
+	case []*val:
+		for i, e := range x {
+			recordPositions(e, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
+}
+
+// resolveVal substitutes ${param.x} and ${stack.x}. A string that is
+// exactly one expression becomes the parameter's value (any type, keeping
+// the parameter's position); expressions inside longer strings are
+// interpolated and must be scalars.
+func resolveVal(v *val, p *Params, ds *[]Diagnostic) *val {
+	switch x := v.v.(type) {
+	case *omap:
+		o := &omap{keys: x.keys, m: make(map[string]*val, len(x.m))}
+		for _, k := range x.keys {
+			o.m[k] = resolveVal(x.m[k], p, ds)
+		}
+		return &val{v: o, pos: v.pos, path: v.path}
+	case []*val:
+		l := make([]*val, len(x))
+		for i, e := range x {
+			l[i] = resolveVal(e, p, ds)
+		}
+		return &val{v: l, pos: v.pos, path: v.path}
+	case string:
+		if !strings.Contains(x, "${") {
+			return v
+		}
+		if loc := exprRE.FindStringSubmatchIndex(x); loc != nil && loc[0] == 0 && loc[1] == len(x) {
+			if m := paramExprRE.FindStringSubmatch(x[2 : len(x)-1]); m != nil {
+				if r := lookupExpr(m[1], m[2], v, p, ds); r != nil {
+					return r
+				}
+				return v
+			}
+		}
+		out := exprRE.ReplaceAllStringFunc(x, func(e string) string {
+			m := paramExprRE.FindStringSubmatch(e[2 : len(e)-1])
+			if m == nil {
+				return e // ${ref...}: left for the engine
+			}
+			r := lookupExpr(m[1], m[2], v, p, ds)
+			if r == nil {
+				return e
+			}
+			switch s := r.v.(type) {
+			case string:
+				return s
+			case int64, float64, bool:
+				return fmt.Sprint(s)
+			}
+			*ds = append(*ds, diag(v.pos, v.path, "%s is a list or mapping and cannot be part of a string", e))
+			return e
+		})
+		return &val{v: out, pos: v.pos, path: v.path}
+	}
+	return v
+}
+
+func lookupExpr(ns, path string, at *val, p *Params, ds *[]Diagnostic) *val {
+	if ns == "stack" {
+		var s string
+		switch path {
+		case "id":
+			s = p.Stack
+		case "region":
+			s = p.Region
+		case "environment":
+			s = p.Environment
+		case "jurisdiction":
+			s = p.Jurisdiction
+		default:
+			*ds = append(*ds, diag(at.pos, at.path, "unknown ${stack.%s}", path))
+			return nil
+		}
+		return &val{v: s, pos: at.pos, path: at.path}
+	}
+	r := p.lookup(path)
+	if r == nil {
+		*ds = append(*ds, diag(at.pos, at.path, "parameter %q is not set in %s", path, p.File))
+	}
+	return r
+}
+
+// Digest returns the content-addressed version id of files: the hex SHA-256
+// of a canonical encoding (files ordered by kind and stack id, each as JSON
+// with sorted keys). Comments, key order, formatting and file names do not
+// change it; any change of value does.
+func Digest(files []*File) string {
+	type entry struct {
+		key  string
+		data []byte
+	}
+	var es []entry
+	for _, f := range files {
+		if f == nil || f.root == nil {
+			continue
+		}
+		key := "0 architecture"
+		if f.Kind == KindStack {
+			key = "1 " + f.Params.Stack
+		}
+		data, err := json.Marshal(f.root.plain())
+		if err != nil { // plain values always marshal; keep the name so the digest still moves
+			data = []byte(f.Name)
+		}
+		es = append(es, entry{key, data})
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.key, b.key), strings.Compare(string(a.data), string(b.data)))
+	})
+	h := sha256.New()
+	for _, e := range es {
+		fmt.Fprintf(h, "%d:%s\n%d:", len(e.key), e.key, len(e.data))
+		h.Write(e.data)
+		h.Write([]byte("\n"))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,115 @@
+package blueprints
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// schemaJSON is internal/blueprints/schema.json, the single source of truth;
+// the copy editors use, blueprints/schema.json, is checked byte-identical by a test.
+//
+//go:embed schema.json
+var schemaJSON []byte
+
+// SchemaJSON returns a copy of the JSON Schema (2020-12) of both blueprint file kinds.
+func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
+
+const schemaURL = "https://portal.internal/blueprints/schema.json"
+
+type compiledSchemas struct {
+	file, resource *jsonschema.Schema
+}
+
+// schemas compiles the embedded schema once. It is computed lazily and never
+// changes afterwards, so sharing it is safe.
+var schemas = sync.OnceValues(func() (compiledSchemas, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+	if err != nil {
+		return compiledSchemas{}, fmt.Errorf("blueprints: embedded schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return compiledSchemas{}, fmt.Errorf("blueprints: embedded schema: %w", err)
+	}
+	var s compiledSchemas
+	if s.file, err = c.Compile(schemaURL); err != nil {
+		return compiledSchemas{}, fmt.Errorf("blueprints: compile schema: %w", err)
+	}
+	if s.resource, err = c.Compile(schemaURL + "#/$defs/resource"); err != nil {
+		return compiledSchemas{}, fmt.Errorf("blueprints: compile schema: %w", err)
+	}
+	return s, nil
+})
+
+// schemaDiagnostics validates root against sch and maps every leaf error to
+// the line and column of the offending value.
+func schemaDiagnostics(sch *jsonschema.Schema, root *val) []Diagnostic {
+	err := sch.Validate(root.plain())
+	if err == nil {
+		return nil
+	}
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return []Diagnostic{diag(root.pos, root.path, "%v", err)}
+	}
+	p := message.NewPrinter(language.English)
+	var ds []Diagnostic
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		switch k := e.ErrorKind.(type) {
+		case *kind.AnyOf:
+			// "a boolean or a ${param.x} expression": one message, not one per branch.
+			var alts []string
+			for _, c := range e.Causes {
+				alts = append(alts, leafMessages(c, p)...)
+			}
+			slices.Sort(alts)
+			ds = append(ds, locate(root, e.InstanceLocation, "invalid value: "+strings.Join(slices.Compact(alts), "; or ")))
+			return
+		case *kind.Required:
+			for _, m := range k.Missing {
+				ds = append(ds, locate(root, e.InstanceLocation, fmt.Sprintf("missing required field %q", m)))
+			}
+			return
+		case *kind.AdditionalProperties:
+			for _, name := range k.Properties {
+				ds = append(ds, locate(root, append(slices.Clone(e.InstanceLocation), name), fmt.Sprintf("unknown field %q", name)))
+			}
+			return
+		}
+		if len(e.Causes) == 0 {
+			ds = append(ds, locate(root, e.InstanceLocation, e.ErrorKind.LocalizedString(p)))
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(verr)
+	return ds
+}
+
+func leafMessages(e *jsonschema.ValidationError, p *message.Printer) []string {
+	if len(e.Causes) == 0 {
+		return []string{e.ErrorKind.LocalizedString(p)}
+	}
+	var out []string
+	for _, c := range e.Causes {
+		out = append(out, leafMessages(c, p)...)
+	}
+	return out
+}
+
+func locate(root *val, loc []string, msg string) Diagnostic {
+	v := root.at(loc)
+	return diag(v.pos, v.path, "%s", msg)
+}
