@@ -496,7 +496,7 @@ func lookupExpr(ns, path string, at *val, p *Params, ds *[]Diagnostic) *val {
 	}
 	r := p.lookup(path)
 	if r == nil {
-		*ds = append(*ds, diag(at.pos, at.path, "parameter %q is not set in %s", path, p.File))
+		*ds = append(*ds, diag(at.pos, at.path, "parameter %q is not set for stack %s (%s)", path, p.Stack, filepath.Base(p.File)))
 	}
 	return r
 }

@@ -69,11 +69,24 @@ func schemaDiagnostics(sch *jsonschema.Schema, root *val) []Diagnostic {
 		case *kind.AnyOf:
 			// "a boolean or a ${param.x} expression": one message, not one per branch.
 			var alts []string
+			expr := false
 			for _, c := range e.Causes {
-				alts = append(alts, leafMessages(c, p)...)
+				for _, m := range leafMessages(c, p) {
+					if strings.Contains(m, `\\$\\{(param|stack)`) {
+						expr = true // the "or write ${param.x}" branch: not what the author meant
+						continue
+					}
+					alts = append(alts, m)
+				}
 			}
 			slices.Sort(alts)
-			ds = append(ds, locate(root, e.InstanceLocation, "invalid value: "+strings.Join(slices.Compact(alts), "; or ")))
+			msg := strings.Join(slices.Compact(alts), "; or ")
+			if expr && len(alts) > 0 {
+				msg += " (or a ${param.x} expression)"
+			} else if len(alts) == 0 {
+				msg = "want a ${param.x} expression"
+			}
+			ds = append(ds, locate(root, e.InstanceLocation, msg))
 			return
 		case *kind.Required:
 			for _, m := range k.Missing {

@@ -1,0 +1,153 @@
+package blueprints
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyShipped copies the shipped blueprints into a temp dir, applying edits
+// (file -> old -> new), and returns the dir.
+func copyShipped(t *testing.T, edits map[string][][2]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := filepath.WalkDir(shipped, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(shipped, path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		s := string(data)
+		for _, e := range edits[filepath.ToSlash(rel)] {
+			if !strings.Contains(s, e[0]) {
+				t.Fatalf("%s does not contain %q", rel, e[0])
+			}
+			s = strings.Replace(s, e[0], e[1], 1)
+		}
+		out := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, []byte(s), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestBrokenCopies(t *testing.T) {
+	tests := []struct {
+		name  string
+		edits map[string][][2]string
+		want  []string // each must be exactly one of the diagnostics, path relative to the copy
+	}{
+		{
+			name:  "asg min above desired",
+			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    min: 3", "    min: 4"}}},
+			want:  []string{"stacks/prod-eu.yaml:25:5: params.asg.min: must be <= desired (4 > 3)"},
+		},
+		{
+			name: "two mistakes at once",
+			edits: map[string][][2]string{"stacks/prod-eu.yaml": {
+				{"    desired: 3", "    desired: 10"},
+				{"cidr: 10.31.48.0/20", "cidr: 10.99.48.0/20"},
+			}},
+			want: []string{
+				"stacks/prod-eu.yaml:26:5: params.asg.desired: must be <= max (10 > 9)",
+				"stacks/prod-eu.yaml:20:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16",
+			},
+		},
+		{
+			name:  "overlapping subnets",
+			edits: map[string][][2]string{"stacks/dev-us.yaml": {{"cidr: 10.10.1.0/24", "cidr: 10.10.0.128/25"}}},
+			want:  []string{`stacks/dev-us.yaml:16:40: params.subnets[1].cidr: subnet 10.10.0.128/25 overlaps subnet "public-a" (10.10.0.0/24)`},
+		},
+		{
+			name:  "schema type error",
+			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    multi_az: true", "    multi_az: maybe"}}},
+			want:  []string{"stacks/prod-eu.yaml:33:5: params.db.multi_az: got string, want boolean"},
+		},
+		{
+			name:  "unknown field",
+			edits: map[string][][2]string{"stacks/test-apac.yaml": {{"  failover: PRIMARY", "  failover: PRIMARY\n  colour: blue"}}},
+			want:  []string{`stacks/test-apac.yaml:48:3: params.colour: unknown field "colour"`},
+		},
+		{
+			name:  "missing parameter",
+			edits: map[string][][2]string{"stacks/prod-us.yaml": {{"  db_cpu_threshold: 80\n", ""}}},
+			want:  []string{`stacks/prod-us.yaml:8:1: params: missing required field "db_cpu_threshold"`},
+		},
+		{
+			name:  "unknown reference",
+			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.documents_kee.arn}\n    versioning"}}},
+			want:  []string{`architecture.yaml:63:5: resources.documents_bucket.kms_key: reference to unknown resource "documents_kee"`},
+		},
+		{
+			name:  "reference of wrong type",
+			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.trail_bucket.arn}\n    versioning"}}},
+			want:  []string{`architecture.yaml:63:5: resources.documents_bucket.kms_key: kms_key must refer to a kms_key, but "trail_bucket" is a s3_bucket`},
+		},
+		{
+			name:  "unknown parameter",
+			edits: map[string][][2]string{"architecture.yaml": {{"${param.db.instance_class}\n    allocated", "${param.db.instance_klass}\n    allocated"}}},
+			want:  []string{`architecture.yaml:181:5: resources.db.instance_class: parameter "db.instance_klass" is not set for stack prod-eu (prod-eu.yaml)`},
+		},
+		{
+			name:  "substituted value of wrong type",
+			edits: map[string][][2]string{"architecture.yaml": {{"multi_az: ${param.db.multi_az}", "multi_az: ${param.db.engine_version}"}}},
+			want:  []string{`stacks/prod-eu.yaml:31:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
+		},
+		{
+			name:  "ami by id and filter",
+			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    id: ami-0a1ee2fb28fe05df3", "    id: ami-0a1ee2fb28fe05df3\n    name_filter: al2023-*"}}},
+			want:  []string{`stacks/prod-eu.yaml:22:3: params.ami: give the AMI by id or by name_filter, not both`},
+		},
+		{
+			name:  "bucket name uppercase and too long",
+			edits: map[string][][2]string{"architecture.yaml": {{"name: ${param.name_prefix}-snapshots", "name: ${param.name_prefix}-Snapshots-of-every-instance-we-ever-ran-in-prod"}}},
+			want: []string{
+				`architecture.yaml:89:5: resources.snapshots_bucket.name: name "medportal-prod-apac-Snapshots-of-every-instance-we-ever-ran-in-prod" is 67 characters, must be 3-63`,
+				`architecture.yaml:89:5: resources.snapshots_bucket.name: name "medportal-dev-us-Snapshots-of-every-instance-we-ever-ran-in-prod": allowed are lowercase`,
+			},
+		},
+		{
+			name:  "yaml syntax",
+			edits: map[string][][2]string{"stacks/dev-eu.yaml": {{"  instance_type: t3.small", "  instance_type: [t3.small"}}},
+			want:  []string{"stacks/dev-eu.yaml:"},
+		},
+		{
+			name:  "cycle",
+			edits: map[string][][2]string{"architecture.yaml": {{"    type: route53_zone\n", "    type: route53_zone\n    depends_on: [cdn_record]\n"}}},
+			want:  []string{"architecture.yaml:416:3: resources.zone: dependency cycle: zone -> cdn_record -> zone"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyShipped(t, tt.edits)
+			_, ds := LoadDir(dir)
+			if !HasErrors(ds) {
+				t.Fatalf("LoadDir: no errors, want %q", tt.want)
+			}
+			var got []string
+			for _, d := range ds {
+				got = append(got, strings.TrimPrefix(d.String(), dir+string(filepath.Separator)))
+			}
+			for _, w := range tt.want {
+				found := false
+				for _, g := range got {
+					if g == w || strings.HasPrefix(g, w) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("missing diagnostic %q; got:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+		})
+	}
+}
