@@ -1,0 +1,90 @@
+// Command portal runs the portal and its scripting subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"portal/internal/app"
+	"portal/internal/audit"
+	"portal/internal/sandbox"
+)
+
+const usage = `Usage: portal <command> [flags]
+
+Commands:
+  serve                 run the portal (see portal serve -help)
+  sandbox               run the portal on a local sandbox: moto, stripe-mock and SQLite under .sandbox/
+  users add             create a staff account and print its one-time password
+  audit verify          verify the audit trail's hash chain
+
+Run portal <command> -help for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch {
+	case cmd == "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case cmd == "sandbox":
+		return report(stderr, sandbox.Run(ctx, rest, stdout, stderr))
+	case cmd == "users" && len(rest) > 0 && rest[0] == "add":
+		return usersAdd(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
+		return audit.VerifyCommand(ctx, rest[1:], stdout, stderr)
+	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "portal: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "portal: %v\n", err)
+	return 1
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := app.ParseServe(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "portal serve: %v\n", err)
+		return 2
+	}
+	log := app.NewLogger(cfg)
+	a, err := app.New(ctx, cfg, log, app.Options{})
+	if err != nil {
+		return report(stderr, err)
+	}
+	defer a.Close()
+	if a.FirstAdmin != nil {
+		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
+	}
+	return report(stderr, a.Run(ctx))
+}

@@ -1,0 +1,91 @@
+// Package accounts reaches each environment's AWS account: it assumes the
+// environment's deployer role (STS AssumeRole) from the portal's own
+// credentials, which come from the SDK's default chain (environment,
+// shared config, instance role) and honour AWS_ENDPOINT_URL.
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"portal/internal/regions"
+)
+
+// SessionName is the role session name the portal uses, so CloudTrail
+// shows the portal's calls as assumed-role/<role>/<SessionName>.
+const SessionName = "portal"
+
+// Accounts hands out per-environment, per-region AWS configurations.
+type Accounts struct {
+	base aws.Config
+	cat  *regions.Catalogue
+
+	mu    sync.Mutex
+	creds map[string]aws.CredentialsProvider // by environment
+}
+
+// New returns Accounts that assume roles through base.
+func New(base aws.Config, cat *regions.Catalogue) *Accounts {
+	return &Accounts{base: base, cat: cat, creds: map[string]aws.CredentialsProvider{}}
+}
+
+// Config returns the configuration for env's account in region. The
+// assumed-role credentials are cached per environment and refreshed before
+// they expire.
+func (a *Accounts) Config(env, region string) (aws.Config, error) {
+	e, ok := a.cat.Environment(env)
+	if !ok {
+		return aws.Config{}, fmt.Errorf("accounts: unknown environment %q", env)
+	}
+	a.mu.Lock()
+	p, ok := a.creds[env]
+	if !ok {
+		p = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(a.base), e.DeployerRoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = SessionName
+		}))
+		a.creds[env] = p
+	}
+	a.mu.Unlock()
+	cfg := a.base.Copy()
+	cfg.Region = region
+	cfg.Credentials = p
+	return cfg, nil
+}
+
+// Identity is who the portal is in one environment's account.
+type Identity struct {
+	Environment string
+	AccountID   string
+	ARN         string
+	Err         error
+}
+
+// Check assumes every environment's role and asks STS who the portal is
+// there, so a misconfigured role or account shows up at start.
+func (a *Accounts) Check(ctx context.Context, region string) []Identity {
+	var out []Identity
+	for _, e := range a.cat.Environments() {
+		id := Identity{Environment: e.Name}
+		cfg, err := a.Config(e.Name, region)
+		if err == nil {
+			var res *sts.GetCallerIdentityOutput
+			res, err = sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+			if err == nil {
+				id.AccountID, id.ARN = aws.ToString(res.Account), aws.ToString(res.Arn)
+				if id.AccountID != e.AccountID {
+					err = fmt.Errorf("role %s landed in account %s, want %s", e.DeployerRoleARN, id.AccountID, e.AccountID)
+				}
+			}
+		}
+		if err != nil {
+			id.Err = fmt.Errorf("accounts: %s: %w", e.Name, err)
+		}
+		out = append(out, id)
+	}
+	return out
+}

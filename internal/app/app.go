@@ -1,0 +1,191 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"portal/internal/audit"
+	"portal/internal/staff"
+	"portal/internal/store"
+	"portal/internal/web"
+)
+
+// ErrAddrInUse reports that the listen address is taken.
+var ErrAddrInUse = errors.New("address already in use")
+
+// App is a running portal.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	DB       *store.DB
+	Audit    *audit.Log
+	Staff    *staff.Service
+	Web      *web.Server
+	listener net.Listener
+	http     *http.Server
+	// FirstAdmin is set when New created the first administrator; its
+	// one-time password is for the console, once.
+	FirstAdmin *Credentials
+}
+
+// Credentials are an account's email and one-time password.
+type Credentials struct {
+	Email    string
+	Password string
+}
+
+// Options adjust an App for tests.
+type Options struct {
+	Now        func() time.Time
+	HashParams *staff.HashParams
+}
+
+// New opens the database, builds the services and the HTTP server, creates
+// the first administrator when none exists, and binds the listener (so
+// Addr is known before Run).
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.DBPath), 0o700); err != nil {
+		return nil, fmt.Errorf("app: data folder: %w", err)
+	}
+	key, err := loadOrCreateKey(cfg.SecretKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := staff.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DBPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, DB: db}
+	a.Audit = audit.New(db, opts.Now)
+	scfg := staff.DefaultConfig()
+	scfg.Require2FA = cfg.Require2FA
+	if opts.HashParams != nil {
+		scfg.Hash = *opts.HashParams
+	}
+	a.Staff = staff.NewService(db, a.Audit, sealer, scfg, opts.Now)
+
+	if _, otp, created, err := a.Staff.EnsureAdmin(ctx, cfg.AdminEmail); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("app: first administrator: %w", err)
+	} else if created {
+		a.FirstAdmin = &Credentials{Email: cfg.AdminEmail, Password: otp}
+	}
+
+	a.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		db.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			err = ErrAddrInUse
+		}
+		return nil, fmt.Errorf("app: listen on %s: %w", cfg.Addr, err)
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + a.listener.Addr().String()
+	}
+	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy},
+		web.Deps{DB: db, Staff: a.Staff, Audit: a.Audit, Logger: log, Now: opts.Now})
+	a.http = &http.Server{
+		Handler:           a.Web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// Addr is the address the portal listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// URL is the portal's base address.
+func (a *App) URL() string { return "http://" + a.Addr() }
+
+// Run serves until ctx is cancelled, then lets in-flight requests finish
+// within the configured grace period.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(a.listener) }()
+	a.log.Info("portal listening", slog.String("url", a.URL()), slog.String("db", a.cfg.DBPath))
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("app: serve: %w", err)
+	case <-ctx.Done():
+	}
+	grace := a.cfg.ShutdownGrace
+	if grace == 0 {
+		grace = 15 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	a.log.Info("shutting down", slog.Duration("grace", grace))
+	if err := a.http.Shutdown(sctx); err != nil {
+		return fmt.Errorf("app: shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the database and background work. Call it after Run
+// returns (or instead of Run).
+func (a *App) Close() error {
+	_ = a.listener.Close()
+	_ = a.Web.Close(context.Background())
+	return a.DB.Close()
+}
+
+// loadOrCreateKey reads the hex key in path, creating it (mode 0600) with a
+// random key when it does not exist.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("app: secret key: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("app: secret key: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("app: secret key: %w", err)
+		}
+		return key, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("app: secret key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("app: secret key %s: want 64 hex characters (32 bytes)", path)
+	}
+	return key, nil
+}
+
+// LoadOrCreateKey reads the portal's secret key, creating it when missing.
+func LoadOrCreateKey(path string) ([]byte, error) { return loadOrCreateKey(path) }
+
+// PrintFirstAdmin writes the first administrator's one-time password to the
+// console. It is never logged.
+func PrintFirstAdmin(w io.Writer, url string, c Credentials) {
+	fmt.Fprintf(w, "\n  No administrator existed, so one was created.\n\n    Sign in at:          %s/login\n    Email:               %s\n    One-time password:   %s\n\n  The password is shown only now; you will choose your own and set up two-factor at first sign-in.\n\n", url, c.Email, c.Password)
+}

@@ -1,0 +1,131 @@
+// Package sandbox runs the portal on a local sandbox: moto stands in for
+// AWS (three accounts for dev, test and prod), stripe-mock for Stripe, and
+// all data lives under .sandbox/ in the project. It is what `make run` runs.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"portal/internal/accounts"
+	"portal/internal/app"
+	"portal/internal/peers"
+	"portal/internal/regions"
+)
+
+// Run starts moto and stripe-mock on free loopback ports, points the
+// portal at them and serves until ctx ends, then stops everything it
+// started.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("portal sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address for the portal (port 0 picks a free port)")
+	dir := fs.String("dir", "", "sandbox folder (default .sandbox in the project)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		root, err := peers.ProjectRoot()
+		if err != nil {
+			return err
+		}
+		*dir = filepath.Join(root, ".sandbox")
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	motoLog, err := os.OpenFile(filepath.Join(*dir, "moto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer motoLog.Close()
+	stripeLog, err := os.OpenFile(filepath.Join(*dir, "stripe-mock.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer stripeLog.Close()
+
+	fmt.Fprintln(stdout, "Starting moto (AWS) and stripe-mock (Stripe) on loopback…")
+	moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
+	if err != nil {
+		return err
+	}
+	defer moto.Stop()
+	stripe, err := peers.StartStripeMock(ctx, peers.StripeMockOptions{Log: stripeLog})
+	if err != nil {
+		return err
+	}
+	defer stripe.Stop()
+
+	// The portal finds AWS the standard way; these variables point the
+	// default credential chain and endpoint resolution at moto.
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":      moto.URL(),
+		"AWS_ACCESS_KEY_ID":     "sandbox",
+		"AWS_SECRET_ACCESS_KEY": "sandbox",
+		"AWS_REGION":            "us-east-1",
+		"STRIPE_SECRET_KEY":     peers.StripeTestKey,
+		"PORTAL_STRIPE_API_URL": stripe.URL(),
+	} {
+		os.Setenv(k, v)
+	}
+
+	cfg, err := app.ParseServe([]string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")})
+	if err != nil {
+		return err
+	}
+	cfg.Environments = regions.SandboxEnvironments()
+	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is stripe-mock on this machine. No real accounts are touched."
+	log := app.NewLogger(cfg)
+
+	a, err := app.New(ctx, cfg, log, app.Options{})
+	if errors.Is(err, app.ErrAddrInUse) && *addr == "127.0.0.1:8080" {
+		cfg.Addr = "127.0.0.1:0"
+		a, err = app.New(ctx, cfg, log, app.Options{})
+	}
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	if err := checkAccounts(ctx, cfg, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, data in %s). Ctrl-C stops everything.\n",
+		a.URL(), moto.URL(), stripe.URL(), *dir)
+	if a.FirstAdmin != nil {
+		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
+	} else {
+		fmt.Fprintf(stdout, "An administrator already exists in %s; sign in with your own password (or delete the folder to start afresh).\n", *dir)
+	}
+	err = a.Run(ctx)
+	fmt.Fprintln(stdout, "Stopping the portal, moto and stripe-mock.")
+	return err
+}
+
+// checkAccounts assumes the deployer role in each environment's account in
+// moto and prints who the portal is there.
+func checkAccounts(ctx context.Context, cfg app.Config, stdout io.Writer) error {
+	base, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("sandbox: AWS configuration: %w", err)
+	}
+	cat, err := regions.New(cfg.Environments)
+	if err != nil {
+		return err
+	}
+	for _, id := range accounts.New(base, cat).Check(ctx, "us-east-1") {
+		if id.Err != nil {
+			return id.Err
+		}
+		fmt.Fprintf(stdout, "  %-5s account %s as %s\n", id.Environment, id.AccountID, id.ARN)
+	}
+	return nil
+}
