@@ -32,6 +32,8 @@ type Config struct {
 	SessionIdle time.Duration
 	// SandboxNotice, when set, is shown on every page (local sandbox mode).
 	SandboxNotice string
+	// TrustProxy takes the client address from X-Forwarded-For.
+	TrustProxy bool
 }
 
 // Deps are the services the HTTP layer calls.
