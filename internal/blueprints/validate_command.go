@@ -1,0 +1,95 @@
+package blueprints
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"portal/internal/guardrails"
+)
+
+// ValidateCommand implements `portal blueprint validate PATH...`; args are
+// the arguments after "validate". Each PATH is a blueprint file or a
+// directory searched recursively for *.yaml and *.yml.
+//
+// It prints every diagnostic, then every guardrail failure (rule id,
+// severity, citation) of every stack that resolved, to stdout, and ends with
+// a one-line summary such as
+//
+//	ok: 1 architecture, 9 stacks, 0 errors, 0 warnings
+//
+// It returns 0 when there is no error and no blocking guardrail failure, 1
+// when there is, and 2 for a usage error (reported on stderr).
+func ValidateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("portal blueprint validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: portal blueprint validate PATH...")
+		fmt.Fprintln(stderr, "Validates blueprint files (or directories of them) against the schema, the semantic checks and the compliance guardrails.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return 2
+	}
+	set, ds := Load(fs.Args()...)
+	errs, warns := 0, 0
+	for _, d := range ds {
+		fmt.Fprintln(stdout, d)
+		if d.Severity == SeverityError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	if set.Architecture != nil && !set.Architecture.hasErrors {
+		now := time.Now()
+		for _, f := range set.Stacks {
+			if err := ctx.Err(); err != nil {
+				fmt.Fprintf(stderr, "blueprint validate: %v\n", err)
+				return 1
+			}
+			if f.hasErrors {
+				continue
+			}
+			st, _ := set.Resolve(f.Params.Stack) // diagnostics already printed by Load
+			if st == nil {
+				continue
+			}
+			rep := guardrails.Evaluate(st, nil, now)
+			for _, r := range rep.Blocking() {
+				fmt.Fprintf(stdout, "%s (stack %s)\n", r, st.ID)
+				errs++
+			}
+			for _, r := range rep.Warnings() {
+				fmt.Fprintf(stdout, "%s (stack %s)\n", r, st.ID)
+				warns++
+			}
+		}
+	}
+	archs := 0
+	if set.Architecture != nil {
+		archs = 1
+	}
+	status := "ok"
+	if errs > 0 {
+		status = "FAIL"
+	}
+	note := ""
+	if set.Architecture == nil && len(set.Stacks) > 0 {
+		note = " (no architecture given: stacks checked alone, guardrails not evaluated)"
+	}
+	fmt.Fprintf(stdout, "%s: %d architecture, %d stacks, %d errors, %d warnings%s\n", status, archs, len(set.Stacks), errs, warns, note)
+	if errs > 0 {
+		return 1
+	}
+	return 0
+}
