@@ -1,0 +1,159 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
+
+	"portal/internal/app"
+	"portal/internal/peers"
+	"portal/internal/staff"
+)
+
+func TestMain(m *testing.M) { peers.Main(m) }
+
+// startApp runs the portal on a free port with a fresh database and
+// returns it once it serves.
+func startApp(t *testing.T) *app.App {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := app.ParseServe([]string{"-addr", "127.0.0.1:0", "-data-dir", dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	})
+	return a
+}
+
+// screenshotDir is where the browser test keeps its screenshots: the
+// folder named by PORTAL_SCREENSHOTS, or the test's temp folder.
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv("PORTAL_SCREENSHOTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// TestFirstAdminInBrowser is what a new administrator does on a fresh
+// portal: sign in with the printed one-time password, choose a password,
+// enrol two-factor, reach the Overview, and create an ops user.
+func TestFirstAdminInBrowser(t *testing.T) {
+	a := startApp(t)
+	if a.FirstAdmin == nil {
+		t.Fatal("a fresh portal created no first administrator")
+	}
+	ctx := peers.Chromium(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	shots := screenshotDir(t)
+	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, name+".png")) }
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+
+	do("open the portal", chromedp.Navigate(a.URL()+"/"), chromedp.WaitVisible(`[data-testid=login-form]`))
+	shot("01-login")
+	do("sign in with the one-time password",
+		chromedp.SendKeys(`#f-email`, a.FirstAdmin.Email),
+		chromedp.SendKeys(`#f-password`, a.FirstAdmin.Password),
+		chromedp.Click(`[data-testid=login-submit]`),
+		chromedp.WaitVisible(`[data-testid=enrol-form]`))
+	shot("02-enrol-2fa")
+
+	// Admins must use two-factor: the sign-in waits on enrolment.
+	do("reveal the key", chromedp.Click(`details summary`))
+	secret := text(`[data-testid=totp-secret]`)
+	code, err := totp.GenerateCode(secret, time.Now())
+	if err != nil {
+		t.Fatalf("code for the shown secret: %v", err)
+	}
+	do("enrol two-factor",
+		chromedp.SendKeys(`#f-code`, code),
+		chromedp.Click(`[data-testid=enrol-submit]`),
+		chromedp.WaitVisible(`[data-testid=password-form]`))
+	shot("03-change-password")
+
+	const newPassword = "correct horse battery staple"
+	do("choose a password",
+		chromedp.SendKeys(`#f-current`, a.FirstAdmin.Password),
+		chromedp.SendKeys(`#f-new`, newPassword),
+		chromedp.SendKeys(`#f-confirm`, newPassword),
+		chromedp.Click(`[data-testid=password-submit]`),
+		chromedp.WaitVisible(`[data-testid=card-Access]`))
+	shot("04-overview")
+	if got := text(`h1`); got != "Overview" {
+		t.Errorf("after enrolment the page heading is %q, want Overview", got)
+	}
+	for _, area := range []string{"blueprints", "runs", "inventory", "activity", "billing", "access", "audit"} {
+		if _, err := chromedp.Run(ctx, chromedp.Text(`[data-testid=nav-`+area+`]`)); err != nil {
+			t.Errorf("admin's navigation lacks %s: %v", area, err)
+		}
+	}
+
+	do("add an ops engineer",
+		chromedp.Click(`[data-testid=nav-access]`),
+		chromedp.WaitVisible(`[data-testid=new-staff]`),
+		chromedp.Click(`[data-testid=new-staff]`),
+		chromedp.WaitVisible(`[data-testid=staff-form]`),
+		chromedp.SendKeys(`#f-email`, "olga.ops@example.com"),
+		chromedp.SendKeys(`#f-name`, "Olga Ops"),
+		chromedp.Click(`[data-testid=role-ops]`),
+		chromedp.Click(`[data-testid=staff-submit]`),
+		chromedp.WaitVisible(`[data-testid=one-time-password]`))
+	shot("05-staff-created")
+	if otp := text(`[data-testid=one-time-password]`); len(otp) < 20 {
+		t.Errorf("one-time password shown is %q, want a 20-character password", otp)
+	}
+	u, err := a.Staff.GetByEmail(context.Background(), "olga.ops@example.com")
+	if err != nil {
+		t.Fatalf("the new user is not in the database: %v", err)
+	}
+	if !u.Has(staff.Ops) || u.Has(staff.Admin) {
+		t.Errorf("new user's roles are %v, want [ops]", u.Roles)
+	}
+
+	do("open the audit trail", chromedp.Click(`[data-testid=nav-audit]`), chromedp.WaitVisible(`[data-testid=audit-rows]`),
+		chromedp.Click(`[data-testid=verify-chain]`), chromedp.WaitVisible(`[data-testid=chain-ok]`))
+	shot("06-audit")
+	rows := text(`[data-testid=audit-rows]`)
+	for _, action := range []string{"auth.sign_in", "auth.change_password", "auth.enrol_2fa", "staff.create"} {
+		if !strings.Contains(rows, action) {
+			t.Errorf("audit page lacks %s", action)
+		}
+	}
+}
