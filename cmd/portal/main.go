@@ -23,6 +23,7 @@ Commands:
   sandbox               run the portal on a local sandbox: moto, stripe-mock and SQLite under .sandbox/
   users add             create a staff account and print its one-time password
   audit verify          verify the audit trail's hash chain
+  blueprint validate    validate blueprint files and their guardrails (exit 1 on any error)
 
 Run portal <command> -help for a command's flags.
 `
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usersAdd(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		return audit.VerifyCommand(ctx, rest[1:], stdout, stderr)
+	case cmd == "blueprint" && len(rest) > 0 && rest[0] == "validate":
+		return blueprintValidate(ctx, rest[1:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
