@@ -1,7 +1,6 @@
 package blueprints
 
 import (
-	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -183,5 +182,3 @@ func checkName(r nameRule, v *val) []Diagnostic {
 	}
 	return ds
 }
-
-func describe(v *val) string { return fmt.Sprintf("%v", v.plain()) }

@@ -151,24 +151,47 @@ var (
 	refExprRE   = regexp.MustCompile(`^ref\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
 )
 
-// stackAttrs are the values ${stack.x} may name.
-var stackAttrs = []string{"id", "region", "environment", "jurisdiction"}
+// stackAttrs returns the values ${stack.x} may name.
+func stackAttrs() []string { return []string{"id", "region", "environment", "jurisdiction"} }
 
-// refAttrs are the attributes ${ref.id.attr} may name; the engine fills them in at apply time.
-var refAttrs = []string{"arn", "id", "name", "dns_name", "zone_id", "endpoint", "url", "region"}
+// refAttrs returns the attributes ${ref.id.attr} may name; the engine fills
+// them in at apply time.
+func refAttrs() []string {
+	return []string{"arn", "id", "name", "dns_name", "zone_id", "endpoint", "url", "region"}
+}
 
-// refTypes says which resource types a field may refer to, by field name.
-var refTypes = map[string][]string{
-	"kms_key": {"kms_key"}, "vpc": {"vpc"}, "subnet_group": {"db_subnet_group"},
-	"source": {"rds_instance", "security_group"}, "topic": {"sns_topic"}, "alarm_actions": {"sns_topic"},
-	"bucket": {"s3_bucket"}, "log_group": {"log_group"}, "security_groups": {"security_group"},
-	"ami": {"ami"}, "instance_profile": {"instance_profile"}, "load_balancer": {"alb"},
-	"default_target_group": {"target_group"}, "launch_template": {"launch_template"},
-	"target_groups": {"target_group"}, "autoscaling_group": {"autoscaling_group"},
-	"zone": {"route53_zone"}, "health_check": {"route53_health_check"}, "s3_bucket": {"s3_bucket"},
-	"alb": {"alb"}, "role": {"iam_role"}, "input_bucket": {"s3_bucket"}, "policies": {"iam_policy"},
-	"destination_bucket": {"s3_bucket"}, "source_bucket": {"s3_bucket"}, "access_logs_bucket": {"s3_bucket"},
-	"target": {"alb", "cloudfront_distribution"},
+// refTypes says which resource types a field may refer to, by field name;
+// ok is false for fields that may refer to anything.
+func refTypes(field string) (types []string, ok bool) {
+	switch field {
+	case "kms_key", "vpc", "ami", "instance_profile", "launch_template", "autoscaling_group", "log_group", "alb":
+		return []string{field}, true
+	case "subnet_group":
+		return []string{"db_subnet_group"}, true
+	case "source":
+		return []string{"rds_instance", "security_group"}, true
+	case "topic", "alarm_actions":
+		return []string{"sns_topic"}, true
+	case "bucket", "s3_bucket", "input_bucket", "destination_bucket", "source_bucket", "access_logs_bucket":
+		return []string{"s3_bucket"}, true
+	case "security_groups":
+		return []string{"security_group"}, true
+	case "load_balancer":
+		return []string{"alb"}, true
+	case "default_target_group", "target_groups":
+		return []string{"target_group"}, true
+	case "zone":
+		return []string{"route53_zone"}, true
+	case "health_check":
+		return []string{"route53_health_check"}, true
+	case "role":
+		return []string{"iam_role"}, true
+	case "policies":
+		return []string{"iam_policy"}, true
+	case "target":
+		return []string{"alb", "cloudfront_distribution"}, true
+	}
+	return nil, false
 }
 
 // scanExprs calls fn for each ${...} in s; it reports malformed ones.
@@ -223,8 +246,8 @@ func parseArchitecture(name string, root *val, ds []Diagnostic) (*Architecture, 
 			scanExprs(v, s, &ds, func(ns, a, b string) {
 				switch ns {
 				case "stack":
-					if !slices.Contains(stackAttrs, a) {
-						ds = append(ds, diag(v.pos, v.path, "unknown ${stack.%s}: want one of %s", a, strings.Join(stackAttrs, ", ")))
+					if !slices.Contains(stackAttrs(), a) {
+						ds = append(ds, diag(v.pos, v.path, "unknown ${stack.%s}: want one of %s", a, strings.Join(stackAttrs(), ", ")))
 					}
 				case "ref":
 					t, ok := types[a]
@@ -235,12 +258,12 @@ func parseArchitecture(name string, root *val, ds []Diagnostic) (*Architecture, 
 						ds = append(ds, diag(v.pos, v.path, "resource refers to itself"))
 					default:
 						deps[a] = true
-						if want, ok := refTypes[field]; ok && !slices.Contains(want, t) {
+						if want, ok := refTypes(field); ok && !slices.Contains(want, t) {
 							ds = append(ds, diag(v.pos, v.path, "%s must refer to a %s, but %q is a %s", field, strings.Join(want, " or "), a, t))
 						}
 					}
-					if !slices.Contains(refAttrs, b) {
-						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${ref.%s.%s}: want one of %s", b, a, b, strings.Join(refAttrs, ", ")))
+					if !slices.Contains(refAttrs(), b) {
+						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${ref.%s.%s}: want one of %s", b, a, b, strings.Join(refAttrs(), ", ")))
 					}
 				}
 			})
