@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"portal/internal/audit"
+	"portal/internal/jobs"
 	"portal/internal/staff"
 	"portal/internal/store"
 	"portal/internal/web"
@@ -33,6 +34,7 @@ type App struct {
 	Audit    *audit.Log
 	Staff    *staff.Service
 	Web      *web.Server
+	Jobs     *jobs.Scheduler
 	listener net.Listener
 	http     *http.Server
 	// FirstAdmin is set when New created the first administrator; its
@@ -82,6 +84,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		scfg.Hash = *opts.HashParams
 	}
 	a.Staff = staff.NewService(db, a.Audit, sealer, scfg, opts.Now)
+	a.Jobs = jobs.New(db, log, opts.Now, "")
 
 	if _, otp, created, err := a.Staff.EnsureAdmin(ctx, cfg.AdminEmail); err != nil {
 		db.Close()
@@ -125,6 +128,10 @@ func (a *App) URL() string { return "http://" + a.Addr() }
 func (a *App) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := make(chan struct{})
+	go func() { a.Jobs.Run(jobsCtx); close(jobsDone) }()
+	defer func() { stopJobs(); <-jobsDone }()
 	a.log.Info("portal listening", slog.String("url", a.URL()), slog.String("db", a.cfg.DBPath))
 	select {
 	case err := <-errc:
