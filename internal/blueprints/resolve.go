@@ -359,7 +359,9 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 	names := map[string]map[string]*val{}
 	for _, spec := range s.Architecture.Architecture.Resources {
 		body := resolveVal(spec.body, p, &ds)
-		ds = append(ds, schemaDiagnostics(sch.resource, body)...)
+		if rs, ok := sch.byType[spec.Type]; ok {
+			ds = append(ds, schemaDiagnostics(rs, body)...)
+		}
 		m := body.mapping()
 		if rule, ok := rules[spec.Type]; ok {
 			if nv := m.get(rule.field); nv != nil {

@@ -26,7 +26,10 @@ func SchemaJSON() []byte { return bytes.Clone(schemaJSON) }
 const schemaURL = "https://portal.internal/blueprints/schema.json"
 
 type compiledSchemas struct {
-	file, resource *jsonschema.Schema
+	file *jsonschema.Schema
+	// byType holds $defs/<type> for each resource type, so a resolved
+	// resource is checked against its own definition only.
+	byType map[string]*jsonschema.Schema
 }
 
 // schemas compiles the embedded schema once. It is computed lazily and never
@@ -44,8 +47,20 @@ var schemas = sync.OnceValues(func() (compiledSchemas, error) {
 	if s.file, err = c.Compile(schemaURL); err != nil {
 		return compiledSchemas{}, fmt.Errorf("blueprints: compile schema: %w", err)
 	}
-	if s.resource, err = c.Compile(schemaURL + "#/$defs/resource"); err != nil {
-		return compiledSchemas{}, fmt.Errorf("blueprints: compile schema: %w", err)
+	s.byType = map[string]*jsonschema.Schema{}
+	defs, _ := doc.(map[string]any)["$defs"].(map[string]any)
+	res, _ := defs["resource"].(map[string]any)
+	props, _ := res["properties"].(map[string]any)
+	typ, _ := props["type"].(map[string]any)
+	types, _ := typ["enum"].([]any)
+	for _, t := range types {
+		name, _ := t.(string)
+		if s.byType[name], err = c.Compile(schemaURL + "#/$defs/" + name); err != nil {
+			return compiledSchemas{}, fmt.Errorf("blueprints: compile schema for %s: %w", name, err)
+		}
+	}
+	if len(s.byType) == 0 {
+		return compiledSchemas{}, fmt.Errorf("blueprints: schema lists no resource types")
 	}
 	return s, nil
 })

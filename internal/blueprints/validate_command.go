@@ -11,6 +11,9 @@ import (
 	"portal/internal/guardrails"
 )
 
+// *Stack is what the guardrails evaluate.
+var _ guardrails.Stack = (*Stack)(nil)
+
 // ValidateCommand implements `portal blueprint validate PATH...`; args are
 // the arguments after "validate". Each PATH is a blueprint file or a
 // directory searched recursively for *.yaml and *.yml.

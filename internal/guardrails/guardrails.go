@@ -111,10 +111,15 @@ type Result struct {
 	Exception *Exception
 }
 
-// String renders a failure like a compiler message, e.g.
+// String renders a result like a compiler message, e.g.
 //
-//	stacks/prod-eu.yaml:40:3: documents_replication: [data-residency, blocking, GDPR Art. 44] ...
+//	blueprints/architecture.yaml:83:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to ...
+//
+// Stack-wide findings (no resource) start with "stack:".
 func (r Result) String() string {
+	if r.Resource == "" { // stack-wide: nothing to point at
+		return fmt.Sprintf("stack: [%s, %s, %s] %s", r.RuleID, r.Severity, r.Citation, r.Message)
+	}
 	where := r.Resource
 	if r.Path != "" {
 		where += "." + r.Path

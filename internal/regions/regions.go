@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Jurisdiction is a legal area with its own rules for patient data.
@@ -177,7 +179,7 @@ func New(envs []EnvironmentConfig) (*Catalogue, error) {
 func SandboxEnvironments() []EnvironmentConfig {
 	var out []EnvironmentConfig
 	for i, name := range EnvironmentNames() {
-		id := fmt.Sprintf("%d%d%d%d%d%d%d%d%d%d%d%d", i+1, i+1, i+1, i+1, i+1, i+1, i+1, i+1, i+1, i+1, i+1, i+1)
+		id := strings.Repeat(strconv.Itoa(i+1), 12)
 		out = append(out, EnvironmentConfig{Name: name, AccountID: id,
 			DeployerRoleARN: "arn:aws:iam::" + id + ":role/PortalDeployer"})
 	}
