@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"fmt"
+	"regexp"
+)
+
+var refPattern = regexp.MustCompile(`\$\{ref\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\}`)
+
+// Outputs are the known outputs of resources, by resource id.
+type Outputs map[string]map[string]string
+
+// resolveRefs returns a deep copy of v with every ${ref.id.attr} replaced
+// by the referenced output. A reference to a resource without outputs (not
+// created yet) becomes Unknown; a reference to an output the resource does
+// not have is an error.
+func resolveRefs(v any, out Outputs) (any, error) {
+	switch x := v.(type) {
+	case string:
+		return resolveString(x, out)
+	case []any:
+		res := make([]any, len(x))
+		for i, e := range x {
+			r, err := resolveRefs(e, out)
+			if err != nil {
+				return nil, err
+			}
+			res[i] = r
+		}
+		return res, nil
+	case map[string]any:
+		res := make(map[string]any, len(x))
+		for k, e := range x {
+			r, err := resolveRefs(e, out)
+			if err != nil {
+				return nil, err
+			}
+			res[k] = r
+		}
+		return res, nil
+	}
+	return v, nil
+}
+
+func resolveString(s string, out Outputs) (any, error) {
+	ms := refPattern.FindAllStringSubmatchIndex(s, -1)
+	if len(ms) == 0 {
+		return s, nil
+	}
+	var err error
+	whole := len(ms) == 1 && ms[0][0] == 0 && ms[0][1] == len(s)
+	res := refPattern.ReplaceAllStringFunc(s, func(m string) string {
+		sub := refPattern.FindStringSubmatch(m)
+		id, attr := sub[1], sub[2]
+		o, ok := out[id]
+		if !ok {
+			return unknownMark + id + "." + attr + "\x00"
+		}
+		val, ok := o[attr]
+		if !ok && err == nil {
+			err = fmt.Errorf("${ref.%s.%s}: %s has no output %q", id, attr, id, attr)
+		}
+		return val
+	})
+	if err != nil {
+		return nil, err
+	}
+	if whole && IsUnknown(res) {
+		return Unknown{Ref: s[2 : len(s)-1]}, nil
+	}
+	return res, nil
+}
