@@ -112,6 +112,9 @@ func (s *Server) authorize(r Route) echo.MiddlewareFunc {
 				if u.MustChangePassword && r.Path != "/account/password" && r.Path != "/logout" {
 					return c.Redirect(http.StatusSeeOther, "/account/password")
 				}
+				if !u.TOTPEnabled && s.deps.Staff.Requires2FA(*u) {
+					return c.Redirect(http.StatusSeeOther, "/account/2fa")
+				}
 			}
 			if !r.Access.Allows(u) {
 				return apperr.New(apperr.Forbidden, "your roles (%s) do not allow this; it needs %s", rolesText(u.Roles), r.Access)

@@ -93,6 +93,8 @@ func jsonError(err error) error {
 	switch {
 	case errors.Is(err, io.EOF):
 		return apperr.New(apperr.Invalid, "the body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apperr.New(apperr.Invalid, "the body is not valid JSON: it ends before the JSON value does")
 	case errors.As(err, &syn):
 		return apperr.New(apperr.Invalid, "the body is not valid JSON at byte %d", syn.Offset)
 	case errors.As(err, &typ):

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -24,7 +25,14 @@ const (
 	sessPendingID = "pending_uid"
 	sessEnrol     = "enrol_secret"
 	sessFlash     = "flash"
+	// ctxSession is set once the request's session is loaded; requests
+	// without one (API, machine endpoints, a failed load) must not touch it.
+	ctxSession = "portal.session"
 )
+
+// echoContextKey carries the echo context into the session manager's
+// error callback.
+type echoContextKey struct{}
 
 func (s *Server) registerMiddleware() {
 	e := s.echo
@@ -83,15 +91,31 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 		if skipBrowserState(c) {
 			return next(c)
 		}
+		r := c.Request()
+		r = r.WithContext(context.WithValue(r.Context(), echoContextKey{}, c))
 		s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.Set(ctxSession, true)
 			c.SetRequest(r)
 			c.Response().Writer = w
 			if err := next(c); err != nil {
 				c.Error(err)
 			}
-		})).ServeHTTP(c.Response().Writer, c.Request())
+		})).ServeHTTP(c.Response().Writer, r)
 		return nil
 	}
+}
+
+// sessionError answers a failing session store. A session that cannot be
+// loaded (the database is unreachable) is an internal error like any other:
+// the error page with the request ID. A failure to save comes once the
+// response is under way; it is logged and answered with a bare 500.
+func (s *Server) sessionError(w http.ResponseWriter, r *http.Request, err error) {
+	if c, ok := r.Context().Value(echoContextKey{}).(echo.Context); ok && c.Get(ctxSession) == nil {
+		c.Error(fmt.Errorf("web: load session: %w", err))
+		return
+	}
+	s.deps.Logger.Error("session store", slog.String("err", err.Error()), slog.String("request_id", w.Header().Get(echo.HeaderXRequestID)))
+	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 }
 
 // loadUser resolves the signed-in account from the session or, for the

@@ -42,8 +42,10 @@ func (s *Server) page(c echo.Context, title, active string) templates.Page {
 		p.User = userView(u)
 		p.Nav = s.navFor(u)
 	}
-	if f := s.sessions.PopString(c.Request().Context(), sessFlash); f != "" && !skipBrowserState(c) {
-		p.Flash = templates.Flash{Kind: "ok", Text: f}
+	if c.Get(ctxSession) != nil {
+		if f := s.sessions.PopString(c.Request().Context(), sessFlash); f != "" {
+			p.Flash = templates.Flash{Kind: "ok", Text: f}
+		}
 	}
 	return p
 }

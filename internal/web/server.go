@@ -81,6 +81,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = s.secureCookies()
 	s.sessions.Cookie.Persist = false
+	s.sessions.ErrorFunc = s.sessionError
 
 	s.echo.HideBanner = true
 	s.echo.HidePort = true

@@ -1,0 +1,259 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"portal/internal/audit"
+	"portal/internal/staff"
+	"portal/internal/web"
+)
+
+// access is who the product brief says may use a route. It is written out
+// here, not read from the routes, so that a wrongly declared route fails.
+type access struct {
+	public bool
+	any    bool
+	roles  []staff.Role
+}
+
+var (
+	public    = access{public: true}
+	anyStaff  = access{any: true}
+	adminOnly = access{roles: []staff.Role{staff.Admin}}
+	auditors  = access{roles: []staff.Role{staff.Compliance, staff.Admin}}
+	estate    = access{roles: []staff.Role{staff.Ops, staff.Compliance, staff.Admin}}
+	money     = access{roles: []staff.Role{staff.Finance, staff.Admin}}
+)
+
+func (a access) allows(roles []staff.Role) bool {
+	switch {
+	case a.public:
+		return true
+	case roles == nil:
+		return false
+	case a.any:
+		return true
+	}
+	for _, r := range roles {
+		if slices.Contains(a.roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// wantAccess lists every route the portal must have and who may use it.
+var wantAccess = map[string]access{
+	"GET /healthz":    public,
+	"GET /readyz":     public,
+	"GET /metrics":    public,
+	"GET /static/*":   public,
+	"GET /login":      public,
+	"POST /login":     public,
+	"GET /login/2fa":  public,
+	"POST /login/2fa": public,
+	// Enrolment is reached half-way through a sign-in (password accepted,
+	// two-factor owed), so it cannot require a session.
+	"GET /account/2fa":  public,
+	"POST /account/2fa": public,
+	"POST /logout":      public,
+
+	"GET /account":           anyStaff,
+	"GET /account/password":  anyStaff,
+	"POST /account/password": anyStaff,
+
+	"GET /":           anyStaff,
+	"GET /blueprints": estate,
+	"GET /runs":       estate,
+	"GET /inventory":  estate,
+	"GET /activity":   estate,
+	"GET /billing":    money,
+
+	"GET /access":                           anyStaff,
+	"POST /access/tokens":                   anyStaff,
+	"POST /access/tokens/:id/revoke":        anyStaff,
+	"GET /access/staff/new":                 adminOnly,
+	"POST /access/staff":                    adminOnly,
+	"GET /access/staff/:id":                 adminOnly,
+	"POST /access/staff/:id/roles":          adminOnly,
+	"POST /access/staff/:id/disable":        adminOnly,
+	"POST /access/staff/:id/enable":         adminOnly,
+	"POST /access/staff/:id/reset-2fa":      adminOnly,
+	"POST /access/staff/:id/reset-password": adminOnly,
+	"GET /audit":                            auditors,
+	"GET /audit/verify":                     auditors,
+	"GET /audit/export.csv":                 auditors,
+	"GET /api/v1/openapi.json":              public,
+	"GET /api/v1/me":                        anyStaff,
+	"GET /api/v1/staff":                     adminOnly,
+	"POST /api/v1/staff":                    adminOnly,
+	"GET /api/v1/audit":                     auditors,
+	"GET /api/v1/audit/verify":              auditors,
+}
+
+// TestRoutesAreAllListed fails when a route exists that wantAccess does not
+// list (so nobody decided who may use it), when wantAccess lists a route
+// that no longer exists, and when echo serves a route that did not go
+// through the access declarations.
+func TestRoutesAreAllListed(t *testing.T) {
+	h := newHarness(t)
+	declared := map[string]bool{}
+	for _, r := range h.app.Web.Routes() {
+		key := r.Method + " " + r.Path
+		declared[key] = true
+		if _, ok := wantAccess[key]; !ok {
+			t.Errorf("route %s (declared %s) is not in wantAccess: decide who may use it and add it", key, r.Access)
+		}
+	}
+	for key := range wantAccess {
+		if !declared[key] {
+			t.Errorf("wantAccess lists %s, which is not a route", key)
+		}
+	}
+	for _, r := range h.app.Web.EchoRoutes() {
+		// echo's own catch-all routes for 404 and 405 answers.
+		if strings.HasPrefix(r.Method, "echo_route_") {
+			continue
+		}
+		if !declared[r.Method+" "+r.Path] {
+			t.Errorf("echo serves %s %s, which bypassed the access declarations", r.Method, r.Path)
+		}
+	}
+}
+
+type persona struct {
+	name  string
+	roles []staff.Role // nil for anonymous
+}
+
+var personas = []persona{
+	{"anonymous", nil},
+	{"admin", []staff.Role{staff.Admin}},
+	{"ops", []staff.Role{staff.Ops}},
+	{"compliance", []staff.Role{staff.Compliance}},
+	{"finance", []staff.Role{staff.Finance}},
+}
+
+// TestAuthorizationMatrix calls every route as every persona and checks the
+// answer against wantAccess.
+func TestAuthorizationMatrix(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+
+	// The :id every route gets: a staff account and a token of its own,
+	// which the personas act on.
+	target := h.newUser(t, staff.Compliance)
+	_, tok, err := h.app.Staff.CreateToken(ctx, audit.Entry{Actor: "test"}, target.ID, "target token")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type actor struct {
+		persona
+		c     *client
+		csrf  string
+		token string
+	}
+	var actors []actor
+	for _, p := range personas {
+		a := actor{persona: p}
+		if p.roles == nil {
+			a.c = h.client()
+			a.csrf = a.c.csrf(t, "/login")
+		} else {
+			var u user
+			a.c, u = h.signedIn(t, p.roles...)
+			a.csrf = a.c.csrf(t, "/account")
+			a.token = h.apiToken(t, u.User)
+		}
+		actors = append(actors, a)
+	}
+
+	routes := h.app.Web.Routes()
+	// Signing out ends the personas' sessions, so it goes last.
+	slices.SortStableFunc(routes, func(a, b web.Route) int {
+		return boolInt(a.Path == "/logout") - boolInt(b.Path == "/logout")
+	})
+	for _, r := range routes {
+		want, listed := wantAccess[r.Method+" "+r.Path]
+		if !listed {
+			continue // TestRoutesAreAllListed reports it
+		}
+		path := strings.ReplaceAll(r.Path, ":id", itoa(target.ID))
+		if strings.HasPrefix(r.Path, "/access/tokens/:id") {
+			path = strings.ReplaceAll(r.Path, ":id", itoa(tok.ID))
+		}
+		path = strings.ReplaceAll(path, "*", "app.css")
+		for _, a := range actors {
+			t.Run(r.Method+" "+r.Path+"/"+a.name, func(t *testing.T) {
+				var res *response
+				switch {
+				case r.IsAPI():
+					body, ct := "", ""
+					if r.Method == http.MethodPost {
+						body, ct = "{}", "application/json"
+					}
+					res = h.api(t, r.Method, path, a.token, ct, body)
+				case r.Method == http.MethodPost:
+					res = a.c.post(t, path, url.Values{"_csrf": {a.csrf}})
+				default:
+					res = a.c.get(t, path)
+				}
+				got := res.StatusCode
+				switch {
+				case want.public:
+					if got == http.StatusUnauthorized || got == http.StatusForbidden || strings.HasPrefix(res.Location(), "/login?next=") {
+						t.Errorf("public route: got %d (to %q), want neither 401/403 nor a sign-in redirect", got, res.Location())
+					}
+				case a.roles == nil && r.IsAPI():
+					var e apiError
+					res.JSON(t, &e)
+					if got != http.StatusUnauthorized || e.Error.Code != "unauthorized" {
+						t.Errorf("anonymous: got %d %q, want 401 unauthorized", got, e.Error.Code)
+					}
+				case a.roles == nil && r.Method == http.MethodGet:
+					wantLoc := "/login?next=" + url.QueryEscape(path)
+					if got != http.StatusSeeOther || res.Location() != wantLoc {
+						t.Errorf("anonymous: got %d to %q, want 303 to %q", got, res.Location(), wantLoc)
+					}
+				case a.roles == nil:
+					// The form carried a valid CSRF token, so the answer is
+					// about signing in, not about the form.
+					if got != http.StatusUnauthorized {
+						t.Errorf("anonymous: got %d, want 401", got)
+					}
+				case !want.allows(a.roles):
+					if got != http.StatusForbidden {
+						t.Errorf("%s: got %d (to %q), want 403", a.name, got, res.Location())
+					}
+					if r.IsAPI() {
+						var e apiError
+						res.JSON(t, &e)
+						if e.Error.Code != "forbidden" {
+							t.Errorf("%s: got error code %q, want forbidden", a.name, e.Error.Code)
+						}
+					}
+				default:
+					if got == http.StatusUnauthorized || got == http.StatusForbidden || strings.HasPrefix(res.Location(), "/login") {
+						t.Errorf("%s may use this: got %d (to %q)\n%s", a.name, got, res.Location(), res.Body)
+					}
+				}
+			})
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
