@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"portal/internal/audit"
+	"portal/internal/store"
+)
+
+// ConfigSource returns the AWS configuration for an environment's account
+// in a region (accounts.Accounts.Config in production).
+type ConfigSource func(environment, region string) (aws.Config, error)
+
+// Engine plans and applies stacks.
+type Engine struct {
+	reg     *Registry
+	configs ConfigSource
+	db      *store.DB
+	audit   *audit.Log
+	log     *slog.Logger
+	now     func() time.Time
+
+	// Parallelism bounds how many resources are read or changed at once.
+	Parallelism int
+	// MaxAttempts is how often an AWS call is tried before giving up
+	// (throttling and 5xx answers are retried with backoff).
+	MaxAttempts int
+	// MaxBackoff caps the wait between attempts.
+	MaxBackoff time.Duration
+}
+
+// New returns an engine.
+func New(reg *Registry, configs ConfigSource, db *store.DB, log *audit.Log, logger *slog.Logger, now func() time.Time) *Engine {
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{reg: reg, configs: configs, db: db, audit: log, log: logger, now: now, Parallelism: 8, MaxAttempts: 10, MaxBackoff: 5 * time.Second}
+}
+
+// Registry returns the engine's drivers.
+func (e *Engine) Registry() *Registry { return e.reg }
+
+// newEnv builds the Env drivers use for one stack, recording every AWS
+// call in rec and every log line through logf.
+func (e *Engine) newEnv(info StackInfo, rec *recorder, logf func(string, ...any)) (*Env, error) {
+	if _, err := e.configs(info.Environment, info.Region); err != nil {
+		return nil, fmt.Errorf("engine: AWS configuration for %s: %w", info.Environment, err)
+	}
+	var mu sync.Mutex
+	cache := map[string]aws.Config{}
+	return &Env{
+		Stack: info,
+		Config: func(region string) aws.Config {
+			mu.Lock()
+			defer mu.Unlock()
+			if c, ok := cache[region]; ok {
+				return c
+			}
+			c, err := e.configs(info.Environment, region)
+			if err != nil {
+				// Checked for the stack's region above; other regions of the
+				// same account use the same credentials.
+				panic(fmt.Sprintf("engine: AWS configuration for %s/%s: %v", info.Environment, region, err))
+			}
+			c = c.Copy()
+			maxAttempts, maxBackoff := e.MaxAttempts, e.MaxBackoff
+			c.Retryer = func() aws.Retryer {
+				return retry.NewStandard(func(o *retry.StandardOptions) {
+					o.MaxAttempts = maxAttempts
+					o.MaxBackoff = maxBackoff
+				})
+			}
+			c.APIOptions = append(append([]func(*middlewareStack) error{}, c.APIOptions...), rec.middleware)
+			cache[region] = c
+			return c
+		},
+		Logf: logf,
+	}, nil
+}

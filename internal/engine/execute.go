@@ -1,0 +1,449 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/smithy-go"
+
+	"portal/internal/audit"
+	"portal/internal/store"
+)
+
+// runLease is how long a runner's claim on a run lasts without renewal;
+// a run whose lease lapsed belongs to a runner that died.
+const runLease = 30 * time.Second
+
+// Work runs queued runs until ctx ends: one run per stack at a time, runs
+// of different stacks in parallel. holder names this runner in leases.
+func (e *Engine) Work(ctx context.Context, holder string) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("recover runs", slog.String("err", err.Error()))
+		}
+		for {
+			run, ok, err := e.claim(ctx, holder)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Warn("claim run", slog.String("err", err.Error()))
+				}
+				break
+			}
+			if !ok {
+				break
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.execute(ctx, run, holder)
+			}()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// claim takes the oldest queued run of a stack that has no running run.
+func (e *Engine) claim(ctx context.Context, holder string) (Run, bool, error) {
+	var run Run
+	var ok bool
+	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM runs r WHERE state = 'queued'
+			AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.stack = r.stack AND o.state IN ('running', 'interrupted'))
+			ORDER BY id LIMIT 1`).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		now := e.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'running', holder = ?, lease_until = ?, attempt = attempt + 1,
+			started_at = CASE WHEN started_at = '' THEN ? ELSE started_at END WHERE id = ?`,
+			holder, store.Time(now.Add(runLease)), store.Time(now), id); err != nil {
+			return err
+		}
+		run, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		ok = err == nil
+		return err
+	})
+	return run, ok, err
+}
+
+// RunNow claims and executes queued runs until none is left, in the
+// caller's goroutine. Tests and the command line use it instead of Work.
+func (e *Engine) RunNow(ctx context.Context, holder string) error {
+	for {
+		run, ok, err := e.claim(ctx, holder)
+		if err != nil || !ok {
+			return err
+		}
+		e.execute(ctx, run, holder)
+	}
+}
+
+// execute carries out a claimed run.
+func (e *Engine) execute(ctx context.Context, run Run, holder string) {
+	log := e.log.With(slog.Int64("run", run.ID), slog.String("stack", run.Stack))
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Renew the lease and watch for a cancel request while the run goes.
+	var cancelRequested atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				var flag bool
+				_ = e.db.QueryRowContext(rctx, `SELECT cancel_requested FROM runs WHERE id = ?`, run.ID).Scan(&flag)
+				if flag {
+					cancelRequested.Store(true)
+				}
+				_, _ = e.db.ExecContext(rctx, `UPDATE runs SET lease_until = ? WHERE id = ? AND holder = ?`, store.Time(e.now().Add(runLease)), run.ID, holder)
+			}
+		}
+	}()
+	state, msg := e.executeSteps(rctx, run, cancelRequested.Load, log)
+	close(done)
+
+	// A run stopped by the portal shutting down is interrupted, not failed.
+	if ctx.Err() != nil {
+		state, msg = RunInterrupted, "the portal stopped while this run was in progress; resume it to finish"
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer fcancel()
+	if state == RunInterrupted {
+		_, _ = e.db.ExecContext(fctx, `UPDATE run_steps SET state = 'interrupted' WHERE run_id = ? AND state = 'running'`, run.ID)
+	}
+	_ = e.db.Tx(fctx, func(tx *sql.Tx) error {
+		finished := store.Time(e.now())
+		if state == RunInterrupted {
+			finished = ""
+		}
+		if _, err := tx.ExecContext(fctx, `UPDATE runs SET state = ?, error = ?, finished_at = ?, holder = '', lease_until = '' WHERE id = ?`,
+			state, msg, finished, run.ID); err != nil {
+			return err
+		}
+		_, err := e.audit.Append(fctx, tx, audit.Entry{Actor: "system", Action: "run." + state, Target: fmt.Sprintf("run:%d stack:%s", run.ID, run.Stack),
+			Details: map[string]any{"kind": run.Kind, "error": msg}})
+		return err
+	})
+	log.Info("run finished", slog.String("state", state))
+}
+
+// executeSteps walks the run's pending steps and returns the run's end
+// state and error message.
+func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, log *slog.Logger) (string, string) {
+	p, err := e.GetPlan(ctx, run.PlanID)
+	if err != nil {
+		return RunFailed, err.Error()
+	}
+	stack := planStack(p)
+	nodes, _, err := e.nodes(stack)
+	if err != nil {
+		return RunFailed, err.Error()
+	}
+	rec := newRecorder()
+	appendLog := func(resource, line string) {
+		_, _ = e.db.ExecContext(context.Background(), `INSERT INTO run_logs (run_id, at, resource_id, line) VALUES (?, ?, ?, ?)`,
+			run.ID, store.Time(e.now()), resource, line)
+	}
+	env, err := e.newEnv(p.Stack, rec, func(f string, a ...any) { appendLog("", fmt.Sprintf(f, a...)) })
+	if err != nil {
+		return RunFailed, err.Error()
+	}
+	defer func() {
+		_, _ = e.db.ExecContext(context.Background(), `UPDATE runs SET calls = calls + ? WHERE id = ?`, rec.Calls(), run.ID)
+	}()
+
+	if run.Attempt == 1 && p.Kind == "apply" {
+		appendLog("", "checking the plan is still current")
+		fresh, err := e.Plan(ctx, Target{Stack: stack, Info: p.Stack, BlueprintVersion: p.BlueprintVersion}, "apply")
+		if err != nil {
+			return RunFailed, "could not re-read AWS to check the plan is current: " + err.Error()
+		}
+		if fresh.Hash != p.Hash {
+			return RunFailed, "the plan is stale: AWS or the recorded state changed since it was made (" + staleSummary(p, fresh) + "); plan again and review the new plan"
+		}
+	}
+
+	_, steps, err := e.GetRun(ctx, run.ID)
+	if err != nil {
+		return RunFailed, err.Error()
+	}
+	changes := map[string]Change{}
+	for _, c := range p.Changes {
+		changes[c.ID] = c
+	}
+	state, err := e.loadState(ctx, p.Stack.ID)
+	if err != nil {
+		return RunFailed, err.Error()
+	}
+	var mu sync.Mutex
+	outputs := Outputs{}
+	for id, st := range state {
+		outputs[id] = st.Outputs
+	}
+	ids := make([]string, 0, len(steps))
+	inRun := map[string]bool{}
+	stepState := map[string]string{}
+	for _, s := range steps {
+		ids = append(ids, s.ResourceID)
+		inRun[s.ResourceID] = true
+		stepState[s.ResourceID] = s.State
+	}
+	waits := map[string][]string{}
+	for _, c := range p.Changes {
+		for _, d := range c.DependsOn {
+			if !inRun[d] {
+				continue
+			}
+			if p.Kind == "destroy" {
+				waits[d] = append(waits[d], c.ID) // delete dependants first
+			} else {
+				waits[c.ID] = append(waits[c.ID], d)
+			}
+		}
+	}
+	appendLog("", fmt.Sprintf("%s of %s (version %s): %d steps", p.Kind, p.Stack.ID, shortVersion(p.Stack.Version), len(ids)))
+	results := walk(ctx, ids, waits, e.Parallelism, stop, func(ctx context.Context, id string) error {
+		_, isData := driverOf(nodes, id).(DataSource)
+		if stepState[id] == StepDone && !isData {
+			// Done in an earlier attempt; its outputs are in the state.
+			// Data sources are read again: their outputs are not recorded.
+			return nil
+		}
+		ch := changes[id]
+		e.markStep(run.ID, id, StepRunning, "", nil, 0)
+		stepEnv := *env
+		stepEnv.Logf = func(f string, a ...any) { appendLog(id, fmt.Sprintf(f, a...)) }
+		start := e.now()
+		appendLog(id, fmt.Sprintf("%s %s %s", ch.Action, ch.Type, id))
+		sctx := withResource(ctx, id)
+		var live *Live
+		var err error
+		if n, ok := nodes[id]; ok {
+			mu.Lock()
+			d, derr := e.desired(p.Stack, n, outputs)
+			mu.Unlock()
+			if derr != nil {
+				err = derr
+			} else {
+				live, err = e.act(sctx, &stepEnv, n.driver, ch, d, state[id])
+			}
+		} else {
+			// A resource no longer in the blueprint: only deletion is possible.
+			err = e.deleteOrphan(sctx, &stepEnv, ch, state[id])
+		}
+		calls, reqIDs := rec.forResource(id)
+		if err != nil {
+			msg := describe(ch, err)
+			appendLog(id, "failed: "+msg)
+			e.markStep(run.ID, id, StepFailed, msg, reqIDs, calls)
+			return err
+		}
+		if live != nil {
+			mu.Lock()
+			outputs[id] = live.Outputs
+			mu.Unlock()
+			if !isData {
+				if err := e.saveState(context.Background(), p.Stack.ID, id, ch.Type, p.Stack.Version, live); err != nil {
+					e.markStep(run.ID, id, StepFailed, err.Error(), reqIDs, calls)
+					return err
+				}
+			}
+		} else if ch.Action == Delete {
+			if err := e.dropState(context.Background(), p.Stack.ID, id); err != nil {
+				return err
+			}
+		}
+		appendLog(id, fmt.Sprintf("done in %s (%d AWS calls)", e.now().Sub(start).Round(time.Millisecond), calls))
+		e.markStep(run.ID, id, StepDone, "", reqIDs, calls)
+		return nil
+	})
+	var failed, skipped []string
+	for _, id := range ids {
+		err := results[id]
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrSkipped):
+			skipped = append(skipped, id)
+			if ctx.Err() == nil {
+				e.markStep(run.ID, id, StepSkipped, strings.TrimPrefix(err.Error(), ErrSkipped.Error()+"\n"), nil, 0)
+			}
+		default:
+			failed = append(failed, id)
+		}
+	}
+	switch {
+	case ctx.Err() != nil:
+		return RunInterrupted, ""
+	case len(failed) > 0:
+		return RunFailed, fmt.Sprintf("%d step(s) failed (%s); %d skipped because they depend on them", len(failed), strings.Join(failed, ", "), len(skipped))
+	case stop():
+		return RunCancelled, fmt.Sprintf("cancelled: %d step(s) not started", len(skipped))
+	}
+	return RunSucceeded, ""
+}
+
+func driverOf(nodes map[string]*node, id string) Driver {
+	if n, ok := nodes[id]; ok {
+		return n.driver
+	}
+	return nil
+}
+
+// act carries out one planned change, reading AWS first so that a step
+// repeated after a crash finds what the first attempt created.
+func (e *Engine) act(ctx context.Context, env *Env, drv Driver, ch Change, d *Desired, st *stateRow) (*Live, error) {
+	var prior *Prior
+	if st != nil {
+		prior = &Prior{PhysicalID: st.PhysicalID, Region: st.Region, Outputs: st.Outputs}
+	}
+	live, err := drv.Read(ctx, env, d, prior)
+	if errors.Is(err, ErrNotFound) && prior != nil {
+		live, err = drv.Read(ctx, env, d, nil)
+	}
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if _, ok := drv.(DataSource); ok {
+		if !exists {
+			return nil, fmt.Errorf("nothing matches %s", Display(d.Fields))
+		}
+		return live, nil
+	}
+	if ch.Action == Delete {
+		if !exists {
+			env.Logf("already gone")
+			return nil, nil
+		}
+		if !live.OwnedBy(env.Stack.ID) {
+			return nil, fmt.Errorf("%s is not owned by the portal; refusing to delete it", live.PhysicalID)
+		}
+		if live.DeletionProtected {
+			return nil, fmt.Errorf("%s has deletion protection on; refusing to delete it", live.PhysicalID)
+		}
+		return nil, drv.Delete(ctx, env, live)
+	}
+	if exists && !live.OwnedBy(env.Stack.ID) {
+		return nil, fmt.Errorf("%s exists and is not owned by the portal", live.PhysicalID)
+	}
+	if exists {
+		changes := Diff(d, live, drv.ForceNew())
+		if live.Region != "" && d.Region != "" && live.Region != d.Region {
+			changes = append(changes, FieldChange{Path: "region", Before: live.Region, After: d.Region, Replace: true})
+		}
+		if len(changes) == 0 {
+			if ch.Action == Create {
+				env.Logf("already exists (a previous attempt created it); adopted")
+			}
+			return live, nil
+		}
+		if anyReplace(changes) {
+			env.Logf("replacing %s: %s cannot change in place", live.PhysicalID, replaceFields(changes))
+			if err := drv.Delete(ctx, env, live); err != nil {
+				return nil, fmt.Errorf("delete for replacement: %w", err)
+			}
+			return drv.Create(ctx, env, d)
+		}
+		return drv.Update(ctx, env, d, live, changes)
+	}
+	return drv.Create(ctx, env, d)
+}
+
+func (e *Engine) deleteOrphan(ctx context.Context, env *Env, ch Change, st *stateRow) error {
+	drv, ok := e.reg.Driver(ch.Type)
+	if !ok || st == nil {
+		return fmt.Errorf("no way to delete %s (%s)", ch.ID, ch.Type)
+	}
+	d := &Desired{ID: ch.ID, Type: ch.Type, Region: st.Region, Fields: map[string]any{}, Tags: e.tags(env.Stack, ch.ID)}
+	_, err := e.act(ctx, env, drv, ch, d, st)
+	return err
+}
+
+func (e *Engine) markStep(runID int64, id, state, msg string, reqIDs []string, calls int) {
+	ctx := context.Background()
+	now := store.Time(e.now())
+	switch state {
+	case StepRunning:
+		_, _ = e.db.ExecContext(ctx, `UPDATE run_steps SET state = ?, started_at = ?, error = '' WHERE run_id = ? AND resource_id = ?`, state, now, runID, id)
+	default:
+		ids, _ := json.Marshal(reqIDs)
+		if reqIDs == nil {
+			ids = []byte("[]")
+		}
+		_, _ = e.db.ExecContext(ctx, `UPDATE run_steps SET state = ?, finished_at = ?, error = ?, request_ids = ?, calls = calls + ? WHERE run_id = ? AND resource_id = ?`,
+			state, now, msg, string(ids), calls, runID, id)
+	}
+}
+
+// describe says which resource, which call and why, in plain words.
+func describe(ch Change, err error) string {
+	var oe *smithy.OperationError
+	why := Explain(err)
+	if errors.As(err, &oe) {
+		return fmt.Sprintf("%s %s (%s): the call %s:%s failed: %s", ch.Action, ch.ID, ch.Type, oe.Service(), oe.Operation(), why)
+	}
+	return fmt.Sprintf("%s %s (%s) failed: %s", ch.Action, ch.ID, ch.Type, err.Error())
+}
+
+func replaceFields(cs []FieldChange) string {
+	var out []string
+	for _, c := range cs {
+		if c.Replace {
+			out = append(out, c.Path)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func staleSummary(old, fresh *Plan) string {
+	before := map[string]Change{}
+	for _, c := range old.Changes {
+		before[c.ID] = c
+	}
+	var diffs []string
+	for _, c := range fresh.Changes {
+		o, ok := before[c.ID]
+		if !ok || o.Action != c.Action || len(o.Fields) != len(c.Fields) {
+			diffs = append(diffs, fmt.Sprintf("%s now %s", c.ID, c.Action))
+		}
+		if len(diffs) == 5 {
+			diffs = append(diffs, "…")
+			break
+		}
+	}
+	if len(diffs) == 0 {
+		return "field values differ"
+	}
+	return strings.Join(diffs, ", ")
+}
+
+func shortVersion(v string) string {
+	if len(v) > 12 {
+		return v[:12]
+	}
+	return v
+}

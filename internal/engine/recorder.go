@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+)
+
+type middlewareStack = middleware.Stack
+
+// recorder counts the AWS calls made through an Env and keeps their
+// request ids, per resource when the context names one.
+type recorder struct {
+	mu     sync.Mutex
+	calls  int
+	byRes  map[string]int
+	reqIDs map[string][]string
+}
+
+func newRecorder() *recorder {
+	return &recorder{byRes: map[string]int{}, reqIDs: map[string][]string{}}
+}
+
+type resourceKey struct{}
+
+// withResource tags ctx so calls made under it are counted for resource id.
+func withResource(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, resourceKey{}, id)
+}
+
+func (r *recorder) middleware(stack *middleware.Stack) error {
+	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("portal/recorder",
+		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+			out, md, err := next.HandleDeserialize(ctx, in)
+			id, _ := ctx.Value(resourceKey{}).(string)
+			reqID, _ := awsmiddleware.GetRequestIDMetadata(md)
+			r.mu.Lock()
+			r.calls++
+			r.byRes[id]++
+			if reqID != "" && len(r.reqIDs[id]) < 50 {
+				r.reqIDs[id] = append(r.reqIDs[id], reqID)
+			}
+			r.mu.Unlock()
+			return out, md, err
+		}), middleware.After)
+}
+
+// Calls returns the number of AWS calls recorded.
+func (r *recorder) Calls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls
+}
+
+func (r *recorder) forResource(id string) (int, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byRes[id], append([]string(nil), r.reqIDs[id]...)
+}
