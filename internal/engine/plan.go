@@ -66,20 +66,20 @@ type GuardrailResult struct {
 
 // Plan is a reviewed difference between a stack's blueprint and AWS.
 type Plan struct {
-	ID               int64             `json:"id"`
-	Stack            StackInfo         `json:"stack"`
-	Kind             string            `json:"kind"` // "apply" or "destroy"
-	BlueprintVersion string            `json:"blueprint_version"`
-	Changes          []Change          `json:"changes"`
+	ID               int64     `json:"id"`
+	Stack            StackInfo `json:"stack"`
+	Kind             string    `json:"kind"` // "apply" or "destroy"
+	BlueprintVersion string    `json:"blueprint_version"`
+	Changes          []Change  `json:"changes"`
 	// Resources are the resolved blueprint resources the plan was made
 	// from, so a stored plan is applied exactly as reviewed.
-	Resources []blueprints.Resource `json:"resources"`
-	Guardrails       []GuardrailResult `json:"guardrails"`
-	Hash             string            `json:"hash"`
-	Calls            int               `json:"calls"`
-	CreatedBy        string            `json:"created_by"`
-	CreatedAt        time.Time         `json:"created_at"`
-	Took             time.Duration     `json:"took"`
+	Resources  []blueprints.Resource `json:"resources"`
+	Guardrails []GuardrailResult     `json:"guardrails"`
+	Hash       string                `json:"hash"`
+	Calls      int                   `json:"calls"`
+	CreatedBy  string                `json:"created_by"`
+	CreatedAt  time.Time             `json:"created_at"`
+	Took       time.Duration         `json:"took"`
 }
 
 // Counts returns how many changes each action has.
