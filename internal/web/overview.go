@@ -65,11 +65,6 @@ var (
 		What:    "Blueprint versions appear here: the shared architecture of a stack and each stack's parameters, with their history, diffs and guardrail reports.",
 		How:     "Ops create the first version by uploading the files from the repository's blueprints/ folder.",
 	}}
-	areaRuns = areaKey{"runs", "Runs", templates.EmptyArea{
-		Heading: "No runs yet",
-		What:    "Every plan, apply, promotion and destroy appears here with its progress, steps and result.",
-		How:     "Runs start when ops plan a blueprint version against a stack.",
-	}}
 	areaInventory = areaKey{"inventory", "Inventory", templates.EmptyArea{
 		Heading: "Nothing discovered yet",
 		What:    "Every resource in the dev, test and prod accounts appears here by jurisdiction and region, marked as managed by the portal or not.",

@@ -15,6 +15,7 @@ func (s *Server) registerRoutes() {
 		auditors  = Roles(staff.Compliance, staff.Admin)
 		estate    = Roles(staff.Ops, staff.Compliance, staff.Admin)
 		money     = Roles(staff.Finance, staff.Admin)
+		deployers = Roles(staff.Ops, staff.Admin)
 	)
 
 	// Machines and static files.
@@ -40,10 +41,19 @@ func (s *Server) registerRoutes() {
 	// Areas.
 	s.handle(get, "/", s.overview, AnyStaff)
 	s.handle(get, "/blueprints", s.area(areaBlueprints), estate)
-	s.handle(get, "/runs", s.area(areaRuns), estate)
 	s.handle(get, "/inventory", s.area(areaInventory), estate)
 	s.handle(get, "/activity", s.area(areaActivity), estate)
 	s.handle(get, "/billing", s.area(areaBilling), money)
+
+	// Plans and runs: ops and admins plan and apply; compliance reads.
+	s.handle(get, "/runs", s.runsList, estate)
+	s.handle(post, "/runs/plan", s.planCreate, deployers)
+	s.handle(get, "/plans/:id", s.planShow, estate)
+	s.handle(post, "/plans/:id/apply", s.planApply, deployers)
+	s.handle(get, "/runs/:id", s.runShow, estate)
+	s.handle(get, "/runs/:id/progress", s.runProgress, estate)
+	s.handle(post, "/runs/:id/cancel", s.runCancel, deployers)
+	s.handle(post, "/runs/:id/resume", s.runResume, deployers)
 
 	// Access: personal API tokens for everyone, staff for admins.
 	s.handle(get, "/access", s.accessShow, AnyStaff)

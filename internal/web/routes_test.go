@@ -29,6 +29,7 @@ var (
 	auditors  = access{roles: []staff.Role{staff.Compliance, staff.Admin}}
 	estate    = access{roles: []staff.Role{staff.Ops, staff.Compliance, staff.Admin}}
 	money     = access{roles: []staff.Role{staff.Finance, staff.Admin}}
+	deployers = access{roles: []staff.Role{staff.Ops, staff.Admin}}
 )
 
 func (a access) allows(roles []staff.Role) bool {
@@ -71,9 +72,17 @@ var wantAccess = map[string]access{
 	"GET /":           anyStaff,
 	"GET /blueprints": estate,
 	"GET /runs":       estate,
-	"GET /inventory":  estate,
-	"GET /activity":   estate,
-	"GET /billing":    money,
+
+	"POST /runs/plan":        deployers,
+	"GET /plans/:id":         estate,
+	"POST /plans/:id/apply":  deployers,
+	"GET /runs/:id":          estate,
+	"GET /runs/:id/progress": estate,
+	"POST /runs/:id/cancel":  deployers,
+	"POST /runs/:id/resume":  deployers,
+	"GET /inventory":         estate,
+	"GET /activity":          estate,
+	"GET /billing":           money,
 
 	"GET /access":                           anyStaff,
 	"POST /access/tokens":                   anyStaff,

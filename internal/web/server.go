@@ -19,6 +19,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/staff"
 	"portal/internal/store"
+	"portal/internal/workflows"
 )
 
 // Config holds the HTTP layer's settings.
@@ -43,6 +44,11 @@ type Deps struct {
 	Audit  *audit.Log
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Workflows plans and applies stacks; nil when no AWS environments
+	// are configured, and the pages say so.
+	Workflows *workflows.Service
+	// Stacks lists the nine stacks (from the regions catalogue).
+	Stacks []string
 }
 
 // Server is the portal's HTTP handler.

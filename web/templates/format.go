@@ -51,3 +51,26 @@ func fieldType(t string) string {
 	}
 	return t
 }
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func took(start, end time.Time) string {
+	if start.IsZero() || end.IsZero() {
+		return "—"
+	}
+	return end.Sub(start).Round(time.Millisecond).String()
+}
+
+func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+func pad(s string) string {
+	if s == "" {
+		return "·"
+	}
+	return s
+}

@@ -1,0 +1,329 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/apperr"
+	"portal/internal/engine"
+	"portal/internal/staff"
+	"portal/internal/workflows"
+	"portal/web/templates"
+)
+
+var runStates = []string{engine.RunQueued, engine.RunRunning, engine.RunSucceeded, engine.RunFailed, engine.RunCancelled, engine.RunInterrupted}
+
+// workflows returns the stack workflows, or a clear error when AWS is not
+// configured.
+func (s *Server) workflows() (*workflows.Service, error) {
+	if s.deps.Workflows == nil {
+		return nil, apperr.New(apperr.Conflict, "AWS is not configured: start the portal with -dev-account-id, -test-account-id and -prod-account-id (see the README)")
+	}
+	return s.deps.Workflows, nil
+}
+
+func runRow(r engine.Run) templates.RunRow {
+	return templates.RunRow{ID: r.ID, PlanID: r.PlanID, Stack: r.Stack, Kind: r.Kind, Version: r.Version, State: r.State, CreatedBy: r.CreatedBy,
+		CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt, Error: r.Error, Calls: r.Calls}
+}
+
+func parseRunFilter(q url.Values) (engine.RunFilter, templates.RunsFilter, error) {
+	view := templates.RunsFilter{Stack: q.Get("stack"), State: q.Get("state"), User: q.Get("user"), Since: q.Get("since"), Until: q.Get("until")}
+	f := engine.RunFilter{Stack: view.Stack, State: view.State, User: view.User}
+	var v apperr.Validation
+	var err error
+	if f.Since, err = parseTimeParam(view.Since); err != nil {
+		v.Add("since", err.Error())
+	}
+	if f.Until, err = parseTimeParam(view.Until); err != nil {
+		v.Add("until", err.Error())
+	}
+	if b := q.Get("before"); b != "" {
+		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeID <= 0 {
+			v.Add("before", "must be a run number")
+		}
+	}
+	return f, view, v.Err()
+}
+
+func (s *Server) runsList(c echo.Context) error {
+	u := currentUser(c)
+	f, fv, ferr := parseRunFilter(c.QueryParams())
+	v := templates.RunsView{Filter: fv, Stacks: s.deps.Stacks, States: runStates, CanPlan: u.Has(staff.Ops, staff.Admin), AWSReady: s.deps.Workflows != nil}
+	if !v.AWSReady {
+		v.AWSNote = "AWS is not configured, so stacks cannot be planned: start the portal with the dev, test and prod account ids (see the README)."
+	}
+	status := http.StatusOK
+	if ferr != nil {
+		v.Errors, status = apperr.FieldsOf(ferr), http.StatusBadRequest
+	} else if s.deps.Workflows != nil {
+		runs, more, err := s.deps.Workflows.Engine.ListRuns(c.Request().Context(), f)
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			v.Rows = append(v.Rows, runRow(r))
+		}
+		if more && len(runs) > 0 {
+			q := c.QueryParams()
+			q.Set("before", strconv.FormatInt(runs[len(runs)-1].ID, 10))
+			v.NextURL = "/runs?" + q.Encode()
+		}
+	}
+	return s.render(c, status, templates.Runs(s.page(c, "Runs", "runs"), v))
+}
+
+func (s *Server) planCreate(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	stack := c.FormValue("stack")
+	kind := c.FormValue("kind")
+	if kind == "" {
+		kind = "apply"
+	}
+	p, err := wf.Plan(c.Request().Context(), who(c), stack, c.FormValue("version"), kind)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/plans/"+itoa(p.ID))
+}
+
+// serviceOf groups resource types by the AWS service they belong to.
+func serviceOf(typ string) string {
+	switch {
+	case typ == "kms_key":
+		return "KMS"
+	case strings.HasPrefix(typ, "s3_"):
+		return "S3"
+	case typ == "dynamodb_table":
+		return "DynamoDB"
+	case strings.HasPrefix(typ, "rds_"), typ == "db_subnet_group":
+		return "RDS"
+	case strings.HasPrefix(typ, "sns_"):
+		return "SNS"
+	case typ == "log_group", typ == "metric_alarm":
+		return "CloudWatch"
+	case typ == "cloudtrail":
+		return "CloudTrail"
+	case typ == "vpc", typ == "security_group", typ == "ami", typ == "launch_template":
+		return "EC2 and VPC"
+	case typ == "alb", typ == "target_group", typ == "listener":
+		return "Load balancing"
+	case typ == "autoscaling_group", typ == "scaling_policy":
+		return "Auto Scaling"
+	case strings.HasPrefix(typ, "route53_"):
+		return "Route 53"
+	case strings.HasPrefix(typ, "cloudfront_"):
+		return "CloudFront"
+	case strings.HasPrefix(typ, "iam_"), typ == "instance_profile":
+		return "IAM"
+	case strings.HasPrefix(typ, "textract"):
+		return "Textract"
+	}
+	return "Other"
+}
+
+func planView(p *engine.Plan) templates.PlanView {
+	v := templates.PlanView{ID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.Stack.Version, BlueprintVersion: p.BlueprintVersion, Hash: p.Hash,
+		CreatedBy: p.CreatedBy, CreatedAt: p.CreatedAt, Took: p.Took.Round(1e6).String(), Calls: p.Calls, Blocking: p.Blocking(), HasChanges: p.HasChanges()}
+	counts := p.Counts()
+	for _, a := range []engine.Action{engine.Create, engine.Update, engine.Replace, engine.Delete, engine.NoOp, engine.Read} {
+		if counts[a] > 0 {
+			v.Counts = append(v.Counts, templates.ActionCount{Action: string(a), N: counts[a]})
+		}
+	}
+	groups := map[string]*templates.ServiceGroup{}
+	var order []string
+	for _, ch := range p.Changes {
+		svc := serviceOf(ch.Type)
+		g, ok := groups[svc]
+		if !ok {
+			g = &templates.ServiceGroup{Service: svc}
+			groups[svc] = g
+			order = append(order, svc)
+		}
+		row := templates.ChangeRow{ID: ch.ID, Type: ch.Type, Region: ch.Region, Action: string(ch.Action), PhysicalID: ch.PhysicalID,
+			PatientData: ch.PatientData(), Problem: ch.Problem, Note: ch.Note, File: ch.File, Line: ch.Line}
+		for _, f := range ch.Fields {
+			before := engine.Display(f.Before)
+			if ch.Action == engine.Create {
+				before = "—"
+			}
+			row.Fields = append(row.Fields, templates.FieldRow{Path: f.Path, Before: before, After: engine.Display(f.After), Replace: f.Replace})
+		}
+		if ch.PatientData() && ch.Action != engine.NoOp && ch.Action != engine.Read {
+			v.PatientChanges++
+		}
+		if ch.Action == engine.Delete || ch.Action == engine.Replace {
+			v.Deletions++
+		}
+		g.Changes = append(g.Changes, row)
+	}
+	// Services with changes first, then the unchanged ones.
+	changed := func(g *templates.ServiceGroup) bool {
+		for _, c := range g.Changes {
+			if c.Action != string(engine.NoOp) && c.Action != string(engine.Read) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, pass := range []bool{true, false} {
+		for _, svc := range order {
+			if changed(groups[svc]) == pass {
+				v.Groups = append(v.Groups, *groups[svc])
+			}
+		}
+	}
+	for _, g := range p.Guardrails {
+		v.Guardrails = append(v.Guardrails, templates.GuardrailRow{Rule: g.Rule, Severity: g.Severity, Status: g.Status, Resource: g.Resource,
+			Message: g.Message, Citation: g.Citation, File: g.File, Line: g.Line})
+	}
+	return v
+}
+
+func (s *Server) planShow(c echo.Context) error {
+	return s.renderPlan(c, http.StatusOK, nil)
+}
+
+func (s *Server) renderPlan(c echo.Context, status int, errs map[string]string) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	p, err := wf.Engine.GetPlan(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := planView(p)
+	v.CanApply = currentUser(c).Has(staff.Ops, staff.Admin)
+	v.Errors = errs
+	runs, _, err := wf.Engine.ListRuns(ctx, engine.RunFilter{Stack: p.Stack.ID, Limit: 200})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.PlanID == p.ID {
+			v.Runs = append(v.Runs, runRow(r))
+		}
+	}
+	title := fmt.Sprintf("Plan #%d for %s", p.ID, p.Stack.ID)
+	return s.render(c, status, templates.PlanPage(s.page(c, title, "runs"), v))
+}
+
+func (s *Server) planApply(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	runID, err := wf.Apply(c.Request().Context(), who(c), id, c.FormValue("confirm"))
+	if apperr.KindOf(err) == apperr.Invalid {
+		return s.renderPlan(c, http.StatusBadRequest, apperr.FieldsOf(err))
+	} else if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/runs/"+itoa(runID))
+}
+
+func (s *Server) runView(c echo.Context) (templates.RunView, error) {
+	wf, err := s.workflows()
+	if err != nil {
+		return templates.RunView{}, err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return templates.RunView{}, err
+	}
+	ctx := c.Request().Context()
+	r, steps, err := wf.Engine.GetRun(ctx, id)
+	if err != nil {
+		return templates.RunView{}, err
+	}
+	v := templates.RunView{Run: runRow(r), Total: len(steps), Finished: r.Finished(), StartedAt: r.StartedAt}
+	canAct := currentUser(c).Has(staff.Ops, staff.Admin)
+	v.CanCancel = canAct && (r.State == engine.RunQueued || r.State == engine.RunRunning || r.State == engine.RunInterrupted) && !r.CancelRequested
+	v.CanResume = canAct && r.State == engine.RunInterrupted
+	for _, st := range steps {
+		switch st.State {
+		case engine.StepDone:
+			v.Done++
+		case engine.StepFailed:
+			v.Failed++
+		}
+		v.Steps = append(v.Steps, templates.StepRow{ResourceID: st.ResourceID, Type: st.Type, Region: st.Region, Action: string(st.Action), State: st.State,
+			Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Calls: st.Calls, RequestIDs: st.RequestIDs})
+	}
+	logs, err := wf.Engine.Logs(ctx, id, 0, 2000)
+	if err != nil {
+		return v, err
+	}
+	for _, l := range logs {
+		v.Logs = append(v.Logs, templates.LogRow{At: l.At, ResourceID: l.ResourceID, Line: l.Line})
+	}
+	return v, nil
+}
+
+func (s *Server) runShow(c echo.Context) error {
+	v, err := s.runView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.RunPage(s.page(c, fmt.Sprintf("Run #%d", v.Run.ID), "runs"), v))
+}
+
+// runProgress is the htmx fragment the run page polls.
+func (s *Server) runProgress(c echo.Context) error {
+	v, err := s.runView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.RunProgress(v))
+}
+
+func (s *Server) runCancel(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := wf.Engine.Cancel(c.Request().Context(), who(c), id); err != nil {
+		return err
+	}
+	s.flash(c, "Cancel requested: no new step starts; running steps finish.")
+	return c.Redirect(http.StatusSeeOther, "/runs/"+itoa(id))
+}
+
+func (s *Server) runResume(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := wf.Engine.Resume(c.Request().Context(), who(c), id); err != nil {
+		return err
+	}
+	s.flash(c, "Run queued again: finished steps stay finished; the rest read AWS before acting.")
+	return c.Redirect(http.StatusSeeOther, "/runs/"+itoa(id))
+}

@@ -1,0 +1,95 @@
+// Package workflows is what people do with stacks: plan a blueprint version
+// against a stack, apply the reviewed plan, destroy a stack. It joins the
+// blueprint versions, the regions catalogue and the provisioning engine.
+package workflows
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"portal/internal/apperr"
+	"portal/internal/audit"
+	"portal/internal/blueprints"
+	"portal/internal/engine"
+	"portal/internal/guardrails"
+	"portal/internal/regions"
+)
+
+// Blueprints gives the resolved stack of a stored blueprint version and the
+// guardrail exceptions in force.
+type Blueprints interface {
+	// Resolve returns stack stackID resolved from blueprint version
+	// versionID ("" for the latest) and the version's id.
+	Resolve(ctx context.Context, versionID, stackID string) (*blueprints.Stack, string, error)
+	// Exceptions returns the guardrail exceptions recorded for stackID
+	// (expired ones included: guardrails ignores them).
+	Exceptions(ctx context.Context, stackID string) ([]guardrails.Exception, error)
+}
+
+// Service runs the stack workflows.
+type Service struct {
+	Engine     *engine.Engine
+	Catalogue  *regions.Catalogue
+	Blueprints Blueprints
+}
+
+// Info returns where stack id lives.
+func (s *Service) Info(id, version string) (engine.StackInfo, error) {
+	st, ok := s.Catalogue.Stack(id)
+	if !ok {
+		return engine.StackInfo{}, apperr.New(apperr.NotFound, "no stack %q (stacks are named like prod-eu)", id)
+	}
+	return engine.StackInfo{ID: st.ID, Environment: st.Environment.Name, Jurisdiction: st.Jurisdiction.ID, Region: st.Region(), Version: version, AccountID: st.Environment.AccountID}, nil
+}
+
+// Plan plans blueprint version versionID ("" for the latest) against stack
+// stackID and stores the plan. kind is "apply" or "destroy".
+func (s *Service) Plan(ctx context.Context, by audit.Entry, stackID, versionID, kind string) (*engine.Plan, error) {
+	if kind != "apply" && kind != "destroy" {
+		return nil, apperr.New(apperr.Invalid, "kind must be apply or destroy, not %q", kind)
+	}
+	if _, err := s.Info(stackID, ""); err != nil {
+		return nil, err
+	}
+	stack, version, err := s.Blueprints.Resolve(ctx, versionID, stackID)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(stackID, stack.Version)
+	if err != nil {
+		return nil, err
+	}
+	exc, err := s.Blueprints.Exceptions(ctx, stackID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Engine.Plan(ctx, engine.Target{Stack: stack, Info: info, BlueprintVersion: version, Exceptions: exc}, kind)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Conflict, err, "%s", planError(err))
+	}
+	if err := s.Engine.SavePlan(ctx, by, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func planError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "engine: ")
+	return "the plan could not be made: " + msg
+}
+
+// Apply queues a run of stored plan planID. A destroy plan needs the
+// stack's name typed as confirm.
+func (s *Service) Apply(ctx context.Context, by audit.Entry, planID int64, confirm string) (int64, error) {
+	p, err := s.Engine.GetPlan(ctx, planID)
+	if err != nil {
+		return 0, err
+	}
+	if p.Kind == "destroy" && strings.TrimSpace(confirm) != p.Stack.ID {
+		return 0, &apperr.Error{Kind: apperr.Invalid, Message: fmt.Sprintf("type the stack's name, %s, to confirm the destroy", p.Stack.ID),
+			Fields: map[string]string{"confirm": fmt.Sprintf("must be %s to confirm", p.Stack.ID)}}
+	}
+	return s.Engine.Apply(ctx, by, planID)
+}
