@@ -36,6 +36,12 @@ type harness struct {
 // newHarness builds an engine over a fresh database and a fresh moto
 // account that plays the dev environment.
 func newHarness(t *testing.T) *harness {
+	return newHarnessVia(t, "")
+}
+
+// newHarnessVia is newHarness with AWS calls (other than STS) sent to
+// endpoint instead of moto directly, e.g. through a fault proxy.
+func newHarnessVia(t *testing.T, endpoint string) *harness {
 	t.Helper()
 	m := peers.MotoForTest(t)
 	account := peers.AccountForTest(t)
@@ -57,6 +63,9 @@ func newHarness(t *testing.T) *harness {
 			return c
 		}
 		c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), account, peers.TestRole)
+		if endpoint != "" {
+			c.BaseEndpoint = aws.String(endpoint)
+		}
 		cache[region] = c
 		return c
 	}
@@ -291,3 +300,26 @@ func TestCancelAndInterruptResume(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestApplyThroughFaults applies through a proxy that answers a share of
+// AWS calls with throttling errors and 503s: the engine's retries carry the
+// apply through.
+func TestApplyThroughFaults(t *testing.T) {
+	m := peers.MotoForTest(t)
+	proxy := peers.StartFaultProxy(t, m.URL(), 0.25, 7)
+	h := newHarnessVia(t, proxy.URL())
+	h.eng.MaxBackoff = 50 * time.Millisecond
+	_, run := h.planApply(t, keyStack(true), "apply")
+	total, injected := proxy.Counts()
+	if injected == 0 {
+		t.Fatalf("the proxy failed none of %d calls; the test proves nothing", total)
+	}
+	t.Logf("%d AWS calls through the proxy, %d answered with a fault; the run recorded %d calls", total, injected, run.Calls)
+	again, err := h.eng.Plan(context.Background(), h.target(keyStack(true)), "apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.HasChanges() {
+		t.Errorf("after an apply through faults the plan still has changes: %v", again.Counts())
+	}
+}
