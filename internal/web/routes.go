@@ -80,4 +80,11 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/api/v1/staff", s.apiStaffCreate, admin)
 	s.handle(get, "/api/v1/audit", s.apiAuditList, auditors)
 	s.handle(get, "/api/v1/audit/verify", s.apiAuditVerify, auditors)
+	s.handle(post, "/api/v1/plans", s.apiPlanCreate, deployers)
+	s.handle(get, "/api/v1/plans/:id", s.apiPlanShow, estate)
+	s.handle(post, "/api/v1/plans/:id/apply", s.apiPlanApply, deployers)
+	s.handle(get, "/api/v1/runs", s.apiRunsList, estate)
+	s.handle(get, "/api/v1/runs/:id", s.apiRunShow, estate)
+	s.handle(post, "/api/v1/runs/:id/cancel", s.apiRunCancel, deployers)
+	s.handle(post, "/api/v1/runs/:id/resume", s.apiRunResume, deployers)
 }

@@ -103,6 +103,13 @@ var wantAccess = map[string]access{
 	"GET /api/v1/staff":                     adminOnly,
 	"POST /api/v1/staff":                    adminOnly,
 	"GET /api/v1/audit":                     auditors,
+	"POST /api/v1/plans":                    deployers,
+	"GET /api/v1/plans/:id":                 estate,
+	"POST /api/v1/plans/:id/apply":          deployers,
+	"GET /api/v1/runs":                      estate,
+	"GET /api/v1/runs/:id":                  estate,
+	"POST /api/v1/runs/:id/cancel":          deployers,
+	"POST /api/v1/runs/:id/resume":          deployers,
 	"GET /api/v1/audit/verify":              auditors,
 }
 
