@@ -35,6 +35,8 @@ type App struct {
 	Staff    *staff.Service
 	Web      *web.Server
 	Jobs     *jobs.Scheduler
+	// Estate reaches AWS; nil when no environment accounts are configured.
+	Estate   *Estate
 	listener net.Listener
 	http     *http.Server
 	// FirstAdmin is set when New created the first administrator; its
@@ -93,6 +95,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		a.FirstAdmin = &Credentials{Email: cfg.AdminEmail, Password: otp}
 	}
 
+	if a.Estate, err = a.buildEstate(ctx, opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+
 	a.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		db.Close()
@@ -106,7 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		base = "http://" + a.listener.Addr().String()
 	}
 	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy},
-		web.Deps{DB: db, Staff: a.Staff, Audit: a.Audit, Logger: log, Now: opts.Now})
+		a.webDeps(opts))
 	a.http = &http.Server{
 		Handler:           a.Web,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -132,6 +139,12 @@ func (a *App) Run(ctx context.Context) error {
 	jobsDone := make(chan struct{})
 	go func() { a.Jobs.Run(jobsCtx); close(jobsDone) }()
 	defer func() { stopJobs(); <-jobsDone }()
+	if a.Estate != nil {
+		// Runs are executed here: one per stack at a time, resumable.
+		workDone := make(chan struct{})
+		go func() { a.Estate.Engine.Work(jobsCtx, runnerName()); close(workDone) }()
+		defer func() { stopJobs(); <-workDone }()
+	}
 	a.log.Info("portal listening", slog.String("url", a.URL()), slog.String("db", a.cfg.DBPath))
 	select {
 	case err := <-errc:

@@ -52,6 +52,9 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, stackID, versionID, 
 	if _, err := s.Info(stackID, ""); err != nil {
 		return nil, err
 	}
+	if s.Blueprints == nil {
+		return nil, apperr.New(apperr.Conflict, "no blueprint versions are available to plan from")
+	}
 	stack, version, err := s.Blueprints.Resolve(ctx, versionID, stackID)
 	if err != nil {
 		return nil, err

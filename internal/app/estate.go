@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+
+	"portal/internal/accounts"
+	"portal/internal/drivers"
+	"portal/internal/engine"
+	"portal/internal/regions"
+	"portal/internal/web"
+	"portal/internal/workflows"
+)
+
+// Estate is the part of the portal that reaches AWS: the catalogue of
+// environments, the provisioning engine and the stack workflows. It is nil
+// when no environment accounts are configured.
+type Estate struct {
+	Catalogue *regions.Catalogue
+	Accounts  *accounts.Accounts
+	Engine    *engine.Engine
+	Workflows *workflows.Service
+}
+
+// buildEstate assembles the estate from the configured environments and
+// the AWS SDK's default configuration (credentials chain, AWS_ENDPOINT_URL).
+func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
+	if len(a.cfg.Environments) == 0 {
+		return nil, nil
+	}
+	cat, err := regions.New(a.cfg.Environments)
+	if err != nil {
+		return nil, fmt.Errorf("app: environments: %w", err)
+	}
+	base, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("app: AWS configuration: %w", err)
+	}
+	accts := accounts.New(base, cat)
+	reg, err := engine.NewRegistry(drivers.All()...)
+	if err != nil {
+		return nil, err
+	}
+	source := func(env, region string) (aws.Config, error) { return accts.Config(env, region) }
+	eng := engine.New(reg, source, a.DB, a.Audit, a.log, opts.Now)
+	return &Estate{Catalogue: cat, Accounts: accts, Engine: eng, Workflows: &workflows.Service{Engine: eng, Catalogue: cat}}, nil
+}
+
+// stackIDs lists the nine stacks in catalogue order.
+func stackIDs() []string {
+	var out []string
+	for _, env := range regions.EnvironmentNames() {
+		for _, j := range regions.Jurisdictions() {
+			out = append(out, regions.StackID(env, j.ID))
+		}
+	}
+	return out
+}
+
+// webDeps is what the HTTP layer gets.
+func (a *App) webDeps(opts Options) web.Deps {
+	d := web.Deps{DB: a.DB, Staff: a.Staff, Audit: a.Audit, Logger: a.log, Now: opts.Now, Stacks: stackIDs()}
+	if a.Estate != nil {
+		d.Workflows = a.Estate.Workflows
+	}
+	return d
+}
+
+// runnerName names this process in run leases, unique per start.
+func runnerName() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
