@@ -33,10 +33,20 @@ func (k KMSKey) Read(ctx context.Context, env *engine.Env, d *engine.Desired, pr
 		// No record: the alias names the key.
 		keyID = alias
 	}
-	if keyID == "" {
-		return nil, engine.ErrNotFound
+	var out *kms.DescribeKeyOutput
+	var err error
+	if keyID != "" {
+		out, err = c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
 	}
-	out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	if keyID == "" || (prior == nil && engine.IsCode(err, "NotFoundException")) {
+		// A key created by an attempt cut short before its alias was set
+		// is found by its ownership tags.
+		keyID, err = k.findByTags(ctx, env, d)
+		if err != nil {
+			return nil, err
+		}
+		out, err = c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(keyID)})
+	}
 	if engine.IsCode(err, "NotFoundException") {
 		return nil, engine.ErrNotFound
 	} else if err != nil {
@@ -79,6 +89,22 @@ func (k KMSKey) Read(ctx context.Context, env *engine.Env, d *engine.Desired, pr
 		live.Tags[aws.ToString(t.TagKey)] = aws.ToString(t.TagValue)
 	}
 	return live, nil
+}
+
+// findByTags returns the id of the live key tagged as d, or ErrNotFound.
+func (KMSKey) findByTags(ctx context.Context, env *engine.Env, d *engine.Desired) (string, error) {
+	arns, err := findTagged(ctx, env, d.Region, "kms:key", d.ID)
+	if err != nil {
+		return "", err
+	}
+	c := kms.NewFromConfig(env.Config(d.Region))
+	for _, arn := range arns {
+		out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(arn)})
+		if err == nil && out.KeyMetadata.KeyState != types.KeyStatePendingDeletion {
+			return aws.ToString(out.KeyMetadata.KeyId), nil
+		}
+	}
+	return "", engine.ErrNotFound
 }
 
 func kmsTags(tags map[string]string) []types.Tag {
