@@ -14,5 +14,6 @@ import (
 func All() []engine.Driver {
 	return []engine.Driver{
 		KMSKey{},
+		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 	}
 }
