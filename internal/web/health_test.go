@@ -64,7 +64,13 @@ func TestMetricsLabelIsRoute(t *testing.T) {
 	c := h.client()
 	c.get(t, "/access/staff/1")
 	c.get(t, "/access/staff/2")
+	c.get(t, "/no-such-page-1")
+	c.get(t, "/no-such-page-2")
 	r := h.client().get(t, "/metrics")
+	// Unknown paths and client-chosen Host headers must not mint series.
+	if strings.Contains(r.Body, "no-such-page") || strings.Contains(r.Body, `host="127.0.0.1`) {
+		t.Errorf("metrics carry client-chosen labels:\n%s", grep(r.Body, "portal_echo_requests_total"))
+	}
 	if !regexp.MustCompile(`(?m)^portal_echo_requests_total\{[^}]*url="/access/staff/:id"[^}]*\} 2$`).MatchString(r.Body) {
 		t.Errorf("want one series for /access/staff/:id counting 2 requests; got:\n%s", grep(r.Body, "portal_echo_requests_total"))
 	}

@@ -48,6 +48,10 @@ func (s *Server) registerMiddleware() {
 		Namespace:  "portal",
 		Registerer: s.metrics,
 		Skipper:    func(c echo.Context) bool { return c.Path() == "/metrics" },
+		// The Host header is the client's to choose: as a label it would let
+		// anyone create unbounded series. Unknown paths share one series too.
+		LabelFuncs:                map[string]echoprometheus.LabelValueFunc{"host": func(echo.Context, error) string { return "portal" }},
+		DoNotUseRequestPathFor404: true,
 	}))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
