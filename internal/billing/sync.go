@@ -368,7 +368,10 @@ func (s *Service) syncPayoutTransactions(ctx context.Context, runID int64, only 
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE stripe_payouts SET transactions_synced_at = ? WHERE id = ?`, store.Time(s.now()), id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE stripe_payouts SET transactions_synced_at = ?1,
+				tx_count = (SELECT COUNT(*) FROM stripe_balance_transactions WHERE payout_id = ?2 AND category != 'payout'),
+				tx_net = (SELECT COALESCE(SUM(net), 0) FROM stripe_balance_transactions WHERE payout_id = ?2 AND category != 'payout')
+				WHERE id = ?2`, store.Time(s.now()), id); err != nil {
 				return fmt.Errorf("billing: payout %s: %w", id, err)
 			}
 			if runID == 0 {

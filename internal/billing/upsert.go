@@ -24,7 +24,9 @@ type txn struct {
 	stmts map[string]*sql.Stmt
 }
 
-func newTxn(ctx context.Context, tx *sql.Tx) *txn { return &txn{Tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}} }
+func newTxn(ctx context.Context, tx *sql.Tx) *txn {
+	return &txn{Tx: tx, ctx: ctx, stmts: map[string]*sql.Stmt{}}
+}
 
 func (t *txn) exec(q string, args ...any) (sql.Result, error) {
 	st, ok := t.stmts[q]
