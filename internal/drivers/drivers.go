@@ -15,5 +15,6 @@ func All() []engine.Driver {
 	return []engine.Driver{
 		KMSKey{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
+		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 	}
 }
