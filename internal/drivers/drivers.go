@@ -14,6 +14,8 @@ import (
 func All() []engine.Driver {
 	return []engine.Driver{
 		KMSKey{},
+		S3Bucket{},
+		S3Replication{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 	}
