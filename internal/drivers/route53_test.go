@@ -17,7 +17,9 @@ import (
 	"portal/internal/engine"
 )
 
-func r53ForTest(env *engine.Env) *route53.Client { return route53.NewFromConfig(env.Config("us-east-1")) }
+func r53ForTest(env *engine.Env) *route53.Client {
+	return route53.NewFromConfig(env.Config("us-east-1"))
+}
 
 // testALB creates an internet-facing load balancer in region with the SDK
 // and returns its DNS name and canonical hosted zone.
