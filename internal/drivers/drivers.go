@@ -16,6 +16,7 @@ func All() []engine.Driver {
 		KMSKey{},
 		S3Bucket{},
 		S3Replication{},
+		DynamoDBTable{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 	}
