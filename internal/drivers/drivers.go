@@ -19,5 +19,6 @@ func All() []engine.Driver {
 		DynamoDBTable{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
+		ALB{}, TargetGroup{}, Listener{},
 	}
 }
