@@ -49,9 +49,9 @@ type Resource struct {
 
 	// Classification, from the tags and the catalogue (see Classify).
 	Managed      bool   `json:"managed"`
-	Stack        string `json:"stack,omitempty"`         // portal:stack, when managed
+	Stack        string `json:"stack,omitempty"`           // portal:stack, when managed
 	PortalID     string `json:"portal_resource,omitempty"` // portal:resource, when managed
-	Version      string `json:"version,omitempty"`       // portal:version, when managed
+	Version      string `json:"version,omitempty"`         // portal:version, when managed
 	Jurisdiction string `json:"jurisdiction,omitempty"`
 	// JurisdictionByRegion is set when the jurisdiction was inferred from
 	// the region (unmanaged resources), not from a stack.

@@ -238,7 +238,9 @@ func (s *Service) counts(ctx context.Context, f Filter, snapshot int64) ([]Servi
 		c.Label, c.Unmanaged = ServiceLabel(c.Service), c.Total-c.Managed
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Total > out[j].Total || out[i].Total == out[j].Total && out[i].Label < out[j].Label })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Total > out[j].Total || out[i].Total == out[j].Total && out[i].Label < out[j].Label
+	})
 	return out, rows.Err()
 }
 
