@@ -1,0 +1,317 @@
+package activity_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"portal/internal/activity"
+	"portal/internal/audit"
+	"portal/internal/peers"
+	"portal/internal/store"
+)
+
+func TestMain(m *testing.M) { peers.Main(m) }
+
+func openDB(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "portal.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newService(tb testing.TB, cfg activity.Config) (*activity.Service, *audit.Log) {
+	tb.Helper()
+	db := openDB(tb)
+	log := audit.New(db, nil)
+	return activity.New(cfg, db, log, nil, nil), log
+}
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func rec(name, source string, mod func(*activity.Record)) activity.Record {
+	r := activity.Record{EventID: name + "-" + source, RequestID: "req-" + name, Time: t0, Account: "111111111111", Region: "eu-central-1", Source: source, Name: name,
+		Identity: activity.Identity{Type: "AssumedRole", Account: "111111111111", Role: "StaffOperator", Session: "ana.ops", AccessKey: "ASIAEXAMPLE"},
+		SourceIP: "203.0.113.10", UserAgent: "aws-cli/2"}
+	if mod != nil {
+		mod(&r)
+	}
+	return r
+}
+
+func TestParseRecordSensitive(t *testing.T) {
+	tests := []struct {
+		name string
+		r    activity.Record
+		want string
+	}{
+		{"read is not sensitive", rec("DescribeInstances", "ec2.amazonaws.com", func(r *activity.Record) { r.ReadOnly = true }), ""},
+		{"role policy", rec("PutRolePolicy", "iam.amazonaws.com", nil), activity.SensIAM},
+		{"attach role policy failed", rec("AttachRolePolicy", "iam.amazonaws.com", func(r *activity.Record) { r.ErrorCode = "AccessDenied" }),
+			activity.SensIAM + " (attempt failed: AccessDenied)"},
+		{"kms disable", rec("DisableKey", "kms.amazonaws.com", nil), activity.SensKMS},
+		{"kms deletion", rec("ScheduleKeyDeletion", "kms.amazonaws.com", nil), activity.SensKMS},
+		{"kms decrypt", rec("Decrypt", "kms.amazonaws.com", nil), ""},
+		{"trail stop", rec("StopLogging", "cloudtrail.amazonaws.com", nil), activity.SensTrail},
+		{"trail update", rec("UpdateTrail", "cloudtrail.amazonaws.com", nil), activity.SensTrail},
+		{"bucket policy", rec("PutBucketPolicy", "s3.amazonaws.com", nil), activity.SensS3Public},
+		{"public access block removed", rec("DeleteBucketPublicAccessBlock", "s3.amazonaws.com", nil), activity.SensS3Public},
+		{"sg open to world", rec("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", func(r *activity.Record) {
+			r.RequestParameters = map[string]any{"ipPermissions": map[string]any{"items": []any{map[string]any{"ipRanges": map[string]any{"items": []any{map[string]any{"cidrIp": "0.0.0.0/0"}}}}}}}
+		}), activity.SensOpenSG},
+		{"sg open to ipv6 world", rec("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", func(r *activity.Record) {
+			r.RequestParameters = map[string]any{"ipv6Ranges": []any{map[string]any{"cidrIpv6": "::/0"}}}
+		}), activity.SensOpenSG},
+		{"sg open to office", rec("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", func(r *activity.Record) {
+			r.RequestParameters = map[string]any{"cidrIp": "203.0.113.0/24"}
+		}), ""},
+		{"console without mfa", rec("ConsoleLogin", "signin.amazonaws.com", func(r *activity.Record) {
+			r.Identity = activity.Identity{Type: "IAMUser", Account: r.Account, User: "gus.support"}
+			r.AdditionalEventData = map[string]any{"MFAUsed": "No"}
+		}), activity.SensConsoleNoMFA},
+		{"console with mfa", rec("ConsoleLogin", "signin.amazonaws.com", func(r *activity.Record) {
+			r.Identity = activity.Identity{Type: "IAMUser", Account: r.Account, User: "gus.support"}
+			r.AdditionalEventData = map[string]any{"MFAUsed": "Yes"}
+		}), ""},
+		{"root read", rec("ListBuckets", "s3.amazonaws.com", func(r *activity.Record) {
+			r.Identity = activity.Identity{Type: "Root", Account: r.Account}
+			r.ReadOnly = true
+		}), activity.SensRoot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := activity.ParseRecord(tt.r.JSON())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Sensitive != tt.want {
+				t.Errorf("sensitive: got %q, want %q", e.Sensitive, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRecordIdentity(t *testing.T) {
+	r := rec("CreateBucket", "s3.amazonaws.com", func(r *activity.Record) {
+		r.RequestParameters = map[string]any{"bucketName": "medportal-eu-docs"}
+		r.Identity.Role, r.Identity.Session = "PortalDeployer", "portal"
+	})
+	e, err := activity.ParseRecord(r.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := activity.Event{ID: r.EventID, Time: t0, Account: "111111111111", Region: "eu-central-1", Source: "s3.amazonaws.com", Name: "CreateBucket",
+		IdentityType: "AssumedRole", PrincipalARN: "arn:aws:sts::111111111111:assumed-role/PortalDeployer/portal", UserName: "portal", Session: "portal",
+		AccessKey: "ASIAEXAMPLE", SourceIP: "203.0.113.10", RequestID: "req-CreateBucket", Resources: []string{"medportal-eu-docs"}}
+	e.Raw = nil
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("event (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseLogFileErrors(t *testing.T) {
+	for _, tt := range []struct{ name, body, want string }{
+		{"not json", "hello", "log file k"},
+		{"no event id", `{"Records":[{"eventTime":"2026-01-01T00:00:00Z"}]}`, "record 1: activity: CloudTrail record has no eventID"},
+		{"bad time", `{"Records":[{"eventID":"x","eventTime":"yesterday"}]}`, `eventTime "yesterday"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := activity.ParseLogFile(strings.NewReader(tt.body), "k")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// seedEvents stores n generated events between t0 and t0+30 days.
+func seedEvents(t testing.TB, s *activity.Service, n int) []activity.Event {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	recs := activity.Background(rng, []string{"111111111111", "222222222222", "333333333333"}, []string{"us-east-1", "eu-central-1", "ap-southeast-1"},
+		t0, t0.Add(30*24*time.Hour), n)
+	var events []activity.Event
+	for _, r := range recs {
+		e, err := activity.ParseRecord(r.JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Origin = "test"
+		events = append(events, e)
+	}
+	added, err := s.Insert(context.Background(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != n {
+		t.Fatalf("inserted %d, want %d", len(added), n)
+	}
+	return added
+}
+
+// matches is the filter's meaning, written out plainly.
+func matches(f activity.Filter, e activity.Event) bool {
+	if !f.Since.IsZero() && e.Time.Before(f.Since) || !f.Until.IsZero() && !e.Time.Before(f.Until) {
+		return false
+	}
+	if f.Account != "" && e.Account != f.Account || f.Region != "" && e.Region != f.Region || f.Name != "" && e.Name != f.Name ||
+		f.Source != "" && e.Source != f.Source || f.SourceIP != "" && e.SourceIP != f.SourceIP {
+		return false
+	}
+	if f.User != "" && e.UserName != f.User && e.PrincipalARN != f.User && e.AccessKey != f.User && e.Session != f.User {
+		return false
+	}
+	if f.Resource != "" && !strings.Contains(strings.Join(e.Resources, "\n"), f.Resource) {
+		return false
+	}
+	if f.ErrorCode == activity.AnyError && e.ErrorCode == "" || f.ErrorCode != "" && f.ErrorCode != activity.AnyError && e.ErrorCode != f.ErrorCode {
+		return false
+	}
+	if f.Access == activity.AccessRead && !e.ReadOnly || f.Access == activity.AccessWrite && e.ReadOnly || f.Sensitive && e.Sensitive == "" {
+		return false
+	}
+	if f.Text != "" && !strings.Contains(strings.ToLower(string(e.Raw)), strings.ToLower(f.Text)) {
+		return false
+	}
+	return true
+}
+
+func TestSearchFiltersCombine(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	all := seedEvents(t, s, 3000)
+	ctx := context.Background()
+	filters := map[string]activity.Filter{
+		"everything":             {},
+		"account and region":     {Account: "222222222222", Region: "eu-central-1"},
+		"week of writes":         {Since: t0.Add(7 * 24 * time.Hour), Until: t0.Add(14 * 24 * time.Hour), Access: activity.AccessWrite},
+		"user by session":        {User: "ana.ops", Account: "111111111111"},
+		"user by arn":            {User: "arn:aws:sts::333333333333:assumed-role/StaffOperator/dara.sec"},
+		"source and name":        {Source: "s3.amazonaws.com", Name: "GetBucketPolicy", Region: "us-east-1"},
+		"resource by name":       {Resource: "medportal-eu-central-1-docs-1"},
+		"failures":               {ErrorCode: activity.AnyError, Access: activity.AccessRead},
+		"access denied":          {ErrorCode: "AccessDenied", SourceIP: "198.51.100.7"},
+		"sensitive":              {Sensitive: true},
+		"free text":              {Text: "INLINE-S3-ACCESS"},
+		"nothing":                {Account: "999999999999"},
+		"everything at once-ish": {Since: t0, Until: t0.Add(20 * 24 * time.Hour), Account: "111111111111", Region: "us-east-1", Access: activity.AccessRead, Source: "ec2.amazonaws.com"},
+	}
+	for name, f := range filters {
+		t.Run(name, func(t *testing.T) {
+			var want []string
+			for i := len(all) - 1; i >= 0; i-- { // newest first
+				if matches(f, all[i]) {
+					want = append(want, all[i].ID)
+				}
+			}
+			// Page through with a small page size.
+			var got []string
+			f.Limit = 37
+			for pages := 0; ; pages++ {
+				evs, more, err := s.Search(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range evs {
+					got = append(got, e.ID)
+				}
+				if !more {
+					break
+				}
+				f.Before = activity.Cursor{At: evs[len(evs)-1].Time, Seq: evs[len(evs)-1].Seq}
+				if pages > 200 {
+					t.Fatal("too many pages")
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			n, err := s.Count(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(want) {
+				t.Errorf("count: got %d, want %d", n, len(want))
+			}
+		})
+	}
+}
+
+func TestInsertIdempotent(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	ctx := context.Background()
+	e, _ := activity.ParseRecord(rec("CreateBucket", "s3.amazonaws.com", nil).JSON())
+	for i, want := range []int{1, 0} {
+		added, err := s.Insert(ctx, []activity.Event{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(added) != want {
+			t.Errorf("insert %d: got %d new, want %d", i+1, len(added), want)
+		}
+	}
+}
+
+func TestExports(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	all := seedEvents(t, s, 500)
+	ctx := context.Background()
+	f := activity.Filter{Access: activity.AccessWrite}
+	var want []string
+	for i := len(all) - 1; i >= 0; i-- {
+		if !all[i].ReadOnly {
+			want = append(want, all[i].ID)
+		}
+	}
+
+	var buf bytes.Buffer
+	if err := s.ExportCSV(ctx, f, &buf); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(activity.CSVHeader, rows[0]); diff != "" {
+		t.Errorf("header (-want +got):\n%s", diff)
+	}
+	var got []string
+	for _, r := range rows[1:] {
+		got = append(got, r[1])
+		if r[6] != "false" {
+			t.Errorf("CSV row %s: read_only %s, want false", r[1], r[6])
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CSV events (-want +got):\n%s", diff)
+	}
+
+	buf.Reset()
+	if err := s.ExportJSONL(ctx, f, &buf); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, line := range strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n") {
+		var r struct {
+			EventID  string `json:"eventID"`
+			ReadOnly bool   `json:"readOnly"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("JSONL line %q: %v", line, err)
+		}
+		got = append(got, r.EventID)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSONL events (-want +got):\n%s", diff)
+	}
+}
