@@ -105,7 +105,6 @@ func ValidateBucket(ctx context.Context, client S3API, b TrailBucket, keys []Dig
 	return chains, problems, nil
 }
 
-
 func listKeys(ctx context.Context, client S3API, bucket, prefix string) ([]string, error) {
 	var out []string
 	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})

@@ -350,8 +350,8 @@ func (f *lookupFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	end := min(start+in.MaxResults, len(sel))
 	type event struct {
 		EventId, EventName, EventSource, Username, ReadOnly, AccessKeyId, CloudTrailEvent string
-		EventTime                                                                        float64
-		Resources                                                                        []map[string]string
+		EventTime                                                                         float64
+		Resources                                                                         []map[string]string
 	}
 	out := struct {
 		Events    []event
