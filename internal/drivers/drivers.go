@@ -17,6 +17,7 @@ func All() []engine.Driver {
 		S3Bucket{},
 		S3Replication{},
 		DynamoDBTable{},
+		SNSTopic{}, SNSSubscription{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 		ALB{}, TargetGroup{}, Listener{},
