@@ -18,8 +18,10 @@ func All() []engine.Driver {
 		S3Replication{},
 		DynamoDBTable{},
 		SNSTopic{}, SNSSubscription{},
+		LogGroup{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 		ALB{}, TargetGroup{}, Listener{},
+		AutoScalingGroup{}, ScalingPolicy{},
 	}
 }
