@@ -1195,6 +1195,14 @@ func (LaunchTemplate) data(ctx context.Context, c *ec2.Client, d *engine.Desired
 		if k := d.String("kms_key"); k != "" {
 			ebs.KmsKeyId = aws.String(k)
 		}
+		// Keep the image's root volume size. AWS would take it from the
+		// image's snapshot when left out; moto's RunInstances insists on a
+		// size or snapshot in the mapping.
+		for _, m := range img.Images[0].BlockDeviceMappings {
+			if aws.ToString(m.DeviceName) == root && m.Ebs != nil && m.Ebs.VolumeSize != nil {
+				ebs.VolumeSize = m.Ebs.VolumeSize
+			}
+		}
 		data.BlockDeviceMappings = []types.LaunchTemplateBlockDeviceMappingRequest{{DeviceName: aws.String(root), Ebs: ebs}}
 	}
 	return data, nil
