@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,6 +34,10 @@ type Engine struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts.
 	MaxBackoff time.Duration
+	// OnFinish, when set, is called after a run ends as succeeded, failed
+	// or cancelled (not when it is interrupted), in the runner's goroutine,
+	// with the run as recorded. Workflows verify and notify from it.
+	OnFinish func(ctx context.Context, r Run)
 }
 
 // New returns an engine.

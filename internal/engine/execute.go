@@ -149,6 +149,11 @@ func (e *Engine) execute(ctx context.Context, run Run, holder string) {
 		return err
 	})
 	log.Info("run finished", slog.String("state", state))
+	if e.OnFinish != nil && state != RunInterrupted {
+		if r, _, err := e.GetRun(fctx, run.ID); err == nil {
+			e.OnFinish(ctx, r)
+		}
+	}
 }
 
 // executeSteps walks the run's pending steps and returns the run's end

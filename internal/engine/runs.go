@@ -74,11 +74,11 @@ type LogLine struct {
 
 // SavePlan stores p, audits it, and sets p.ID.
 func (e *Engine) SavePlan(ctx context.Context, by audit.Entry, p *Plan) error {
+	p.CreatedBy = by.Actor
 	body, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("engine: encode plan: %w", err)
 	}
-	p.CreatedBy = by.Actor
 	return e.db.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO plans (stack, kind, version, blueprint_version, hash, body, blocking, calls, created_by, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.Stack.ID, p.Kind, p.Stack.Version, p.BlueprintVersion, p.Hash, string(body),

@@ -1,19 +1,32 @@
 // Package workflows is what people do with stacks: plan a blueprint version
-// against a stack, apply the reviewed plan, destroy a stack. It joins the
+// against a stack, apply the reviewed plan, destroy a stack, promote a
+// version dev -> test -> prod, approve what reaches prod (four eyes), find
+// drift, roll back, and verify a stack after every apply. It joins the
 // blueprint versions, the regions catalogue and the provisioning engine.
+//
+// Promotion order: a version may be applied to test (prod) in a
+// jurisdiction only after it applied and verified successfully in dev
+// (test) of that jurisdiction. Every apply to prod and every destroy needs
+// the approvals of ApprovalPolicy, bound to the plan's hash; a re-plan of
+// the stack voids them, and they expire.
 package workflows
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/blueprints"
 	"portal/internal/engine"
 	"portal/internal/guardrails"
+	"portal/internal/notify"
 	"portal/internal/regions"
+	"portal/internal/store"
+	"portal/internal/verify"
 )
 
 // Blueprints gives the resolved stack of a stored blueprint version and the
@@ -27,11 +40,36 @@ type Blueprints interface {
 	Exceptions(ctx context.Context, stackID string) ([]guardrails.Exception, error)
 }
 
+// Verifier verifies a deployed stack (verify.Stacks in production).
+type Verifier interface {
+	VerifyStack(ctx context.Context, info engine.StackInfo, resources []engine.StateResource) verify.Result
+}
+
 // Service runs the stack workflows.
 type Service struct {
 	Engine     *engine.Engine
 	Catalogue  *regions.Catalogue
 	Blueprints Blueprints
+
+	// DB and Audit hold promotions, approvals, verifications and drift
+	// checks; every change is audited in the same transaction.
+	DB    *store.DB
+	Audit *audit.Log
+	// Notify tells ops what needs them; nil publishes nothing.
+	Notify *notify.Service
+	// Verifier verifies a stack after every apply and on demand; nil
+	// records verification as unavailable.
+	Verifier Verifier
+	// Approvals is who must approve prod applies and destroys; zero means
+	// DefaultApprovalPolicy.
+	Approvals ApprovalPolicy
+	// AcceptUnsupported lets a verification whose only gaps are steps the
+	// endpoint cannot serve (Textract on the local emulator) count as
+	// proof for promotion. Off by default; the sandbox turns it on and the
+	// pages say so.
+	AcceptUnsupported bool
+	Log               *slog.Logger
+	Now               func() time.Time
 }
 
 // Info returns where stack id lives.
@@ -74,6 +112,9 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, stackID, versionID, 
 	if err := s.Engine.SavePlan(ctx, by, p); err != nil {
 		return nil, err
 	}
+	if NeedsApproval(p) && p.HasChanges() && len(p.Blocking()) == 0 {
+		s.requestApproval(ctx, p)
+	}
 	return p, nil
 }
 
@@ -94,5 +135,26 @@ func (s *Service) Apply(ctx context.Context, by audit.Entry, planID int64, confi
 		return 0, &apperr.Error{Kind: apperr.Invalid, Message: fmt.Sprintf("type the stack's name, %s, to confirm the destroy", p.Stack.ID),
 			Fields: map[string]string{"confirm": fmt.Sprintf("must be %s to confirm", p.Stack.ID)}}
 	}
-	return s.Engine.Apply(ctx, by, planID)
+	if NeedsApproval(p) {
+		if s.DB == nil {
+			return 0, apperr.New(apperr.Conflict, "plan %d needs approval, and approvals are not available in this portal", p.ID)
+		}
+		a, err := s.ApprovalOf(ctx, p)
+		if err != nil {
+			return 0, err
+		}
+		if !a.Satisfied {
+			return 0, apperr.New(apperr.Conflict, "plan %d needs approval before it can run: %s", p.ID, a.Missing)
+		}
+	}
+	runID, err := s.Engine.Apply(ctx, by, planID)
+	if err != nil {
+		return 0, err
+	}
+	if s.DB != nil {
+		if _, err := s.DB.ExecContext(ctx, `UPDATE promotion_stacks SET run_id = ? WHERE plan_id = ? AND run_id IS NULL`, runID, planID); err != nil {
+			return runID, fmt.Errorf("workflows: link run %d to its promotion: %w", runID, err)
+		}
+	}
+	return runID, nil
 }
