@@ -18,10 +18,13 @@ func All() []engine.Driver {
 		S3Replication{},
 		DynamoDBTable{},
 		SNSTopic{}, SNSSubscription{},
-		LogGroup{},
+		LogGroup{}, MetricAlarm{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 		ALB{}, TargetGroup{}, Listener{},
 		AutoScalingGroup{}, ScalingPolicy{},
+		IAMPolicy{}, IAMRole{}, InstanceProfile{}, TextractCapability{},
+		Route53Zone{}, Route53HealthCheck{}, Route53Record{},
+		CloudFrontDistribution{},
 	}
 }

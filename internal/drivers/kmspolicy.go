@@ -27,6 +27,14 @@ func ensureKeyStatement(ctx context.Context, env *engine.Env, key, fallbackRegio
 		region = parts[3]
 	}
 	c := kms.NewFromConfig(env.Config(region))
+	if strings.HasPrefix(key, "alias/") || strings.Contains(key, ":alias/") {
+		// Key policies are read by key, not alias.
+		desc, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(key)})
+		if err != nil {
+			return fmt.Errorf("describe key %s: %w", key, err)
+		}
+		key = aws.ToString(desc.KeyMetadata.Arn)
+	}
 	out, err := c.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(key), PolicyName: aws.String("default")})
 	if err != nil {
 		return fmt.Errorf("get policy of key %s: %w", key, err)
