@@ -36,7 +36,7 @@ type estate struct {
 	m    *peers.Moto
 }
 
-func newEstate(t *testing.T) *estate {
+func newEstate(t testing.TB) *estate {
 	t.Helper()
 	e := &estate{m: peers.MotoForTest(t), cfgs: map[string]aws.Config{}}
 	for _, name := range regions.EnvironmentNames() {
@@ -72,7 +72,7 @@ func (e *estate) Config(env, region string) (aws.Config, error) {
 	return c, nil
 }
 
-func (e *estate) cfg(t *testing.T, env, region string) aws.Config {
+func (e *estate) cfg(t testing.TB, env, region string) aws.Config {
 	t.Helper()
 	c, err := e.Config(env, region)
 	if err != nil {
@@ -91,7 +91,7 @@ func ownership(stack, id string) map[string]string {
 
 // bucket creates a bucket in env's account in region with tags, KMS
 // encryption, versioning and public access blocked when hardened.
-func (e *estate) bucket(t *testing.T, env, region, name string, tags map[string]string, hardened bool) string {
+func (e *estate) bucket(t testing.TB, env, region, name string, tags map[string]string, hardened bool) string {
 	t.Helper()
 	ctx := context.Background()
 	c := s3.NewFromConfig(e.cfg(t, env, region))

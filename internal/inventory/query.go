@@ -90,10 +90,49 @@ type ServiceCount struct {
 	Violations int    `json:"residency_violations"`
 }
 
-// where builds the filter's SQL condition on inventory_resources r.
-func (f Filter) where(snapshot int64, withAfter bool) (string, []any) {
+// span is the range of row ids a snapshot's resources occupy: they are
+// inserted in one transaction, so the range holds nothing else, and a page
+// is a scan of that range in id (display) order.
+type span struct{ lo, hi int64 }
+
+func (s *Service) span(ctx context.Context, id int64) (span, error) {
+	// Two indexed look-ups: MIN and MAX together would scan the snapshot.
+	var sp span
+	for _, q := range []struct {
+		order string
+		into  *int64
+	}{{"", &sp.lo}, {" DESC", &sp.hi}} {
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM inventory_resources WHERE snapshot_id = ? ORDER BY id`+q.order+` LIMIT 1`, id).Scan(q.into)
+		if errors.Is(err, sql.ErrNoRows) {
+			return span{}, nil
+		} else if err != nil {
+			return span{}, fmt.Errorf("inventory: rows of snapshot %d: %w", id, err)
+		}
+	}
+	return sp, nil
+}
+
+// unfiltered reports whether f selects a whole snapshot.
+func (f Filter) unfiltered() bool {
+	f.Snapshot, f.After, f.Limit = 0, 0, 0
+	return f == Filter{}
+}
+
+// where builds the filter's SQL condition on inventory_resources r: by
+// snapshot id (for counts, answered from the covering index) or, with a
+// span, by row id range (for pages, read in id order).
+func (f Filter) where(snapshot int64, withAfter bool, sp *span) (string, []any) {
 	where := []string{"r.snapshot_id = ?"}
 	args := []any{snapshot}
+	if sp != nil {
+		// One range on the primary key, so SQLite scans exactly the rows
+		// after the previous page, in order.
+		lo := sp.lo
+		if withAfter && f.After >= lo {
+			lo = f.After + 1
+		}
+		where, args = []string{"r.id BETWEEN ? AND ?"}, []any{lo, sp.hi}
+	}
 	eq := func(col, v string) {
 		if v != "" {
 			where = append(where, "r."+col+" = ?")
@@ -113,7 +152,7 @@ func (f Filter) where(snapshot int64, withAfter bool) (string, []any) {
 		where = append(where, "r.managed = 0")
 	}
 	if f.Violations {
-		where = append(where, "r.violation <> ''")
+		where = append(where, "r.violates = 1")
 	}
 	if f.Tag != "" {
 		k, val, hasVal := strings.Cut(f.Tag, "=")
@@ -126,18 +165,15 @@ func (f Filter) where(snapshot int64, withAfter bool) (string, []any) {
 		}
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		where = append(where, `r.arn LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+likeEscape(q)+"%")
+		// instr is several times faster than LIKE over 100,000 ARNs.
+		where = append(where, `instr(r.arn, ?) > 0`)
+		args = append(args, q)
 	}
-	if withAfter && f.After > 0 {
+	if withAfter && f.After > 0 && sp == nil {
 		where = append(where, "r.id > ?")
 		args = append(args, f.After)
 	}
 	return strings.Join(where, " AND "), args
-}
-
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 const resourceCols = `r.id, r.arn, r.environment, r.account_id, r.region, r.service, r.type, r.name, r.managed, r.stack, r.portal_resource, r.version,
@@ -190,7 +226,11 @@ func (s *Service) Query(ctx context.Context, f Filter) (Page, error) {
 		return Page{}, err
 	}
 	p := Page{Snapshot: sn}
-	where, args := f.where(sn.ID, true)
+	sp, err := s.span(ctx, sn.ID)
+	if err != nil {
+		return p, err
+	}
+	where, args := f.where(sn.ID, true, &sp)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+resourceCols+` FROM inventory_resources r WHERE `+where+` ORDER BY r.id LIMIT ?`, append(args, f.Limit+1)...)
 	if err != nil {
 		return p, fmt.Errorf("inventory: query: %w", err)
@@ -223,8 +263,23 @@ func (s *Service) Query(ctx context.Context, f Filter) (Page, error) {
 }
 
 func (s *Service) counts(ctx context.Context, f Filter, snapshot int64) ([]ServiceCount, error) {
-	where, args := f.where(snapshot, false)
-	rows, err := s.db.QueryContext(ctx, `SELECT r.service, COUNT(*), SUM(r.managed), SUM(r.violation <> '') FROM inventory_resources r WHERE `+where+` GROUP BY r.service`, args...)
+	if f.unfiltered() {
+		if st, ok, err := s.summaryOf(ctx, snapshot); err != nil || ok {
+			return st.Counts, err
+		}
+	}
+	var sp *span
+	if strings.TrimSpace(f.Query) != "" {
+		// The ARN is not in the covering index: read the table in order
+		// rather than look every index entry up in it.
+		x, err := s.span(ctx, snapshot)
+		if err != nil {
+			return nil, err
+		}
+		sp = &x
+	}
+	where, args := f.where(snapshot, false, sp)
+	rows, err := s.db.QueryContext(ctx, `SELECT r.service, COUNT(*), SUM(r.managed), SUM(r.violates) FROM inventory_resources r WHERE `+where+` GROUP BY r.service`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: counts: %w", err)
 	}
@@ -238,10 +293,14 @@ func (s *Service) counts(ctx context.Context, f Filter, snapshot int64) ([]Servi
 		c.Label, c.Unmanaged = ServiceLabel(c.Service), c.Total-c.Managed
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Total > out[j].Total || out[i].Total == out[j].Total && out[i].Label < out[j].Label
-	})
+	sortCounts(out)
 	return out, rows.Err()
+}
+
+func sortCounts(cs []ServiceCount) {
+	sort.Slice(cs, func(i, j int) bool {
+		return cs[i].Total > cs[j].Total || cs[i].Total == cs[j].Total && cs[i].Label < cs[j].Label
+	})
 }
 
 // Summary is what the Overview shows: the latest snapshot's counts per
@@ -280,6 +339,9 @@ type Facets struct {
 
 // Facets lists the regions, services, types and stacks of snapshot id.
 func (s *Service) Facets(ctx context.Context, id int64) (Facets, error) {
+	if st, ok, err := s.summaryOf(ctx, id); err != nil || ok {
+		return st.Facets, err
+	}
 	var f Facets
 	for _, q := range []struct {
 		col string
@@ -335,31 +397,99 @@ type Managing struct {
 	BlueprintVersion string `json:"blueprint_version,omitempty"`
 }
 
-// link fills Managing on the managed resources of rs.
+// link fills Managing on the managed resources of rs, with one query per
+// kind of link for the whole page.
 func (s *Service) link(ctx context.Context, rs []Resource) error {
+	stacks := map[string]bool{}
+	for _, r := range rs {
+		if r.Managed && r.Stack != "" {
+			stacks[r.Stack] = true
+		}
+	}
+	if len(stacks) == 0 {
+		return nil
+	}
+	in := make([]string, 0, len(stacks))
+	args := make([]any, 0, len(stacks))
+	for st := range stacks {
+		in = append(in, "?")
+		args = append(args, st)
+	}
+	list := "(" + strings.Join(in, ", ") + ")"
+	type key struct{ stack, id string }
+	inState := map[key]bool{}
+	type run struct {
+		id int64
+		bp string
+	}
+	lastRun := map[key]run{}
+	planOf := map[key]string{} // (stack, stack version) -> blueprint version
+	err := s.each(ctx, `SELECT stack, resource_id FROM stack_resources WHERE stack IN `+list, args, func(sc func(...any) error) error {
+		var k key
+		if err := sc(&k.stack, &k.id); err != nil {
+			return err
+		}
+		inState[k] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.each(ctx, `SELECT ru.stack, st.resource_id, ru.id, p.blueprint_version FROM runs ru JOIN run_steps st ON st.run_id = ru.id JOIN plans p ON p.id = ru.plan_id
+		WHERE ru.stack IN `+list+` AND st.state = 'done' AND st.action IN ('create', 'update', 'replace') ORDER BY ru.id`, args, func(sc func(...any) error) error {
+		var k key
+		var r run
+		if err := sc(&k.stack, &k.id, &r.id, &r.bp); err != nil {
+			return err
+		}
+		lastRun[k] = r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.each(ctx, `SELECT stack, version, blueprint_version FROM plans WHERE stack IN `+list+` ORDER BY id`, args, func(sc func(...any) error) error {
+		var k key
+		var bp string
+		if err := sc(&k.stack, &k.id, &bp); err != nil {
+			return err
+		}
+		planOf[k] = bp
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	for i := range rs {
 		r := &rs[i]
-		if !r.Managed || r.PortalID == "" {
+		if !r.Managed || r.Stack == "" {
 			continue
 		}
-		m := &Managing{}
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM stack_resources WHERE stack = ? AND resource_id = ?`, r.Stack, r.PortalID).Scan(&n); err != nil {
-			return fmt.Errorf("inventory: state of %s: %w", r.ARN, err)
-		}
-		m.InState = n > 0
-		err := s.db.QueryRowContext(ctx, `SELECT ru.id, p.blueprint_version FROM runs ru JOIN run_steps st ON st.run_id = ru.id JOIN plans p ON p.id = ru.plan_id
-			WHERE ru.stack = ? AND st.resource_id = ? AND st.state = 'done' AND st.action IN ('create', 'update', 'replace')
-			ORDER BY ru.id DESC LIMIT 1`, r.Stack, r.PortalID).Scan(&m.RunID, &m.BlueprintVersion)
-		if errors.Is(err, sql.ErrNoRows) && r.Version != "" {
-			err = s.db.QueryRowContext(ctx, `SELECT blueprint_version FROM plans WHERE stack = ? AND version = ? ORDER BY id DESC LIMIT 1`, r.Stack, r.Version).Scan(&m.BlueprintVersion)
-		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("inventory: run of %s: %w", r.ARN, err)
+		k := key{r.Stack, r.PortalID}
+		m := &Managing{InState: r.PortalID != "" && inState[k]}
+		if run, ok := lastRun[k]; ok && r.PortalID != "" {
+			m.RunID, m.BlueprintVersion = run.id, run.bp
+		} else if r.Version != "" {
+			m.BlueprintVersion = planOf[key{r.Stack, r.Version}]
 		}
 		r.Managing = m
 	}
 	return nil
+}
+
+// each runs q and calls fn with a scanner for every row.
+func (s *Service) each(ctx context.Context, q string, args []any, fn func(scan func(...any) error) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("inventory: links: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return fmt.Errorf("inventory: links: %w", err)
+		}
+	}
+	return rows.Err()
 }
 
 // CSVHeader is the first line of an export.
@@ -376,7 +506,11 @@ func (s *Service) ExportCSV(ctx context.Context, f Filter, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	where, args := f.where(sn.ID, false)
+	sp, err := s.span(ctx, sn.ID)
+	if err != nil {
+		return err
+	}
+	where, args := f.where(sn.ID, false, &sp)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+resourceCols+` FROM inventory_resources r WHERE `+where+` ORDER BY r.id`, args...)
 	if err != nil {
 		return fmt.Errorf("inventory: export: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"portal/internal/apperr"
@@ -210,8 +211,12 @@ func (s *Service) save(ctx context.Context, id int64, res Result) error {
 		if err := insertResources(ctx, tx, id, res.Resources); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE inventory_snapshots SET state = ?, finished_at = ?, tasks_total = ?, tasks_done = ?, calls = ?, resources = ?, errors = ?, took_ms = ? WHERE id = ?`,
-			state, store.Time(s.now()), res.Tasks, res.Tasks, res.Calls, len(res.Resources), string(errs), res.Took.Milliseconds(), id); err != nil {
+		sum, err := summarize(res.Resources)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE inventory_snapshots SET state = ?, finished_at = ?, tasks_total = ?, tasks_done = ?, calls = ?, resources = ?, errors = ?, took_ms = ?, summary = ? WHERE id = ?`,
+			state, store.Time(s.now()), res.Tasks, res.Tasks, res.Calls, len(res.Resources), string(errs), res.Took.Milliseconds(), sum, id); err != nil {
 			return fmt.Errorf("inventory: finish snapshot %d: %w", id, err)
 		}
 		managed, violations := 0, 0
@@ -242,7 +247,7 @@ func nonNil(e []TaskError) []TaskError {
 // insertResources writes rs (already in display order) into snapshot id.
 func insertResources(ctx context.Context, tx *sql.Tx, id int64, rs []Resource) error {
 	res, err := tx.PrepareContext(ctx, `INSERT INTO inventory_resources (snapshot_id, arn, environment, account_id, region, service, type, name, managed, stack,
-		portal_resource, version, jurisdiction, jurisdiction_by_region, violation, note, tags, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		portal_resource, version, jurisdiction, jurisdiction_by_region, violation, violates, note, tags, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("inventory: store resources: %w", err)
 	}
@@ -262,7 +267,7 @@ func insertResources(ctx context.Context, tx *sql.Tx, id int64, rs []Resource) e
 			return err
 		}
 		out, err := res.ExecContext(ctx, id, r.ARN, r.Environment, r.AccountID, r.Region, r.Service, r.Type, r.Name, boolInt(r.Managed), r.Stack,
-			r.PortalID, r.Version, r.Jurisdiction, boolInt(r.JurisdictionByRegion), r.Violation, r.Note, string(tags), string(settings))
+			r.PortalID, r.Version, r.Jurisdiction, boolInt(r.JurisdictionByRegion), r.Violation, boolInt(r.Violation != ""), r.Note, string(tags), string(settings))
 		if err != nil {
 			return fmt.Errorf("inventory: store %s: %w", r.ARN, err)
 		}
@@ -368,8 +373,12 @@ func (s *Service) Snapshots(ctx context.Context, limit int) ([]Snapshot, error) 
 func (s *Service) InsertSnapshot(ctx context.Context, rs []Resource) (Snapshot, error) {
 	var id int64
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at, started_at, finished_at, resources) VALUES ('succeeded', 'import', ?, ?, ?, ?)`,
-			store.Time(s.now()), store.Time(s.now()), store.Time(s.now()), len(rs))
+		sum, err := summarize(rs)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at, started_at, finished_at, resources, summary) VALUES ('succeeded', 'import', ?, ?, ?, ?, ?)`,
+			store.Time(s.now()), store.Time(s.now()), store.Time(s.now()), len(rs), sum)
 		if err != nil {
 			return err
 		}
@@ -380,4 +389,70 @@ func (s *Service) InsertSnapshot(ctx context.Context, rs []Resource) (Snapshot, 
 		return Snapshot{}, err
 	}
 	return s.Snapshot(ctx, id)
+}
+
+// stored is the summary kept with each snapshot.
+type stored struct {
+	Counts []ServiceCount `json:"counts"`
+	Facets Facets         `json:"facets"`
+}
+
+// summarize computes the per-service counts and the filter menus' values.
+func summarize(rs []Resource) (string, error) {
+	counts := map[string]*ServiceCount{}
+	sets := [4]map[string]bool{{}, {}, {}, {}}
+	for _, r := range rs {
+		c, ok := counts[r.Service]
+		if !ok {
+			c = &ServiceCount{Service: r.Service, Label: ServiceLabel(r.Service)}
+			counts[r.Service] = c
+		}
+		c.Total++
+		if r.Managed {
+			c.Managed++
+		} else {
+			c.Unmanaged++
+		}
+		if r.Violation != "" {
+			c.Violations++
+		}
+		for i, v := range []string{r.Region, r.Service, r.Type, r.Stack} {
+			if v != "" {
+				sets[i][v] = true
+			}
+		}
+	}
+	var st stored
+	for _, c := range counts {
+		st.Counts = append(st.Counts, *c)
+	}
+	sortCounts(st.Counts)
+	keys := func(m map[string]bool) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	st.Facets = Facets{Regions: keys(sets[0]), Services: keys(sets[1]), Types: keys(sets[2]), Stacks: keys(sets[3])}
+	b, err := json.Marshal(st)
+	return string(b), err
+}
+
+// summaryOf reads snapshot id's stored summary; ok is false for snapshots
+// stored without one.
+func (s *Service) summaryOf(ctx context.Context, id int64) (stored, bool, error) {
+	var raw string
+	if err := s.db.QueryRowContext(ctx, `SELECT summary FROM inventory_snapshots WHERE id = ?`, id).Scan(&raw); err != nil {
+		return stored{}, false, fmt.Errorf("inventory: summary of %d: %w", id, err)
+	}
+	if raw == "" {
+		return stored{}, false, nil
+	}
+	var st stored
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return st, false, fmt.Errorf("inventory: summary of %d: %w", id, err)
+	}
+	return st, true, nil
 }
