@@ -19,6 +19,7 @@ func All() []engine.Driver {
 		DynamoDBTable{},
 		SNSTopic{}, SNSSubscription{},
 		LogGroup{}, MetricAlarm{},
+		CloudTrail{},
 		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 		ALB{}, TargetGroup{}, Listener{},
