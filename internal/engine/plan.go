@@ -274,6 +274,12 @@ func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st 
 	if st != nil {
 		pr = &Prior{PhysicalID: st.PhysicalID, Region: st.Region, Outputs: st.Outputs}
 	}
+	if _, ok := n.driver.(DataSource); ok && IsUnknown(d.Fields) {
+		// A look-up that depends on something not created yet is made
+		// during the apply, once its inputs exist.
+		ch.Action, ch.Note = Read, "looked up during the apply: its inputs are known only then"
+		return ch, nil, nil
+	}
 	live, err := n.driver.Read(ctx, env, d, pr)
 	if errors.Is(err, ErrNotFound) && pr != nil {
 		// The recorded resource is gone (deleted behind the portal's back);
