@@ -67,9 +67,13 @@ func regionPartition(region string) string {
 	return "aws"
 }
 
-// refResolved reports whether a resolved reference field holds a real value
-// (during planning a reference to a resource not created yet is Unknown).
-func refResolved(s string) bool { return s != "" && !engine.IsUnknown(s) }
+// refResolved reports whether a field read with Desired.String holds a
+// real value: during planning a reference to a resource not created yet is
+// Unknown, which String renders as "(known after apply: ...)", and an
+// interpolation of one carries the engine's unknown mark.
+func refResolved(s string) bool {
+	return s != "" && !engine.IsUnknown(s) && !strings.HasPrefix(s, engine.Unknown{}.String()[:len("(known after apply")])
+}
 
 // s3BucketRegion finds where bucket lives, asking from region. It returns
 // engine.ErrNotFound when the bucket does not exist.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -381,4 +382,27 @@ func recordRequests(env *engine.Env, match func(*http.Request) bool) *requestLog
 		return cfg
 	}
 	return log
+}
+
+// TestUnknownReferencesReadAsAbsent: during planning a reference to a
+// resource not created yet is Unknown; the drivers that find their
+// resource through one report it absent rather than look up the
+// placeholder.
+func TestUnknownReferencesReadAsAbsent(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t, "eu-central-1")
+	unknown := engine.Unknown{Ref: "ref.x.arn"}
+	cases := []struct {
+		drv    engine.Driver
+		fields map[string]any
+	}{
+		{drivers.S3Replication{}, map[string]any{"source_bucket": unknown, "destination_bucket": unknown, "role": unknown}},
+		{drivers.SNSSubscription{}, map[string]any{"topic": unknown, "protocol": "email", "endpoints": []any{"a@example.com"}}},
+	}
+	for _, c := range cases {
+		d := &engine.Desired{ID: "r", Type: c.drv.Type(), Region: "eu-central-1", Fields: c.fields}
+		if _, err := c.drv.Read(ctx, env, d, nil); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("%s Read with an unknown reference: %v, want ErrNotFound", c.drv.Type(), err)
+		}
+	}
 }
