@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"portal/internal/audit"
+	"portal/internal/billing"
 	"portal/internal/jobs"
 	"portal/internal/staff"
 	"portal/internal/store"
@@ -28,13 +29,14 @@ var ErrAddrInUse = errors.New("address already in use")
 
 // App is a running portal.
 type App struct {
-	cfg      Config
-	log      *slog.Logger
-	DB       *store.DB
-	Audit    *audit.Log
-	Staff    *staff.Service
-	Web      *web.Server
-	Jobs     *jobs.Scheduler
+	cfg     Config
+	log     *slog.Logger
+	DB      *store.DB
+	Audit   *audit.Log
+	Staff   *staff.Service
+	Web     *web.Server
+	Jobs    *jobs.Scheduler
+	Billing *billing.Service // the local copy of Stripe that finance reads
 	// Estate reaches AWS; nil when no environment accounts are configured.
 	Estate   *Estate
 	listener net.Listener
@@ -87,6 +89,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	}
 	a.Staff = staff.NewService(db, a.Audit, sealer, scfg, opts.Now)
 	a.Jobs = jobs.New(db, log, opts.Now, "")
+	a.Billing = billing.New(db, a.Audit, log, opts.Now, cfg.Billing)
+	a.Billing.Register(a.Jobs)
 
 	if _, otp, created, err := a.Staff.EnsureAdmin(ctx, cfg.AdminEmail); err != nil {
 		db.Close()
@@ -112,8 +116,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if base == "" {
 		base = "http://" + a.listener.Addr().String()
 	}
+	deps := a.webDeps(opts)
+	deps.Billing = a.Billing
 	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy},
-		a.webDeps(opts))
+		deps)
 	a.http = &http.Server{
 		Handler:           a.Web,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 
+	"portal/internal/billing"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	Environments []regions.EnvironmentConfig
 	// SandboxNotice is shown on every page in the local sandbox.
 	SandboxNotice string
+	// Billing is how the portal reaches Stripe. Its secrets print as
+	// [redacted], so the Config can be logged.
+	Billing billing.Config
 }
 
 // FlagSet declares the serve flags on fs and returns a function that,
@@ -56,6 +60,10 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (only behind a trusted reverse proxy)")
 	sessionTimeout := fs.Duration("session-idle-timeout", 2*time.Hour, "sign people out after this long without a request")
 	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
+	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
+	stripeAPI := fs.String("stripe-api-url", "", "Stripe API address (default https://api.stripe.com; stripe-mock or a fixture server in tests)")
+	stripeEvery := fs.Duration("stripe-sync-interval", 15*time.Minute, "how often to sync from Stripe")
 	type envFlags struct{ account, role *string }
 	envs := map[string]envFlags{}
 	for _, name := range regions.EnvironmentNames() {
@@ -101,6 +109,18 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 				return c, fmt.Errorf("environment accounts: %w", err)
 			}
 		}
+		key, err := billing.LoadSecret("STRIPE_SECRET_KEY", *stripeKeyFile)
+		if err != nil {
+			return c, fmt.Errorf("-stripe-secret-key-file: %w", err)
+		}
+		hook, err := billing.LoadSecret("STRIPE_WEBHOOK_SECRET", *stripeHookFile)
+		if err != nil {
+			return c, fmt.Errorf("-stripe-webhook-secret-file: %w", err)
+		}
+		if *stripeEvery < time.Minute {
+			return c, fmt.Errorf("-stripe-sync-interval: want at least 1m, got %s", *stripeEvery)
+		}
+		c.Billing = billing.Config{SecretKey: key, WebhookSecret: hook, APIURL: *stripeAPI, SyncInterval: *stripeEvery}
 		if c.LogFormat != "text" && c.LogFormat != "json" {
 			return c, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
 		}

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -69,6 +70,10 @@ type Service struct {
 	cfg   Config
 	sc    *client.API
 	jobs  *jobs.Scheduler
+	// syncMu keeps syncs in this process one at a time (the job lease
+	// does the same across replicas), so a sync started while another
+	// runs waits rather than marking it interrupted.
+	syncMu sync.Mutex
 }
 
 // New returns a billing service. now is the clock (nil: time.Now).

@@ -35,6 +35,15 @@ func JurisdictionIDs() []string {
 	return append(out, Unattributed)
 }
 
+// JurisdictionShort is a bucket's name in tables: US, EU, APAC or
+// Unattributed.
+func JurisdictionShort(id string) string {
+	if _, ok := regions.JurisdictionByID(id); ok {
+		return strings.ToUpper(id)
+	}
+	return "Unattributed"
+}
+
 // JurisdictionLabel is a bucket's display name.
 func JurisdictionLabel(id string) string {
 	if j, ok := regions.JurisdictionByID(id); ok {

@@ -106,6 +106,8 @@ func (s *Service) Sync(ctx context.Context, trigger string) (Run, error) {
 	if !s.Configured() {
 		return Run{}, ErrNotConfigured
 	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	start := s.now()
 	// Runs left "running" by a process that died: the job lease means no
 	// other replica runs a sync now.

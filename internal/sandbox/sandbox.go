@@ -63,6 +63,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stripe.Stop()
+	fixture, err := startStripeFixture()
+	if err != nil {
+		return err
+	}
+	defer fixture.Close()
 
 	// The portal finds AWS the standard way; these variables point the
 	// default credential chain and endpoint resolution at moto.
@@ -72,7 +77,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"AWS_SECRET_ACCESS_KEY": "sandbox",
 		"AWS_REGION":            "us-east-1",
 		"STRIPE_SECRET_KEY":     peers.StripeTestKey,
-		"PORTAL_STRIPE_API_URL": stripe.URL(),
+		"PORTAL_STRIPE_API_URL": fixture.URL(),
+		"STRIPE_WEBHOOK_SECRET": sandboxWebhookSecret,
 	} {
 		os.Setenv(k, v)
 	}
@@ -82,7 +88,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Environments = regions.SandboxEnvironments()
-	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is stripe-mock on this machine. No real accounts are touched."
+	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
+	cfg.Billing.Sandbox = stripeDataNotice
 	log := app.NewLogger(cfg)
 
 	a, err := app.New(ctx, cfg, log, app.Options{})

@@ -75,11 +75,6 @@ var (
 		What:    "CloudTrail events from every account and region, sensitive-event flags, log integrity results and CloudWatch alarms appear here.",
 		How:     "Events appear once the trail's log files have been ingested.",
 	}}
-	areaBilling = areaKey{"billing", "Billing", templates.EmptyArea{
-		Heading: "No Stripe data yet",
-		What:    "Revenue, refunds, disputes, fees and payouts by currency and jurisdiction appear here, each figure traceable to its Stripe objects.",
-		How:     "Data appears after the first sync from Stripe.",
-	}}
 )
 
 func (s *Server) area(a areaKey) echo.HandlerFunc {

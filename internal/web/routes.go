@@ -43,7 +43,28 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/blueprints", s.area(areaBlueprints), estate)
 	s.handle(get, "/inventory", s.area(areaInventory), estate)
 	s.handle(get, "/activity", s.area(areaActivity), estate)
-	s.handle(get, "/billing", s.area(areaBilling), money)
+	s.handle(get, "/billing", s.billingRevenue, money)
+
+	// Finance: Stripe revenue, payouts and their reconciliation (read-only
+	// copies of Stripe objects; a sync can be asked for).
+	s.handle(get, "/billing/billing.css", s.billingCSS, money)
+	s.handle(get, "/billing/revenue.csv", s.billingRevenueExport, money)
+	s.handle(get, "/billing/transactions", s.billingTransactions, money)
+	s.handle(get, "/billing/transactions.csv", s.billingTransactionsExport, money)
+	s.handle(get, "/billing/transactions/:id", s.billingTransaction, money)
+	s.handle(get, "/billing/charges/:id", s.billingCharge, money)
+	s.handle(get, "/billing/customers/:id", s.billingCustomer, money)
+	s.handle(get, "/billing/payouts", s.billingPayouts, money)
+	s.handle(get, "/billing/payouts.csv", s.billingPayoutsExport, money)
+	s.handle(get, "/billing/payouts/:id", s.billingPayout, money)
+	s.handle(get, "/billing/reconciliation", s.billingReconciliation, money)
+	s.handle(get, "/billing/reconciliation.csv", s.billingReconciliationExport, money)
+	s.handle(get, "/billing/settings", s.billingSettings, money)
+	s.handle(get, "/billing/sync/status", s.billingSyncStatus, money)
+	s.handle(post, "/billing/sync", s.billingSyncNow, money)
+	// Stripe's event deliveries: authenticated by their signature, so
+	// public, and (as everything under /webhooks/) without session or CSRF.
+	s.handle(post, "/webhooks/stripe", s.stripeWebhook, Public)
 
 	// Plans and runs: ops and admins plan and apply; compliance reads.
 	s.handle(get, "/runs", s.runsList, estate)

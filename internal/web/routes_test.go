@@ -111,6 +111,24 @@ var wantAccess = map[string]access{
 	"POST /api/v1/runs/:id/cancel":          deployers,
 	"POST /api/v1/runs/:id/resume":          deployers,
 	"GET /api/v1/audit/verify":              auditors,
+	// Finance: revenue, payouts and reconciliation for finance and
+	// admins; Stripe's webhook deliveries are public (signed).
+	"GET /billing/billing.css":        money,
+	"GET /billing/revenue.csv":        money,
+	"GET /billing/transactions":       money,
+	"GET /billing/transactions.csv":   money,
+	"GET /billing/transactions/:id":   money,
+	"GET /billing/charges/:id":        money,
+	"GET /billing/customers/:id":      money,
+	"GET /billing/payouts":            money,
+	"GET /billing/payouts.csv":        money,
+	"GET /billing/payouts/:id":        money,
+	"GET /billing/reconciliation":     money,
+	"GET /billing/reconciliation.csv": money,
+	"GET /billing/settings":           money,
+	"GET /billing/sync/status":        money,
+	"POST /billing/sync":              money,
+	"POST /webhooks/stripe":           public,
 }
 
 // TestRoutesAreAllListed fails when a route exists that wantAccess does not

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"portal/internal/audit"
+	"portal/internal/billing"
 	"portal/internal/staff"
 	"portal/internal/store"
 	"portal/internal/workflows"
@@ -49,6 +50,9 @@ type Deps struct {
 	Workflows *workflows.Service
 	// Stacks lists the nine stacks (from the regions catalogue).
 	Stacks []string
+	// Billing is the Stripe copy finance reads; always set (without a
+	// Stripe key its pages say how to configure one).
+	Billing *billing.Service
 }
 
 // Server is the portal's HTTP handler.
