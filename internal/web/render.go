@@ -25,6 +25,7 @@ var navAreas = []templates.NavItem{
 	{Key: "overview", Label: "Overview", Href: "/"},
 	{Key: "blueprints", Label: "Blueprints", Href: "/blueprints"},
 	{Key: "runs", Label: "Runs", Href: "/runs"},
+	{Key: "promotions", Label: "Promotions", Href: "/promotions"},
 	{Key: "inventory", Label: "Inventory", Href: "/inventory"},
 	{Key: "activity", Label: "Activity", Href: "/activity"},
 	{Key: "billing", Label: "Billing", Href: "/billing"},

@@ -76,6 +76,24 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/runs/:id/cancel", s.runCancel, deployers)
 	s.handle(post, "/runs/:id/resume", s.runResume, deployers)
 
+	// Promotion, approvals, drift and verification: ops and admins act
+	// (approving is further limited by the approval policy); compliance
+	// reads.
+	s.handle(get, "/promotions", s.promotionsList, estate)
+	s.handle(post, "/promotions", s.promotionCreate, deployers)
+	s.handle(get, "/promotions/:id", s.promotionShow, estate)
+	s.handle(get, "/promotions/:id/progress", s.promotionProgress, estate)
+	s.handle(get, "/approvals", s.approvalsList, estate)
+	s.handle(post, "/plans/:id/decide", s.planDecide, deployers)
+	s.handle(get, "/drift", s.driftList, estate)
+	s.handle(post, "/drift/check", s.driftCheckNow, deployers)
+	s.handle(get, "/drift/:id", s.driftShow, estate)
+	s.handle(post, "/drift/:id/reconcile", s.driftReconcile, deployers)
+	s.handle(get, "/notifications", s.notificationsList, estate)
+	s.handle(get, "/stacks/:stack/history", s.stackHistory, estate)
+	s.handle(post, "/stacks/:stack/verify", s.stackVerify, deployers)
+	s.handle(get, "/verifications/:id", s.verificationShow, estate)
+
 	// Access: personal API tokens for everyone, staff for admins.
 	s.handle(get, "/access", s.accessShow, AnyStaff)
 	s.handle(post, "/access/tokens", s.tokenCreate, AnyStaff)

@@ -129,6 +129,22 @@ var wantAccess = map[string]access{
 	"GET /billing/sync/status":        money,
 	"POST /billing/sync":              money,
 	"POST /webhooks/stripe":           public,
+	// Promotion, approvals, drift and verification: ops and admins act,
+	// compliance reads.
+	"GET /promotions":              estate,
+	"POST /promotions":             deployers,
+	"GET /promotions/:id":          estate,
+	"GET /promotions/:id/progress": estate,
+	"GET /approvals":               estate,
+	"POST /plans/:id/decide":       deployers,
+	"GET /drift":                   estate,
+	"POST /drift/check":            deployers,
+	"GET /drift/:id":               estate,
+	"POST /drift/:id/reconcile":    deployers,
+	"GET /notifications":           estate,
+	"GET /stacks/:stack/history":   estate,
+	"POST /stacks/:stack/verify":   deployers,
+	"GET /verifications/:id":       estate,
 }
 
 // TestRoutesAreAllListed fails when a route exists that wantAccess does not

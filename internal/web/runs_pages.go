@@ -219,6 +219,24 @@ func (s *Server) renderPlan(c echo.Context, status int, errs map[string]string) 
 			v.Runs = append(v.Runs, runRow(r))
 		}
 	}
+	if wf.DB != nil {
+		if workflows.NeedsApproval(p) {
+			a, err := s.approvalPanel(ctx, wf, p, currentUser(c), len(v.Runs) > 0)
+			if err != nil {
+				return err
+			}
+			a.Policy = policyText(wf)
+			v.Approval = &a
+			if !a.Satisfied {
+				v.ApplyBlocked = "Apply is withheld until the plan is approved: " + a.Missing
+			}
+		}
+		l, err := wf.LockOf(ctx, p.Stack.ID)
+		if err != nil {
+			return err
+		}
+		v.Lock = lockView(l)
+	}
 	title := fmt.Sprintf("Plan #%d for %s", p.ID, p.Stack.ID)
 	return s.render(c, status, templates.PlanPage(s.page(c, title, "runs"), v))
 }
@@ -268,6 +286,14 @@ func (s *Server) runView(c echo.Context) (templates.RunView, error) {
 		}
 		v.Steps = append(v.Steps, templates.StepRow{ResourceID: st.ResourceID, Type: st.Type, Region: st.Region, Action: string(st.Action), State: st.State,
 			Error: st.Error, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Calls: st.Calls, RequestIDs: st.RequestIDs})
+	}
+	if r.State == engine.RunQueued && wf.DB != nil {
+		l, err := wf.LockOf(ctx, r.Stack)
+		if err != nil {
+			return v, err
+		}
+		lv := lockView(l)
+		v.Lock = &lv
 	}
 	logs, err := wf.Engine.Logs(ctx, id, 0, 2000)
 	if err != nil {

@@ -74,7 +74,19 @@ func (p ApprovalPolicy) Describe() string {
 	if n != 1 {
 		who = fmt.Sprintf("%d approvers", n)
 	}
-	return fmt.Sprintf("%s other than the plan's author (%s), valid %s", who, strings.Join(parts, " and "), p.Expiry)
+	return fmt.Sprintf("%s other than the plan's author (%s), valid %s", who, strings.Join(parts, " and "), duration(p.Expiry))
+}
+
+// duration words d without zero units: 24h, 90m, 1h30m.
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // NeedsApproval reports whether applying p needs approval: every apply to

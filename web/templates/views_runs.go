@@ -86,6 +86,11 @@ type PlanView struct {
 	Deletions        int
 	Errors           FormErrors
 	Runs             []RunRow
+	// Approval is shown for plans that need approval (prod, destroys).
+	Approval *ApprovalPanel
+	// ApplyBlocked says why the apply button is withheld.
+	ApplyBlocked string
+	Lock         LockView
 }
 
 // ActionCount is how many changes an action has.
@@ -121,4 +126,6 @@ type RunView struct {
 	CanCancel bool
 	CanResume bool
 	StartedAt time.Time
+	// Lock is the stack's lock while this run waits for it.
+	Lock *LockView
 }

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/engine"
+	"portal/internal/staff"
+	"portal/internal/workflows"
+	"portal/web/templates"
+)
+
+func driftRow(d workflows.DriftCheck) templates.DriftRow {
+	return templates.DriftRow{ID: d.ID, Stack: d.Stack, Version: d.Version, State: d.State, Drifted: d.Drifted, Error: d.Error, CheckedAt: d.CheckedAt}
+}
+
+func (s *Server) driftList(c echo.Context) error {
+	v := templates.DriftView{CanAct: currentUser(c).Has(staff.Ops, staff.Admin), Interval: "Stacks are checked on the portal's schedule (-drift-interval)."}
+	wf := s.deps.Workflows
+	if wf == nil {
+		v.AWSNote = "AWS is not configured, so no stack can be checked for drift: start the portal with the dev, test and prod account ids (see the README)."
+		return s.render(c, http.StatusOK, templates.DriftPage(s.page(c, "Drift", "promotions"), v))
+	}
+	ds, err := wf.DriftChecks(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		v.Rows = append(v.Rows, driftRow(d))
+	}
+	return s.render(c, http.StatusOK, templates.DriftPage(s.page(c, "Drift", "promotions"), v))
+}
+
+func (s *Server) driftCheckNow(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	checked, drifted, err := wf.CheckAllDrift(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	s.flash(c, fmt.Sprintf("Checked %d deployed stack(s): %d drifted.", checked, drifted))
+	return c.Redirect(http.StatusSeeOther, "/drift")
+}
+
+func (s *Server) driftShow(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := wf.GetDrift(ctx, id)
+	if err != nil {
+		return err
+	}
+	v := templates.DriftDetailView{Row: driftRow(d), PlanID: d.PlanID, CanAct: currentUser(c).Has(staff.Ops, staff.Admin)}
+	if latest, err := wf.LatestDrift(ctx, d.Stack); err == nil {
+		v.Latest = latest.ID == d.ID
+	}
+	if d.PlanID > 0 {
+		p, err := wf.Engine.GetPlan(ctx, d.PlanID)
+		if err != nil {
+			return err
+		}
+		v.NeedsApproval = p.Stack.Environment == "prod"
+		pv := planView(&engine.Plan{Changes: workflows.Drifted(p)})
+		for _, g := range pv.Groups {
+			v.Changes = append(v.Changes, g.Changes...)
+		}
+	}
+	return s.render(c, http.StatusOK, templates.DriftDetail(s.page(c, "Drift in "+d.Stack, "promotions"), v))
+}
+
+func (s *Server) driftReconcile(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	d, err := wf.GetDrift(ctx, id)
+	if err != nil {
+		return err
+	}
+	pr, err := wf.Reconcile(ctx, who(c), d.Stack)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/promotions/"+itoa(pr.ID))
+}

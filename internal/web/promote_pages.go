@@ -1,0 +1,319 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"portal/internal/apperr"
+	"portal/internal/engine"
+	"portal/internal/regions"
+	"portal/internal/staff"
+	"portal/internal/store"
+	"portal/internal/verify"
+	"portal/internal/workflows"
+	"portal/web/templates"
+)
+
+// unsupportedPolicy says how verification steps the endpoint cannot serve
+// are treated by promotion.
+func unsupportedPolicy(wf *workflows.Service) string {
+	if wf.AcceptUnsupported {
+		return "This portal accepts a verification whose only gaps are steps the AWS endpoint cannot serve (Textract text detection on the local emulator): such a verification shows as incomplete, never as passed, but still lets the version be promoted. In production (-verify-accept-unsupported off) it blocks promotion."
+	}
+	return "A verification with a step the AWS endpoint cannot serve is incomplete and does not let the version be promoted."
+}
+
+func promoteForm(env string, js []string) templates.PromoteForm {
+	f := templates.PromoteForm{Environment: env, Jurisdictions: js, Environments: regions.EnvironmentNames(), Errors: templates.FormErrors{}}
+	for _, j := range regions.Jurisdictions() {
+		f.AllJuris = append(f.AllJuris, templates.JurisOption{ID: j.ID, Name: j.Name})
+	}
+	return f
+}
+
+func (s *Server) promotionsList(c echo.Context) error {
+	return s.renderPromotions(c, http.StatusOK, promoteForm("dev", []string{"us", "eu", "apac"}))
+}
+
+func (s *Server) renderPromotions(c echo.Context, status int, form templates.PromoteForm) error {
+	v := templates.PromotionsView{Form: form, CanPromote: currentUser(c).Has(staff.Ops, staff.Admin)}
+	wf := s.deps.Workflows
+	if wf == nil {
+		v.AWSNote = "AWS is not configured, so nothing can be promoted: start the portal with the dev, test and prod account ids (see the README)."
+		v.Policy = "approval"
+		return s.render(c, status, templates.Promotions(s.page(c, "Promotions", "promotions"), v))
+	}
+	v.Policy = wf.Approvals.Describe()
+	if len(wf.Approvals.Slots) == 0 {
+		v.Policy = workflows.DefaultApprovalPolicy().Describe()
+	}
+	v.Unsupported = unsupportedPolicy(wf)
+	var before int64
+	if b := c.QueryParam("before"); b != "" {
+		before, _ = strconv.ParseInt(b, 10, 64)
+	}
+	prs, more, err := wf.ListPromotions(c.Request().Context(), before, 25)
+	if err != nil {
+		return err
+	}
+	for _, pr := range prs {
+		v.Rows = append(v.Rows, promotionRow(pr))
+	}
+	if more && len(prs) > 0 {
+		v.NextURL = "/promotions?before=" + itoa(prs[len(prs)-1].ID)
+	}
+	return s.render(c, status, templates.Promotions(s.page(c, "Promotions", "promotions"), v))
+}
+
+func promotionRow(pr workflows.Promotion) templates.PromotionRow {
+	r := templates.PromotionRow{ID: pr.ID, Version: pr.Version, Environment: pr.Environment, Purpose: pr.Purpose, CreatedBy: pr.CreatedBy, CreatedAt: pr.CreatedAt}
+	for _, st := range pr.Stacks {
+		r.Stacks = append(r.Stacks, st.Stack)
+	}
+	return r
+}
+
+// promoteInput is the promotion form.
+type promoteInput struct {
+	Version       string
+	Environment   string
+	Jurisdictions []string
+	Purpose       string
+}
+
+func parsePromote(c echo.Context) (promoteInput, error) {
+	form, err := c.FormParams()
+	if err != nil {
+		return promoteInput{}, apperr.New(apperr.Invalid, "the form could not be read")
+	}
+	return promoteInput{Version: strings.TrimSpace(form.Get("version")), Environment: form.Get("environment"),
+		Jurisdictions: form["jurisdictions"], Purpose: form.Get("purpose")}, nil
+}
+
+func (s *Server) promotionCreate(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	in, err := parsePromote(c)
+	if err != nil {
+		return err
+	}
+	pr, err := wf.Promote(c.Request().Context(), who(c), workflows.PromoteRequest{Version: in.Version, Environment: in.Environment,
+		Jurisdictions: in.Jurisdictions, Purpose: in.Purpose})
+	if err != nil {
+		form := promoteForm(in.Environment, in.Jurisdictions)
+		form.Version = in.Version
+		switch apperr.KindOf(err) {
+		case apperr.Invalid:
+			form.Errors = apperr.FieldsOf(err)
+			form.Message = "The promotion was not started: correct the fields below."
+			return s.renderPromotions(c, http.StatusBadRequest, form)
+		case apperr.Conflict, apperr.NotFound:
+			form.Message = apperr.MessageOf(err)
+			if apperr.KindOf(err) == apperr.NotFound {
+				form.Errors["version"] = "does not name a saved blueprint version"
+			}
+			return s.renderPromotions(c, http.StatusConflict, form)
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/promotions/"+itoa(pr.ID))
+}
+
+func (s *Server) promotionView(c echo.Context) (templates.PromotionView, error) {
+	wf, err := s.workflows()
+	if err != nil {
+		return templates.PromotionView{}, err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return templates.PromotionView{}, err
+	}
+	ctx := c.Request().Context()
+	pr, err := wf.GetPromotion(ctx, id)
+	if err != nil {
+		return templates.PromotionView{}, err
+	}
+	v := templates.PromotionView{Row: promotionRow(pr), Finished: true}
+	for _, st := range pr.Stacks {
+		row := templates.PromotionStackRow{Stack: st.Stack, PlanID: st.PlanID, RunID: st.RunID, Refused: st.Refused}
+		if st.PlanID > 0 {
+			p, err := wf.Engine.GetPlan(ctx, st.PlanID)
+			if err != nil {
+				return v, err
+			}
+			if workflows.NeedsApproval(p) {
+				a, err := wf.ApprovalOf(ctx, p)
+				if err != nil {
+					return v, err
+				}
+				switch {
+				case a.SupersededBy > 0:
+					row.Approval, row.ApprovalNote = "replaced", fmt.Sprintf("by plan #%d", a.SupersededBy)
+				case a.Rejected != nil:
+					row.Approval, row.ApprovalNote = "rejected", a.Rejected.Reason
+				case a.Satisfied:
+					row.Approval = "approved"
+				default:
+					row.Approval, row.ApprovalNote = "needed", a.Missing
+					if st.RunID == 0 {
+						v.Finished = false
+					}
+				}
+			}
+		}
+		if st.RunID > 0 {
+			r, _, err := wf.Engine.GetRun(ctx, st.RunID)
+			if err != nil {
+				return v, err
+			}
+			row.RunState, row.RunError = r.State, r.Error
+			if r.State == engine.RunQueued {
+				if l, err := wf.LockOf(ctx, st.Stack); err == nil && l.Held && l.Run.ID != r.ID {
+					row.LockNote = fmt.Sprintf("waiting for run #%d by %s (since %s)", l.Run.ID, l.Run.CreatedBy, l.Since.UTC().Format("15:04 UTC"))
+				}
+			}
+			vs, err := wf.Verifications(ctx, st.Stack, 20)
+			if err != nil {
+				return v, err
+			}
+			for _, ver := range vs {
+				if ver.RunID == r.ID {
+					row.Verification, row.VerifyID, row.VerifySummary = ver.State, ver.ID, ver.Result.Summary()
+					break
+				}
+			}
+			if !r.Finished() || (r.State == engine.RunSucceeded && r.Kind == "apply" && (row.VerifyID == 0 || row.Verification == "running")) {
+				v.Finished = false
+			}
+		}
+		v.Stacks = append(v.Stacks, row)
+	}
+	return v, nil
+}
+
+func (s *Server) promotionShow(c echo.Context) error {
+	v, err := s.promotionView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.PromotionPage(s.page(c, fmt.Sprintf("Promotion #%d", v.Row.ID), "promotions"), v))
+}
+
+func (s *Server) promotionProgress(c echo.Context) error {
+	v, err := s.promotionView(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.PromotionProgress(v))
+}
+
+// lockView shows who holds stack's lock.
+func lockView(l workflows.Lock) templates.LockView {
+	v := templates.LockView{Held: l.Held}
+	if l.Held {
+		v.RunID, v.By, v.State, v.Since = l.Run.ID, l.Run.CreatedBy, l.Run.State, l.Since
+	}
+	for _, r := range l.Queue {
+		v.Queue = append(v.Queue, runRow(r))
+	}
+	return v
+}
+
+func verificationRow(v workflows.Verification) templates.VerificationRow {
+	return templates.VerificationRow{ID: v.ID, Stack: v.Stack, RunID: v.RunID, Version: v.Version, State: v.State, Summary: v.Result.Summary(),
+		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+}
+
+func (s *Server) stackHistory(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	stack := c.Param("stack")
+	st, ok := wf.Catalogue.Stack(stack)
+	if !ok {
+		return apperr.New(apperr.NotFound, "no stack %q (stacks are named like prod-eu)", stack)
+	}
+	ctx := c.Request().Context()
+	var before int64
+	if b := c.QueryParam("before"); b != "" {
+		before, _ = strconv.ParseInt(b, 10, 64)
+	}
+	hist, more, err := wf.History(ctx, stack, before, 25)
+	if err != nil {
+		return err
+	}
+	in, err := wf.VersionInForce(ctx, stack)
+	if err != nil {
+		return err
+	}
+	l, err := wf.LockOf(ctx, stack)
+	if err != nil {
+		return err
+	}
+	v := templates.HistoryView{Stack: stack, Environment: st.Environment.Name, Jurisdiction: st.Jurisdiction.ID, InForce: in.Version,
+		CanAct: currentUser(c).Has(staff.Ops, staff.Admin), Lock: lockView(l)}
+	for _, h := range hist {
+		v.Rows = append(v.Rows, templates.HistoryRow{Run: runRow(h.Run), Version: h.Version, InForce: h.InForce, Verification: h.Verification})
+	}
+	if more && len(hist) > 0 {
+		v.NextURL = fmt.Sprintf("/stacks/%s/history?before=%d", stack, hist[len(hist)-1].Run.ID)
+	}
+	vs, err := wf.Verifications(ctx, stack, 10)
+	if err != nil {
+		return err
+	}
+	for _, x := range vs {
+		v.Verifications = append(v.Verifications, verificationRow(x))
+	}
+	if d, err := wf.LatestDrift(ctx, stack); err == nil {
+		r := driftRow(d)
+		v.Drift = &r
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return s.render(c, http.StatusOK, templates.HistoryPage(s.page(c, stack, "promotions"), v))
+}
+
+func (s *Server) verificationShow(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	ver, err := wf.GetVerification(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	v := templates.VerificationView{Row: verificationRow(ver), FinishedAt: ver.FinishedAt, CanVerify: currentUser(c).Has(staff.Ops, staff.Admin)}
+	for _, st := range ver.Result.Steps {
+		v.Steps = append(v.Steps, templates.VerifyStepRow{Title: st.Title, State: st.State, Detail: st.Detail, Took: st.Took.Round(1e6).String()})
+		if st.State == verify.Unsupported {
+			v.Unsupported = unsupportedPolicy(wf)
+		}
+	}
+	return s.render(c, http.StatusOK, templates.VerificationPage(s.page(c, fmt.Sprintf("Verification #%d", ver.ID), "promotions"), v))
+}
+
+func (s *Server) stackVerify(c echo.Context) error {
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	ver, err := wf.Verify(c.Request().Context(), who(c), c.Param("stack"), 0)
+	if err != nil {
+		return err
+	}
+	s.flash(c, "Verification finished: "+ver.State+".")
+	return c.Redirect(http.StatusSeeOther, "/verifications/"+itoa(ver.ID))
+}

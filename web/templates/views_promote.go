@@ -1,0 +1,216 @@
+package templates
+
+import "time"
+
+// PromoteForm is the promotion form.
+type PromoteForm struct {
+	Version       string
+	Environment   string
+	Jurisdictions []string
+	Environments  []string
+	AllJuris      []JurisOption
+	Errors        FormErrors
+	Message       string // a refusal, in words
+}
+
+// JurisOption is one jurisdiction checkbox.
+type JurisOption struct {
+	ID, Name string
+}
+
+// PromotionRow is one promotion in a list.
+type PromotionRow struct {
+	ID          int64
+	Version     string
+	Environment string
+	Purpose     string
+	CreatedBy   string
+	CreatedAt   time.Time
+	Stacks      []string
+}
+
+// PromotionsView is the promotions page.
+type PromotionsView struct {
+	Form        PromoteForm
+	CanPromote  bool
+	Rows        []PromotionRow
+	NextURL     string
+	Policy      string
+	Unsupported string // how verification gaps are treated, in words
+	AWSNote     string
+}
+
+// PromotionStackRow is one stack of a promotion, live.
+type PromotionStackRow struct {
+	Stack         string
+	PlanID        int64
+	RunID         int64
+	RunState      string
+	RunError      string
+	Refused       string
+	Approval      string // "", "needed", "approved", "rejected", "replaced"
+	ApprovalNote  string
+	LockNote      string
+	Verification  string
+	VerifyID      int64
+	VerifySummary string
+}
+
+// PromotionView is one promotion's page.
+type PromotionView struct {
+	Row      PromotionRow
+	Stacks   []PromotionStackRow
+	Finished bool
+}
+
+// DecisionRow is one approval or rejection.
+type DecisionRow struct {
+	Approver, Decision, Reason, Void string
+	Roles                            string
+	At, Expires                      time.Time
+}
+
+// VerificationRow is a verification in a list or on a plan.
+type VerificationRow struct {
+	ID        int64
+	Stack     string
+	RunID     int64
+	Version   string
+	State     string
+	Summary   string
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// ApprovalPanel is the approval part of a plan page.
+type ApprovalPanel struct {
+	Needed       bool
+	Satisfied    bool
+	Missing      string
+	Policy       string
+	Decisions    []DecisionRow
+	Filled       []string
+	CanDecide    bool
+	DecideNote   string // why the viewer cannot decide
+	Hash         string
+	SupersededBy int64
+	Lower        []VerificationRow
+	Unsupported  string
+}
+
+// LockView is who holds a stack's lock and who waits.
+type LockView struct {
+	Held  bool
+	RunID int64
+	By    string
+	State string
+	Since time.Time
+	Queue []RunRow
+}
+
+// ApprovalsRow is one plan waiting for decisions.
+type ApprovalsRow struct {
+	PlanID    int64
+	Stack     string
+	Kind      string
+	Version   string
+	CreatedBy string
+	CreatedAt time.Time
+	Satisfied bool
+	Missing   string
+	Decisions int
+}
+
+// ApprovalsView is the approvals page.
+type ApprovalsView struct {
+	Rows   []ApprovalsRow
+	Policy string
+}
+
+// DriftRow is the latest drift check of one stack.
+type DriftRow struct {
+	ID        int64
+	Stack     string
+	Version   string
+	State     string
+	Drifted   int
+	Error     string
+	CheckedAt time.Time
+}
+
+// DriftView is the drift page.
+type DriftView struct {
+	Rows     []DriftRow
+	Interval string
+	CanAct   bool
+	AWSNote  string
+}
+
+// DriftDetailView is one drift check with its field-level differences.
+type DriftDetailView struct {
+	Row           DriftRow
+	PlanID        int64
+	Changes       []ChangeRow
+	CanAct        bool
+	Latest        bool
+	NeedsApproval bool
+}
+
+// NotificationRow is one ops notification.
+type NotificationRow struct {
+	ID           int64
+	Kind, Stack  string
+	Subject      string
+	Message      string
+	Link         string
+	TopicARN     string
+	PublishError string
+	Published    bool
+	CreatedAt    time.Time
+}
+
+// NotificationsView is the notifications page.
+type NotificationsView struct {
+	Rows    []NotificationRow
+	Kinds   []string
+	Stacks  []string
+	Kind    string
+	Stack   string
+	NextURL string
+}
+
+// VerifyStepRow is one step of a verification.
+type VerifyStepRow struct {
+	Title, State, Detail, Took string
+}
+
+// VerificationView is one verification's page.
+type VerificationView struct {
+	Row         VerificationRow
+	Steps       []VerifyStepRow
+	Unsupported string
+	CanVerify   bool
+	FinishedAt  time.Time
+}
+
+// HistoryRow is one run in a stack's history.
+type HistoryRow struct {
+	Run          RunRow
+	Version      string
+	InForce      bool
+	Verification string
+}
+
+// HistoryView is a stack's history.
+type HistoryView struct {
+	Stack         string
+	Environment   string
+	Jurisdiction  string
+	InForce       string
+	Rows          []HistoryRow
+	NextURL       string
+	CanAct        bool
+	Lock          LockView
+	Verifications []VerificationRow
+	Drift         *DriftRow
+}
