@@ -40,6 +40,9 @@ type Config struct {
 	Environments []regions.EnvironmentConfig
 	// SandboxNotice is shown on every page in the local sandbox.
 	SandboxNotice string
+	// Promotion is how promotion, approvals, drift detection and
+	// verification behave.
+	Promotion PromotionConfig
 	// Billing is how the portal reaches Stripe. Its secrets print as
 	// [redacted], so the Config can be logged.
 	Billing billing.Config
@@ -60,6 +63,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (only behind a trusted reverse proxy)")
 	sessionTimeout := fs.Duration("session-idle-timeout", 2*time.Hour, "sign people out after this long without a request")
 	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	promotion := promotionFlags(fs)
 	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
 	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
 	stripeAPI := fs.String("stripe-api-url", "", "Stripe API address (default https://api.stripe.com; stripe-mock or a fixture server in tests)")
@@ -121,6 +125,11 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 			return c, fmt.Errorf("-stripe-sync-interval: want at least 1m, got %s", *stripeEvery)
 		}
 		c.Billing = billing.Config{SecretKey: key, WebhookSecret: hook, APIURL: *stripeAPI, SyncInterval: *stripeEvery}
+		promo, err := promotion()
+		if err != nil {
+			return c, err
+		}
+		c.Promotion = promo
 		if c.LogFormat != "text" && c.LogFormat != "json" {
 			return c, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
 		}

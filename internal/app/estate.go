@@ -49,7 +49,11 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	}
 	source := func(env, region string) (aws.Config, error) { return accts.Config(env, region) }
 	eng := engine.New(reg, source, a.DB, a.Audit, a.log, opts.Now)
-	return &Estate{Catalogue: cat, Accounts: accts, Engine: eng, Workflows: &workflows.Service{Engine: eng, Catalogue: cat}}, nil
+	e := &Estate{Catalogue: cat, Accounts: accts, Engine: eng, Workflows: &workflows.Service{Engine: eng, Catalogue: cat}}
+	if err := a.wirePromotion(e, opts.Now); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // stackIDs lists the nine stacks in catalogue order.

@@ -88,6 +88,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Environments = regions.SandboxEnvironments()
+	// moto cannot serve Textract text detection: verifications there are
+	// incomplete (shown as such), and the sandbox lets them prove a version
+	// so promotion can be tried end to end. Real AWS keeps this off.
+	cfg.Promotion.AcceptUnsupported = true
 	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
 	cfg.Billing.Sandbox = stripeDataNotice
 	log := app.NewLogger(cfg)

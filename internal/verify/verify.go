@@ -609,3 +609,22 @@ func shortARN(arn string) string {
 	}
 	return arn
 }
+
+// Stacks verifies deployed stacks through their environment's AWS account.
+type Stacks struct {
+	Verifier *Verifier
+	// Config returns the AWS configuration of an environment's account in
+	// a region (accounts.Accounts.Config in production).
+	Config func(environment, region string) (aws.Config, error)
+}
+
+// VerifyStack verifies the stack described by info from its recorded
+// resources.
+func (s Stacks) VerifyStack(ctx context.Context, info engine.StackInfo, res []engine.StateResource) Result {
+	cfg, err := s.Config(info.Environment, info.Region)
+	if err != nil {
+		return Result{State: Failed, Steps: []Step{{Name: StepUpload, Title: titles[StepUpload], State: Failed,
+			Detail: "no AWS access to " + info.Environment + ": " + err.Error()}}}
+	}
+	return s.Verifier.Run(ctx, NewClients(cfg), TargetsFrom(info.ID, res))
+}

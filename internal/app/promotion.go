@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"portal/internal/apperr"
+	"portal/internal/notify"
+	"portal/internal/verify"
+	"portal/internal/workflows"
+)
+
+// PromotionConfig is how promotion, approvals, drift detection and
+// verification behave.
+type PromotionConfig struct {
+	// Approvals is who must approve prod applies and destroys.
+	Approvals workflows.ApprovalPolicy
+	// DriftInterval is how often every deployed stack is checked for
+	// drift; 0 turns the schedule off.
+	DriftInterval time.Duration
+	// AcceptUnsupported lets verifications whose only gaps are steps the
+	// endpoint cannot serve prove a version (the local sandbox).
+	AcceptUnsupported bool
+}
+
+// promotionFlags declares the promotion flags on fs and returns a function
+// that, after parsing, builds the PromotionConfig.
+func promotionFlags(fs *flag.FlagSet) func() (PromotionConfig, error) {
+	approvers := fs.String("approvers", "ops|admin", "who approves prod applies and destroys: one approver per comma-separated slot, each holding one of its |-separated roles (ops|admin: one holding ops or admin; ops,admin: one ops AND one admin)")
+	expiry := fs.Duration("approval-expiry", 24*time.Hour, "how long an approval stays valid")
+	drift := fs.Duration("drift-interval", time.Hour, "how often every deployed stack is planned to detect drift (0 turns it off)")
+	accept := fs.Bool("verify-accept-unsupported", false, "let a verification whose only gaps are steps the AWS endpoint cannot serve (Textract on a local emulator) count as proof for promotion")
+	return func() (PromotionConfig, error) {
+		slots, err := workflows.ParseApprovalSlots(*approvers)
+		if err != nil {
+			return PromotionConfig{}, fmt.Errorf("-approvers: %w", err)
+		}
+		if *expiry < time.Minute {
+			return PromotionConfig{}, fmt.Errorf("-approval-expiry: want at least 1m, got %s", *expiry)
+		}
+		if *drift != 0 && *drift < time.Minute {
+			return PromotionConfig{}, fmt.Errorf("-drift-interval: want 0 (off) or at least 1m, got %s", *drift)
+		}
+		return PromotionConfig{Approvals: workflows.ApprovalPolicy{Slots: slots, Expiry: *expiry}, DriftInterval: *drift, AcceptUnsupported: *accept}, nil
+	}
+}
+
+// wirePromotion gives the workflows their database, notifications,
+// verifier and policy, hooks verification to finished runs and registers
+// the scheduled jobs (leases in the database: one replica runs each).
+func (a *App) wirePromotion(e *Estate, now func() time.Time) error {
+	wf := e.Workflows
+	topics := func(ctx context.Context, stack string) (string, notify.Publisher, error) {
+		st, ok := e.Catalogue.Stack(stack)
+		if !ok {
+			return "", nil, fmt.Errorf("no stack %q", stack)
+		}
+		res, err := e.Engine.Resources(ctx, stack)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, r := range res {
+			// Only the blueprint's ops topic: never doctor_alerts.
+			if r.ID == "ops_alerts" && r.Type == "sns_topic" {
+				arn := r.Outputs["arn"]
+				if arn == "" {
+					arn = r.PhysicalID
+				}
+				cfg, err := e.Accounts.Config(st.Environment.Name, r.Region)
+				if err != nil {
+					return "", nil, err
+				}
+				return arn, sns.NewFromConfig(cfg), nil
+			}
+		}
+		return "", nil, apperr.New(apperr.Conflict, "%s has no ops_alerts topic yet: deploy the stack first", stack)
+	}
+	n := notify.New(a.DB, topics, a.log, now)
+	n.BaseURL = a.cfg.BaseURL
+	v, err := verify.New()
+	if err != nil {
+		return err
+	}
+	wf.DB, wf.Audit, wf.Notify, wf.Log, wf.Now = a.DB, a.Audit, n, a.log, now
+	wf.Verifier = verify.Stacks{Verifier: v, Config: e.Accounts.Config}
+	wf.Approvals = a.cfg.Promotion.Approvals
+	wf.AcceptUnsupported = a.cfg.Promotion.AcceptUnsupported
+	e.Engine.OnFinish = wf.AfterRun
+
+	if d := a.cfg.Promotion.DriftInterval; d > 0 {
+		a.Jobs.Every("drift-check", d, func(ctx context.Context) error {
+			checked, drifted, err := wf.CheckAllDrift(ctx)
+			a.log.Info("drift check", slog.Int("checked", checked), slog.Int("drifted", drifted))
+			return err
+		})
+	}
+	a.Jobs.Every("verify-pending", 5*time.Minute, wf.VerifyPending)
+	return nil
+}
