@@ -16,11 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	shipped "portal/blueprints"
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/jobs"
 	"portal/internal/staff"
 	"portal/internal/store"
+	"portal/internal/versions"
 	"portal/internal/web"
 )
 
@@ -37,6 +39,8 @@ type App struct {
 	Web     *web.Server
 	Jobs    *jobs.Scheduler
 	Billing *billing.Service // the local copy of Stripe that finance reads
+	// Versions stores blueprint versions and guardrail exceptions.
+	Versions *versions.Service
 	// Estate reaches AWS; nil when no environment accounts are configured.
 	Estate   *Estate
 	listener net.Listener
@@ -89,6 +93,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	}
 	a.Staff = staff.NewService(db, a.Audit, sealer, scfg, opts.Now)
 	a.Jobs = jobs.New(db, log, opts.Now, "")
+	a.Versions = versions.New(db, a.Audit, opts.Now)
+	if err := a.importBlueprints(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.Billing = billing.New(db, a.Audit, log, opts.Now, cfg.Billing)
 	a.Billing.Register(a.Jobs)
 
@@ -102,6 +111,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if a.Estate, err = a.buildEstate(ctx, opts); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if a.Estate != nil {
+		a.Estate.Workflows.Blueprints = a.Versions
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Addr)
@@ -117,6 +129,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		base = "http://" + a.listener.Addr().String()
 	}
 	deps := a.webDeps(opts)
+	deps.Versions = a.Versions
+	if a.Estate != nil {
+		deps.Catalogue = a.Estate.Catalogue
+	}
 	deps.Billing = a.Billing
 	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy},
 		deps)
@@ -128,6 +144,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return a, nil
+}
+
+// importBlueprints saves the shipped blueprints as the first version when
+// the database holds none, audited as the system.
+func (a *App) importBlueprints(ctx context.Context) error {
+	v, created, err := a.Versions.Import(ctx, audit.Entry{Actor: "system"}, shipped.FS, "Shipped blueprints, imported on first start")
+	if err != nil {
+		return fmt.Errorf("app: import the shipped blueprints: %w", err)
+	}
+	if created {
+		a.log.Info("imported the shipped blueprints", slog.String("version", v.ID))
+	}
+	return nil
 }
 
 // Addr is the address the portal listens on.

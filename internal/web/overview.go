@@ -11,6 +11,7 @@ import (
 )
 
 var areaSummaries = map[string]string{
+	"stacks":     "The nine stacks by environment and jurisdiction: version in force, last run, guardrail status.",
 	"blueprints": "Versioned descriptions of each stack, with compliance guardrails.",
 	"runs":       "Plans, applies and promotions across dev, test and prod.",
 	"inventory":  "What exists in every account and region, and whether it is ours.",
@@ -60,11 +61,6 @@ type areaKey struct {
 }
 
 var (
-	areaBlueprints = areaKey{"blueprints", "Blueprints", templates.EmptyArea{
-		Heading: "No blueprints yet",
-		What:    "Blueprint versions appear here: the shared architecture of a stack and each stack's parameters, with their history, diffs and guardrail reports.",
-		How:     "Ops create the first version by uploading the files from the repository's blueprints/ folder.",
-	}}
 	areaInventory = areaKey{"inventory", "Inventory", templates.EmptyArea{
 		Heading: "Nothing discovered yet",
 		What:    "Every resource in the dev, test and prod accounts appears here by jurisdiction and region, marked as managed by the portal or not.",

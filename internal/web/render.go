@@ -23,6 +23,7 @@ func (s *Server) render(c echo.Context, status int, comp templ.Component) error 
 // whose roles allow its GET route.
 var navAreas = []templates.NavItem{
 	{Key: "overview", Label: "Overview", Href: "/"},
+	{Key: "stacks", Label: "Stacks", Href: "/stacks"},
 	{Key: "blueprints", Label: "Blueprints", Href: "/blueprints"},
 	{Key: "runs", Label: "Runs", Href: "/runs"},
 	{Key: "promotions", Label: "Promotions", Href: "/promotions"},

@@ -111,6 +111,30 @@ var wantAccess = map[string]access{
 	"POST /api/v1/runs/:id/cancel":          deployers,
 	"POST /api/v1/runs/:id/resume":          deployers,
 	"GET /api/v1/audit/verify":              auditors,
+
+	// Stacks, blueprint versions and guardrails: ops and admins change
+	// them, compliance reads, finance sees nothing.
+	"GET /stacks":                                            estate,
+	"GET /static/blueprints.css":                             public,
+	"GET /blueprints/new":                                    deployers,
+	"POST /blueprints/preview":                               deployers,
+	"POST /blueprints/versions":                              deployers,
+	"GET /blueprints/versions/:id":                           estate,
+	"GET /blueprints/versions/:id/files/:name":               estate,
+	"GET /blueprints/diff":                                   estate,
+	"GET /blueprints/exceptions":                             estate,
+	"POST /blueprints/exceptions":                            deployers,
+	"POST /blueprints/exceptions/:id/revoke":                 deployers,
+	"GET /blueprints/guardrails/stacks/:stack":               estate,
+	"GET /blueprints/guardrails/jurisdictions/:jurisdiction": estate,
+	"GET /api/v1/stacks":                                     estate,
+	"GET /api/v1/blueprints/versions":                        estate,
+	"POST /api/v1/blueprints/versions":                       deployers,
+	"GET /api/v1/blueprints/versions/:id":                    estate,
+	"GET /api/v1/blueprints/versions/:id/guardrails":         estate,
+	"GET /api/v1/blueprints/exceptions":                      estate,
+	"POST /api/v1/blueprints/exceptions":                     deployers,
+	"POST /api/v1/blueprints/exceptions/:id/revoke":          deployers,
 	// Finance: revenue, payouts and reconciliation for finance and
 	// admins; Stripe's webhook deliveries are public (signed).
 	"GET /billing/billing.css":        money,

@@ -18,8 +18,10 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/billing"
+	"portal/internal/regions"
 	"portal/internal/staff"
 	"portal/internal/store"
+	"portal/internal/versions"
 	"portal/internal/workflows"
 )
 
@@ -50,6 +52,14 @@ type Deps struct {
 	Workflows *workflows.Service
 	// Stacks lists the nine stacks (from the regions catalogue).
 	Stacks []string
+	// Versions stores blueprint versions and guardrail exceptions.
+	Versions *versions.Service
+	// Catalogue holds the environments' AWS accounts; nil when none are
+	// configured, and the stacks grid says so.
+	Catalogue *regions.Catalogue
+	// StackRuns says what the provisioning engine last did to each stack;
+	// nil until it is wired, and the stacks grid says "Not deployed yet".
+	StackRuns StackRuns
 	// Billing is the Stripe copy finance reads; always set (without a
 	// Stripe key its pages say how to configure one).
 	Billing *billing.Service
