@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -13,6 +14,7 @@ import (
 	"portal/internal/accounts"
 	"portal/internal/drivers"
 	"portal/internal/engine"
+	"portal/internal/inventory"
 	"portal/internal/regions"
 	"portal/internal/web"
 	"portal/internal/workflows"
@@ -26,7 +28,13 @@ type Estate struct {
 	Accounts  *accounts.Accounts
 	Engine    *engine.Engine
 	Workflows *workflows.Service
+	// Inventory discovers what exists in every environment account, on a
+	// schedule and on demand.
+	Inventory *inventory.Service
 }
+
+// InventoryInterval is how often the estate is discovered.
+const InventoryInterval = 6 * time.Hour
 
 // buildEstate assembles the estate from the configured environments and
 // the AWS SDK's default configuration (credentials chain, AWS_ENDPOINT_URL).
@@ -53,6 +61,8 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	if err := a.wirePromotion(e, opts.Now); err != nil {
 		return nil, err
 	}
+	e.Inventory = inventory.New(a.DB, a.Audit, a.log, opts.Now, &inventory.Discoverer{Configs: accts.Config, Environments: cat.Environments()})
+	e.Inventory.Schedule(a.Jobs, InventoryInterval)
 	return e, nil
 }
 
@@ -70,7 +80,9 @@ func stackIDs() []string {
 // webDeps is what the HTTP layer gets.
 func (a *App) webDeps(opts Options) web.Deps {
 	d := web.Deps{DB: a.DB, Staff: a.Staff, Audit: a.Audit, Logger: a.log, Now: opts.Now, Stacks: stackIDs()}
+	d.Inventory = inventory.New(a.DB, a.Audit, a.log, opts.Now, nil)
 	if a.Estate != nil {
+		d.Inventory = a.Estate.Inventory
 		d.Workflows = a.Estate.Workflows
 	}
 	return d

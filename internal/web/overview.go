@@ -30,6 +30,13 @@ func (s *Server) overview(c echo.Context) error {
 		}
 		v.Areas = append(v.Areas, templates.AreaCard{Label: n.Label, Href: n.Href, Summary: areaSummaries[n.Key]})
 	}
+	if s.allowed(u, http.MethodGet, "/inventory") {
+		inv, err := s.inventorySummary(c)
+		if err != nil {
+			return err
+		}
+		v.Inventory = inv
+	}
 	if s.allowed(u, http.MethodGet, "/audit") {
 		v.CanSeeAudit = true
 		recs, _, err := s.deps.Audit.List(c.Request().Context(), audit.Filter{Limit: 8})
@@ -61,11 +68,6 @@ type areaKey struct {
 }
 
 var (
-	areaInventory = areaKey{"inventory", "Inventory", templates.EmptyArea{
-		Heading: "Nothing discovered yet",
-		What:    "Every resource in the dev, test and prod accounts appears here by jurisdiction and region, marked as managed by the portal or not.",
-		How:     "Resources appear after the first discovery of the estate.",
-	}}
 	areaActivity = areaKey{"activity", "Activity", templates.EmptyArea{
 		Heading: "No activity ingested yet",
 		What:    "CloudTrail events from every account and region, sensitive-event flags, log integrity results and CloudWatch alarms appear here.",

@@ -169,6 +169,20 @@ var wantAccess = map[string]access{
 	"GET /stacks/:stack/history":   estate,
 	"POST /stacks/:stack/verify":   deployers,
 	"GET /verifications/:id":       estate,
+
+	// Inventory: everyone of the estate reads; ops and admins start a
+	// discovery.
+	"GET /inventory/progress":               estate,
+	"POST /inventory/discover":              deployers,
+	"GET /inventory/resource":               estate,
+	"GET /inventory/changes":                estate,
+	"GET /inventory/export.csv":             estate,
+	"GET /static/inventory.css":             public,
+	"GET /api/v1/inventory":                 estate,
+	"GET /api/v1/inventory/export.csv":      estate,
+	"GET /api/v1/inventory/changes":         estate,
+	"POST /api/v1/inventory/discover":       deployers,
+	"GET /api/v1/inventory/discoveries/:id": estate,
 }
 
 // TestRoutesAreAllListed fails when a route exists that wantAccess does not

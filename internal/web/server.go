@@ -18,6 +18,7 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/billing"
+	"portal/internal/inventory"
 	"portal/internal/regions"
 	"portal/internal/staff"
 	"portal/internal/store"
@@ -63,6 +64,9 @@ type Deps struct {
 	// Billing is the Stripe copy finance reads; always set (without a
 	// Stripe key its pages say how to configure one).
 	Billing *billing.Service
+	// Inventory is what discovery found in AWS; always set (without AWS
+	// its pages say nothing can be discovered).
+	Inventory *inventory.Service
 }
 
 // Server is the portal's HTTP handler.

@@ -100,6 +100,9 @@ type OverviewView struct {
 	Areas       []AreaCard
 	Recent      []AuditRow
 	CanSeeAudit bool
+	// Inventory is the count of resources per service; nil for those who
+	// may not see the inventory.
+	Inventory *InventorySummaryView
 }
 
 // AreaCard links to an area from the overview.
