@@ -52,6 +52,9 @@ func BenchmarkRevenueQueries(b *testing.B) {
 	const rows = 1_000_000
 	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	seedTransactions(b, e.db, rows, end)
+	if err := e.svc.RefreshDailyForBenchmark(ctx); err != nil {
+		b.Fatal(err)
+	}
 	last := end.AddDate(0, 0, -31)
 	queries := []struct {
 		name string

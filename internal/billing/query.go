@@ -158,13 +158,19 @@ func (s *Service) Transactions(ctx context.Context, f TxFilter) ([]TxRow, bool, 
 	if more {
 		out = out[:f.Limit]
 	}
-	totals, err := s.txTotals(ctx, where, args)
+	// Filters on payout or charge need the transactions themselves; the
+	// others are all columns of the daily rollup, which sums the same.
+	from, count := "stripe_balance_transactions", "COUNT(*)"
+	if f.Payout == "" && f.Charge == "" {
+		from, count = "stripe_bt_daily", "SUM(b.n)"
+	}
+	totals, err := s.txTotals(ctx, from, count, where, args)
 	return out, more, totals, err
 }
 
-func (s *Service) txTotals(ctx context.Context, where []string, args []any) ([]CurrencyTotals, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT b.currency, COUNT(*), SUM(b.amount), SUM(b.fee), SUM(b.net)
-		FROM stripe_balance_transactions b WHERE `+strings.Join(where, " AND ")+` GROUP BY b.currency ORDER BY COUNT(*) DESC`, args...)
+func (s *Service) txTotals(ctx context.Context, from, count string, where []string, args []any) ([]CurrencyTotals, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT b.currency, `+count+`, SUM(b.amount), SUM(b.fee), SUM(b.net)
+		FROM `+from+` b WHERE `+strings.Join(where, " AND ")+` GROUP BY b.currency ORDER BY 2 DESC`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: transaction totals: %w", err)
 	}

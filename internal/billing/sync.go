@@ -376,6 +376,9 @@ func (s *Service) syncPayoutTransactions(ctx context.Context, runID int64, only 
 				WHERE id = ?2`, store.Time(s.now()), id); err != nil {
 				return fmt.Errorf("billing: payout %s: %w", id, err)
 			}
+			if err := refreshDaily(ctx, tx); err != nil {
+				return err
+			}
 			if runID == 0 {
 				return nil
 			}

@@ -170,6 +170,7 @@ func TestSyncResumesAfterCrash(t *testing.T) {
 	if !strings.Contains(first, "starting_after=") {
 		t.Errorf("the resumed sync's first balance transaction request is %q, want it to start after the last committed id", first)
 	}
+	e.rollupMatches(t)
 	if got := e.count(t, "SELECT COUNT(*) FROM stripe_balance_transactions"); got != int64(len(d.BalanceTransactions)) {
 		t.Errorf("after resuming: %d balance transactions, want %d", got, len(d.BalanceTransactions))
 	}

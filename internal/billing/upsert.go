@@ -283,5 +283,23 @@ func attribute(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("billing: attribute: %w", err)
 		}
 	}
+	return refreshDaily(ctx, tx)
+}
+
+// refreshDaily recomputes the daily rollup for every (currency, day)
+// whose balance transactions changed since the last refresh.
+func refreshDaily(ctx context.Context, tx *sql.Tx) error {
+	for _, q := range []string{
+		`DELETE FROM stripe_bt_daily WHERE (currency, day) IN (SELECT currency, day FROM stripe_bt_dirty)`,
+		`INSERT INTO stripe_bt_daily (currency, day, jurisdiction, category, amount, fee, net, n)
+		SELECT b.currency, b.day, b.jurisdiction, b.category, SUM(b.amount), SUM(b.fee), SUM(b.net), COUNT(*)
+		FROM stripe_bt_dirty d JOIN stripe_balance_transactions b ON b.currency = d.currency AND b.day = d.day
+		GROUP BY b.currency, b.day, b.jurisdiction, b.category`,
+		`DELETE FROM stripe_bt_dirty`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("billing: refresh daily revenue: %w", err)
+		}
+	}
 	return nil
 }

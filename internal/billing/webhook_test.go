@@ -179,6 +179,7 @@ func TestWebhooks(t *testing.T) {
 		if n := e.count(t, "SELECT deliveries FROM stripe_events WHERE id = 'evt_charge'"); n != 4 {
 			t.Errorf("deliveries of evt_charge: got %d, want 4", n)
 		}
+		e.rollupMatches(t)
 	})
 
 	t.Run("failures are retried", func(t *testing.T) {
@@ -210,6 +211,21 @@ func TestWebhooks(t *testing.T) {
 			t.Errorf("after a failed attempt: status %s, attempts %d, next %q; want pending, 1, a retry time", status, attempts, next)
 		}
 	})
+}
+
+// rollupMatches checks that the daily rollup sums exactly what the
+// balance transactions hold, per day, currency, jurisdiction and kind.
+func (e env) rollupMatches(t *testing.T) {
+	t.Helper()
+	q := `SELECT COUNT(*) FROM (
+		SELECT currency, day, jurisdiction, category, SUM(amount) a, SUM(fee) f, SUM(net) n, COUNT(*) c FROM stripe_balance_transactions GROUP BY 1, 2, 3, 4
+		EXCEPT SELECT currency, day, jurisdiction, category, amount, fee, net, n FROM stripe_bt_daily)`
+	if n := e.count(t, q); n != 0 {
+		t.Errorf("the daily rollup differs from the balance transactions in %d groups", n)
+	}
+	if a, b := e.count(t, "SELECT COUNT(*) FROM stripe_bt_daily"), e.count(t, "SELECT COUNT(*) FROM (SELECT 1 FROM stripe_balance_transactions GROUP BY currency, day, jurisdiction, category)"); a != b {
+		t.Errorf("the daily rollup has %d groups, the transactions %d", a, b)
+	}
 }
 
 func TestWebhookWithoutSecretRefuses(t *testing.T) {
