@@ -49,7 +49,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "asg min above desired",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    min: 3", "    min: 4"}}},
-			want:  []string{"stacks/prod-eu.yaml:25:5: params.asg.min: must be <= desired (4 > 3)"},
+			want:  []string{"stacks/prod-eu.yaml:23:5: params.asg.min: must be <= desired (4 > 3)"},
 		},
 		{
 			name: "two mistakes at once",
@@ -58,24 +58,24 @@ func TestBrokenCopies(t *testing.T) {
 				{"cidr: 10.31.48.0/20", "cidr: 10.99.48.0/20"},
 			}},
 			want: []string{
-				"stacks/prod-eu.yaml:26:5: params.asg.desired: must be <= max (10 > 9)",
-				"stacks/prod-eu.yaml:20:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16",
+				"stacks/prod-eu.yaml:24:5: params.asg.desired: must be <= max (10 > 9)",
+				"stacks/prod-eu.yaml:18:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16",
 			},
 		},
 		{
 			name:  "overlapping subnets",
 			edits: map[string][][2]string{"stacks/dev-us.yaml": {{"cidr: 10.10.1.0/24", "cidr: 10.10.0.128/25"}}},
-			want:  []string{`stacks/dev-us.yaml:16:40: params.subnets[1].cidr: subnet 10.10.0.128/25 overlaps subnet "public-a" (10.10.0.0/24)`},
+			want:  []string{`stacks/dev-us.yaml:14:40: params.subnets[1].cidr: subnet 10.10.0.128/25 overlaps subnet "public-a" (10.10.0.0/24)`},
 		},
 		{
 			name:  "schema type error",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    multi_az: true", "    multi_az: maybe"}}},
-			want:  []string{"stacks/prod-eu.yaml:33:5: params.db.multi_az: got string, want boolean"},
+			want:  []string{"stacks/prod-eu.yaml:31:5: params.db.multi_az: got string, want boolean"},
 		},
 		{
 			name:  "unknown field",
 			edits: map[string][][2]string{"stacks/test-apac.yaml": {{"  failover: PRIMARY", "  failover: PRIMARY\n  colour: blue"}}},
-			want:  []string{`stacks/test-apac.yaml:48:3: params.colour: unknown field "colour"`},
+			want:  []string{`stacks/test-apac.yaml:46:3: params.colour: unknown field "colour"`},
 		},
 		{
 			name:  "missing parameter",
@@ -100,12 +100,12 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "substituted value of wrong type",
 			edits: map[string][][2]string{"architecture.yaml": {{"multi_az: ${param.db.multi_az}", "multi_az: ${param.db.engine_version}"}}},
-			want:  []string{`stacks/prod-eu.yaml:31:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
+			want:  []string{`stacks/prod-eu.yaml:29:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
 		},
 		{
 			name:  "ami by id and filter",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    id: ami-0a1ee2fb28fe05df3", "    id: ami-0a1ee2fb28fe05df3\n    name_filter: al2023-*"}}},
-			want:  []string{`stacks/prod-eu.yaml:22:3: params.ami: give the AMI by id or by name_filter, not both`},
+			want:  []string{`stacks/prod-eu.yaml:20:3: params.ami: give the AMI by id or by name_filter, not both`},
 		},
 		{
 			name:  "bucket name uppercase and too long",

@@ -184,6 +184,8 @@ func refTypes(field string) (types []string, ok bool) {
 		return []string{"route53_zone"}, true
 	case "health_check":
 		return []string{"route53_health_check"}, true
+	case "validation_zone":
+		return []string{"route53_zone"}, true
 	case "role":
 		return []string{"iam_role"}, true
 	case "policies":

@@ -31,7 +31,7 @@ func TestParse(t *testing.T) {
 		}},
 		{"unknown type and field", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  z:\n    type: route53_zone\n    name: x.example\n    ttl: 3\n  w:\n    type: wormhole\n", []string{
 			`a.yaml:7:5: resources.z.ttl: unknown field "ttl"`,
-			`a.yaml:9:5: resources.w.type: value must be one of 'alb', 'ami', 'autoscaling_group', 'cloudfront_distribution', 'cloudtrail', 'db_subnet_group', 'dynamodb_table', 'iam_policy', 'iam_role', 'instance_profile', 'kms_key', 'launch_template', 'listener', 'log_group', 'metric_alarm', 'rds_instance', 'rds_read_replica', 'route53_health_check', 'route53_record', 'route53_zone', 's3_bucket', 's3_replication', 'scaling_policy', 'security_group', 'sns_subscription', 'sns_topic', 'target_group', 'textract_capability', 'vpc'`,
+			`a.yaml:9:5: resources.w.type: value must be one of 'acm_certificate', 'alb', 'ami', 'autoscaling_group', 'cloudfront_distribution', 'cloudtrail', 'db_subnet_group', 'dynamodb_table', 'iam_policy', 'iam_role', 'instance_profile', 'kms_key', 'launch_template', 'listener', 'log_group', 'metric_alarm', 'rds_instance', 'rds_read_replica', 'route53_health_check', 'route53_record', 'route53_zone', 's3_bucket', 's3_replication', 'scaling_policy', 'security_group', 'sns_subscription', 'sns_topic', 'target_group', 'textract_capability', 'vpc'`,
 		}},
 		{"bad expressions", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  z:\n    type: route53_zone\n    name: ${param.domain\n  y:\n    type: route53_zone\n    name: ${stack.colour}.${ref.z.colour}${env.HOME}\n", []string{
 			`a.yaml:6:5: resources.z.name: unterminated ${ in "${param.domain"`,
@@ -83,8 +83,8 @@ func TestResolvedStack(t *testing.T) {
 	if got, want := db.DependsOn, []string{"database_key", "db_sg", "db_subnets"}; !cmp.Equal(got, want) {
 		t.Errorf("db.DependsOn = %v, want %v", got, want)
 	}
-	if p := db.Position("multi_az"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != 33 {
-		t.Errorf("multi_az position = %v, want the stack file line 33", p)
+	if p := db.Position("multi_az"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != 31 {
+		t.Errorf("multi_az position = %v, want the stack file line 31", p)
 	}
 	if p := db.Position("engine"); !strings.HasSuffix(p.File, "architecture.yaml") {
 		t.Errorf("engine position = %v, want the architecture", p)

@@ -275,6 +275,18 @@ func (AutoScalingGroup) retarget(ctx context.Context, c *autoscaling.Client, nam
 func (AutoScalingGroup) Delete(ctx context.Context, env *engine.Env, live *engine.Live) error {
 	c := asClient(env, live.Region)
 	name := live.PhysicalID
+	// Scale to zero first and wait, so the instances are terminated before
+	// the group goes (ForceDelete alone leaves that to AWS, and moto
+	// leaves them running).
+	if _, err := c.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: aws.String(name),
+		MinSize: aws.Int32(0), DesiredCapacity: aws.Int32(0)}); asgMissing(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("scale auto scaling group %s to zero: %w", name, err)
+	}
+	if err := waitNoInstances(ctx, c, name); err != nil {
+		return err
+	}
 	_, err := c.DeleteAutoScalingGroup(ctx, &autoscaling.DeleteAutoScalingGroupInput{AutoScalingGroupName: aws.String(name), ForceDelete: aws.Bool(true)})
 	if asgMissing(err) {
 		return nil
@@ -286,6 +298,28 @@ func (AutoScalingGroup) Delete(ctx context.Context, env *engine.Env, live *engin
 	}
 	env.Logf("deleted auto scaling group %s and its instances", name)
 	return nil
+}
+
+// waitNoInstances waits until group name has no instances left.
+func waitNoInstances(ctx context.Context, c *autoscaling.Client, name string) error {
+	deadline := time.Now().Add(20 * time.Minute)
+	for {
+		out, err := c.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+		if err != nil {
+			return fmt.Errorf("describe auto scaling group %s: %w", name, err)
+		}
+		if len(out.AutoScalingGroups) == 0 || len(out.AutoScalingGroups[0].Instances) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("auto scaling group %s still has %d instances after 20 minutes", name, len(out.AutoScalingGroups[0].Instances))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // ---------------------------------------------------------------- scaling_policy

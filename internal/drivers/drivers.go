@@ -14,6 +14,7 @@ import (
 func All() []engine.Driver {
 	return []engine.Driver{
 		KMSKey{},
+		ACMCertificate{},
 		S3Bucket{},
 		S3Replication{},
 		DynamoDBTable{},

@@ -22,7 +22,9 @@ func Diff(d *Desired, live *Live, forceNew []string) []FieldChange {
 	sort.Strings(keys)
 	for _, k := range keys {
 		lv, ok := live.Fields[k]
-		if !ok {
+		if !ok || IsUnknown(lv) {
+			// Not read, or echoed from the desired value by a driver that
+			// has nothing to read (an empty set): nothing to compare.
 			continue
 		}
 		dv := d.Fields[k]

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -36,6 +37,7 @@ type spec struct {
 	ports   int                        // how many free ports the peer needs
 	ready   func(ports []int) string   // URL that answers once the peer is up
 	out     io.Writer                  // receives the peer's stdout and stderr; may be nil
+	env     []string                   // extra environment variables
 	timeout time.Duration
 }
 
@@ -78,6 +80,9 @@ func launch(s spec, ports []int) (*proc, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = sysProcAttr()
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
