@@ -84,6 +84,7 @@ func (a *App) webDeps(opts Options) web.Deps {
 	if a.Estate != nil {
 		d.Inventory = a.Estate.Inventory
 		d.Workflows = a.Estate.Workflows
+		d.StackRuns = web.StackRunsOf(a.Estate.Workflows)
 	}
 	return d
 }

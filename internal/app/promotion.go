@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"portal/internal/apperr"
 	"portal/internal/notify"
 	"portal/internal/verify"
 	"portal/internal/workflows"
@@ -78,7 +77,7 @@ func (a *App) wirePromotion(e *Estate, now func() time.Time) error {
 				return arn, sns.NewFromConfig(cfg), nil
 			}
 		}
-		return "", nil, apperr.New(apperr.Conflict, "%s has no ops_alerts topic yet: deploy the stack first", stack)
+		return "", nil, fmt.Errorf("%s has no ops_alerts topic yet: deploy the stack first", stack)
 	}
 	n := notify.New(a.DB, topics, a.log, now)
 	n.BaseURL = a.cfg.BaseURL

@@ -35,6 +35,8 @@ type StackRunSummary struct {
 	LastRunState string
 	// LastRunAt is when that run was created.
 	LastRunAt time.Time
+	// Promotion is the version waiting, drift and verification.
+	Promotion templates.StackPromotion
 }
 
 func (s *Server) stacksGrid(c echo.Context) error {
@@ -69,6 +71,10 @@ func (s *Server) stacksGrid(c echo.Context) error {
 		v.EngineNote = "The provisioning engine is not connected, so no stack shows a version in force or a last run."
 	} else if runs, err = s.deps.StackRuns.StackSummaries(ctx); err != nil {
 		return err
+	} else if tr, ok := s.deps.StackRuns.(versionTravels); ok {
+		if v.Travel, err = tr.Travels(ctx); err != nil {
+			return err
+		}
 	}
 	if s.deps.Catalogue == nil {
 		v.AccountsNote = "No AWS accounts are configured: start the portal with -dev-account-id, -test-account-id and -prod-account-id (see the README)."
@@ -103,6 +109,7 @@ func gridRows(reports map[string]guardrails.Report, runs map[string]StackRunSumm
 			if sum, ok := runs[id]; ok {
 				cell.Deployed = sum.VersionInForce != ""
 				cell.InForce, cell.LastRunID, cell.LastRunState, cell.LastRunAt = sum.VersionInForce, sum.LastRunID, sum.LastRunState, sum.LastRunAt
+				cell.Promotion = sum.Promotion
 				if sum.VersionInForce != "" {
 					cell.InForceShort = shortID(sum.VersionInForce)
 					cell.InForceURL = "/blueprints/versions/" + sum.VersionInForce

@@ -211,6 +211,8 @@ type StackCell struct {
 	LastRunID                     int64
 	LastRunState                  string
 	LastRunAt                     time.Time
+	// Promotion is the version waiting, drift and verification.
+	Promotion StackPromotion
 }
 
 // StackGridRow is one environment's row of the grid.
@@ -226,6 +228,8 @@ type StacksView struct {
 	Version       *VersionRow
 	EngineNote    string // why no runs are shown, "" when the engine is wired
 	AccountsNote  string
+	// Travel is how far recent versions have gone.
+	Travel []VersionTravel
 }
 
 // bpBadge is the badge class of a guardrail or exception status.

@@ -214,3 +214,28 @@ type HistoryView struct {
 	Verifications []VerificationRow
 	Drift         *DriftRow
 }
+
+// StackPromotion is the promotion state of one cell of the stacks grid.
+type StackPromotion struct {
+	Waiting        string // version on its way in, "" when none
+	WaitingPlanID  int64
+	WaitingWhy     string // "awaiting approval", "run queued", ...
+	Drifted        int
+	DriftCheckID   int64
+	Verification   string // latest verification of the version in force
+	VerificationID int64
+	Stack          string
+}
+
+// VersionTravel is how far one version has gone: its state per stack, in
+// grid order (dev-us .. prod-apac).
+type VersionTravel struct {
+	Version string
+	Cells   []TravelCell
+}
+
+// TravelCell is a version's state in one stack: "in force", "verified",
+// "applied", "failed", "waiting" or "".
+type TravelCell struct {
+	Stack, State string
+}
