@@ -157,6 +157,34 @@ func TestReconciliationAndRevenue(t *testing.T) {
 	}
 }
 
+// TestPayoutInFlightBecomesPaid: a payout in transit at one sync and paid
+// by the next is refreshed and reconciled without any webhook.
+func TestPayoutInFlightBecomesPaid(t *testing.T) {
+	srv, d := fixture(t, stripefixture.Options{Seed: 6, ChargesPerDay: 5})
+	var open *stripefixture.Payout
+	for _, p := range d.Payouts {
+		if p.Status == "paid" && p.ID != d.Unreconciled {
+			open = p
+		}
+	}
+	srv.Update(func(*stripefixture.Dataset) { open.Status = "in_transit" })
+	e := newService(t, srv.URL(), nil)
+	ctx := context.Background()
+	if _, err := e.svc.Sync(ctx, "schedule"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := e.svc.Payout(ctx, open.ID); p.State != billing.InFlight {
+		t.Fatalf("payout in transit: state %s, want %s", p.State, billing.InFlight)
+	}
+	srv.Update(func(*stripefixture.Dataset) { open.Status = "paid" })
+	if _, err := e.svc.Sync(ctx, "schedule"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := e.svc.Payout(ctx, open.ID); p.Status != "paid" || p.State != billing.Reconciled {
+		t.Errorf("after it was paid: status %s, state %s; want paid and reconciled", p.Status, p.State)
+	}
+}
+
 func TestMoney(t *testing.T) {
 	for _, c := range []struct {
 		m             billing.Money

@@ -150,6 +150,9 @@ func (s *Service) syncAll(ctx context.Context, runID int64) error {
 	if err := s.syncReferences(ctx, runID); err != nil {
 		return err
 	}
+	if err := s.refreshOpenPayouts(ctx, runID); err != nil {
+		return err
+	}
 	if err := s.syncPayoutTransactions(ctx, runID, ""); err != nil {
 		return err
 	}
@@ -316,6 +319,33 @@ func (s *Service) syncReferences(ctx context.Context, runID int64) error {
 			}); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// refreshOpenPayouts re-fetches payouts that were pending or in transit:
+// the creation-time cursor never lists them again, and a missed webhook
+// must not leave a paid payout looking in flight.
+func (s *Service) refreshOpenPayouts(ctx context.Context, runID int64) error {
+	ids, err := s.queryIDs(ctx, `SELECT id FROM stripe_payouts WHERE status IN ('pending', 'in_transit') ORDER BY created LIMIT ?`, maxReferenceFetches)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		po, err := s.sc.Payouts.Get(id, &stripe.PayoutParams{Params: stripe.Params{Context: ctx}})
+		if stripeMissing(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("billing: refresh payout %s: %w", id, err)
+		}
+		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+			if err := s.upsertPayout(newTxn(ctx, tx), po); err != nil {
+				return err
+			}
+			return setPhase(ctx, tx, runID, "refreshing payouts in flight", 1)
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
