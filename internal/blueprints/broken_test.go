@@ -49,7 +49,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "asg min above desired",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    min: 3", "    min: 4"}}},
-			want:  []string{"stacks/prod-eu.yaml:23:5: params.asg.min: must be <= desired (4 > 3)"},
+			want:  []string{"stacks/prod-eu.yaml:22:5: params.asg.min: must be <= desired (4 > 3)"},
 		},
 		{
 			name: "two mistakes at once",
@@ -58,7 +58,7 @@ func TestBrokenCopies(t *testing.T) {
 				{"cidr: 10.31.48.0/20", "cidr: 10.99.48.0/20"},
 			}},
 			want: []string{
-				"stacks/prod-eu.yaml:24:5: params.asg.desired: must be <= max (10 > 9)",
+				"stacks/prod-eu.yaml:23:5: params.asg.desired: must be <= max (10 > 9)",
 				"stacks/prod-eu.yaml:18:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16",
 			},
 		},
@@ -70,7 +70,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "schema type error",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    multi_az: true", "    multi_az: maybe"}}},
-			want:  []string{"stacks/prod-eu.yaml:31:5: params.db.multi_az: got string, want boolean"},
+			want:  []string{"stacks/prod-eu.yaml:30:5: params.db.multi_az: got string, want boolean"},
 		},
 		{
 			name:  "unknown field",
@@ -100,11 +100,11 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "substituted value of wrong type",
 			edits: map[string][][2]string{"architecture.yaml": {{"multi_az: ${param.db.multi_az}", "multi_az: ${param.db.engine_version}"}}},
-			want:  []string{`stacks/prod-eu.yaml:29:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
+			want:  []string{`stacks/prod-eu.yaml:28:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
 		},
 		{
 			name:  "ami by id and filter",
-			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    id: ami-0a1ee2fb28fe05df3", "    id: ami-0a1ee2fb28fe05df3\n    name_filter: al2023-*"}}},
+			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"  ami: {name_filter:", "  ami: {id: ami-0a1ee2fb28fe05df3, name_filter:"}}},
 			want:  []string{`stacks/prod-eu.yaml:20:3: params.ami: give the AMI by id or by name_filter, not both`},
 		},
 		{

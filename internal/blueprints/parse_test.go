@@ -83,8 +83,8 @@ func TestResolvedStack(t *testing.T) {
 	if got, want := db.DependsOn, []string{"database_key", "db_sg", "db_subnets"}; !cmp.Equal(got, want) {
 		t.Errorf("db.DependsOn = %v, want %v", got, want)
 	}
-	if p := db.Position("multi_az"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != 31 {
-		t.Errorf("multi_az position = %v, want the stack file line 31", p)
+	if p := db.Position("multi_az"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != 30 {
+		t.Errorf("multi_az position = %v, want the stack file line 30", p)
 	}
 	if p := db.Position("engine"); !strings.HasSuffix(p.File, "architecture.yaml") {
 		t.Errorf("engine position = %v, want the architecture", p)

@@ -23,8 +23,8 @@ func TestValidateCommand(t *testing.T) {
 		{"one stack with architecture", []string{shipped + "/architecture.yaml", shipped + "/stacks/prod-eu.yaml"}, 0, []string{"ok: 1 architecture, 1 stacks, 0 errors, 0 warnings\n"}},
 		{"stack alone", []string{shipped + "/stacks/dev-us.yaml"}, 0, []string{"ok: 0 architecture, 1 stacks, 0 errors, 0 warnings (no architecture given"}},
 		{"broken", []string{broken}, 1, []string{
-			"stacks/prod-eu.yaml:23:5: params.asg.min: must be <= desired (4 > 3)\n",
-			"stacks/prod-us.yaml:35:5: db.deletion_protection: [prod-deletion-protection, blocking, 45 CFR 164.312(c)(1)] deletion protection is off in prod (stack prod-us)\n",
+			"stacks/prod-eu.yaml:22:5: params.asg.min: must be <= desired (4 > 3)\n",
+			"stacks/prod-us.yaml:34:5: db.deletion_protection: [prod-deletion-protection, blocking, 45 CFR 164.312(c)(1)] deletion protection is off in prod (stack prod-us)\n",
 			"architecture.yaml:83:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to bucket documents_replica_bucket in us-east-1, outside the EU regions (eu-central-1, eu-west-1) (stack test-eu)\n",
 			"FAIL: 1 architecture, 9 stacks, 6 errors, 0 warnings\n",
 		}},

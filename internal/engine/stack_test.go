@@ -21,7 +21,7 @@ import (
 
 // shippedStack resolves stack id from a copy of the shipped blueprints,
 // with edits applied to its parameter file (old -> new).
-func shippedStack(t *testing.T, id string, edits ...[2]string) *blueprints.Stack {
+func shippedStack(t testing.TB, id string, edits ...[2]string) *blueprints.Stack {
 	t.Helper()
 	dir := t.TempDir()
 	err := filepath.WalkDir("../../blueprints", func(path string, d fs.DirEntry, err error) error {

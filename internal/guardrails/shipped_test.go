@@ -63,8 +63,8 @@ func TestEUReplicationToUSRefused(t *testing.T) {
 		}
 	}
 	want := []string{
-		"blueprints/stacks/prod-eu.yaml:36:3: documents_replica_key.region: [data-residency, blocking, GDPR Art. 44] documents_replica_key is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
-		"blueprints/stacks/prod-eu.yaml:36:3: documents_replica_bucket.region: [data-residency, blocking, GDPR Art. 44] documents_replica_bucket is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
+		"blueprints/stacks/prod-eu.yaml:35:3: documents_replica_key.region: [data-residency, blocking, GDPR Art. 44] documents_replica_key is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
+		"blueprints/stacks/prod-eu.yaml:35:3: documents_replica_bucket.region: [data-residency, blocking, GDPR Art. 44] documents_replica_bucket is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
 		"blueprints/architecture.yaml:83:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to bucket documents_replica_bucket in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
