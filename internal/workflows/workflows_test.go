@@ -21,6 +21,7 @@ import (
 	"portal/internal/drivers"
 	"portal/internal/engine"
 	"portal/internal/guardrails"
+	"portal/internal/jobs"
 	"portal/internal/notify"
 	"portal/internal/peers"
 	"portal/internal/regions"
@@ -793,5 +794,51 @@ func TestProdReconcileNeedsApproval(t *testing.T) {
 	}
 	if pr.Stacks[0].RunID != 0 || pr.Stacks[0].PlanID == 0 {
 		t.Errorf("prod reconcile: got %+v, want a plan waiting for approval", pr.Stacks[0])
+	}
+}
+
+// TestTwoSchedulersRunTheDriftJobOnce: two replicas share one database and
+// both schedule the drift check; leases in the database let only one run
+// it at a time.
+func TestTwoSchedulersRunTheDriftJobOnce(t *testing.T) {
+	h := newHarness(t, false)
+	h.promote("v1", "dev", "us")
+	var mu sync.Mutex
+	active, maxActive, runs := 0, 0, 0
+	job := func(ctx context.Context) error {
+		mu.Lock()
+		active++
+		runs++
+		if active > maxActive {
+			maxActive = active
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); active--; mu.Unlock() }()
+		_, _, err := h.wf.CheckAllDrift(ctx)
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, name := range []string{"replica-a", "replica-b"} {
+		s := jobs.New(h.db, quiet, nil, name)
+		s.Tick = 5 * time.Millisecond
+		s.Every("drift-check", time.Millisecond, job)
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(ctx) }()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if maxActive != 1 || runs < 2 {
+		t.Errorf("drift job across two schedulers: got at most %d at once over %d runs, want 1 at once and several runs", maxActive, runs)
+	}
+	var checks int
+	if err := h.db.QueryRow(`SELECT COUNT(*) FROM drift_checks`).Scan(&checks); err != nil {
+		t.Fatal(err)
+	}
+	// The last run may have been cut short by the shutdown.
+	if checks != runs && checks != runs-1 {
+		t.Errorf("drift checks recorded: got %d, want one per finished run (%d runs)", checks, runs)
 	}
 }
