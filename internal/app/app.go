@@ -94,10 +94,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	a.Staff = staff.NewService(db, a.Audit, sealer, scfg, opts.Now)
 	a.Jobs = jobs.New(db, log, opts.Now, "")
 	a.Versions = versions.New(db, a.Audit, opts.Now)
-	if err := a.importBlueprints(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
+	a.importBlueprints(ctx)
 	a.Billing = billing.New(db, a.Audit, log, opts.Now, cfg.Billing)
 	a.Billing.Register(a.Jobs)
 
@@ -147,16 +144,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 }
 
 // importBlueprints saves the shipped blueprints as the first version when
-// the database holds none, audited as the system.
-func (a *App) importBlueprints(ctx context.Context) error {
+// the database holds none, audited as the system. Shipped files that fail
+// validation or a blocking guardrail are not saved (nothing invalid ever
+// is); the portal still starts, logs why, and its pages say that no
+// version exists yet.
+func (a *App) importBlueprints(ctx context.Context) {
 	v, created, err := a.Versions.Import(ctx, audit.Entry{Actor: "system"}, shipped.FS, "Shipped blueprints, imported on first start")
-	if err != nil {
-		return fmt.Errorf("app: import the shipped blueprints: %w", err)
-	}
-	if created {
+	var rej *versions.Rejection
+	switch {
+	case errors.As(err, &rej):
+		a.log.Error("the shipped blueprints were not imported", slog.String("err", err.Error()),
+			slog.Int("diagnostics", len(rej.Diagnostics)), slog.Int("blocking_guardrails", len(rej.Blocking)))
+	case err != nil:
+		a.log.Error("the shipped blueprints were not imported", slog.String("err", err.Error()))
+	case created:
 		a.log.Info("imported the shipped blueprints", slog.String("version", v.ID))
 	}
-	return nil
 }
 
 // Addr is the address the portal listens on.

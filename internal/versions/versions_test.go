@@ -3,6 +3,7 @@ package versions_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,6 +89,22 @@ func shippedFile(t *testing.T, path, old, new string) []byte {
 	}
 	t.Fatalf("no shipped file %s", path)
 	return nil
+}
+
+// shippedLine returns the 1-based line of a shipped file holding sub.
+func shippedLine(t *testing.T, path, sub string) int {
+	t.Helper()
+	b, err := shipped.FS.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, sub) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line with %q", path, sub)
+	return 0
 }
 
 func (f *fixture) count(t *testing.T, table string) int {
@@ -229,7 +246,7 @@ func TestInvalidContentIsNeverSaved(t *testing.T) {
 		want    []string // diagnostics as compilers print them
 	}{
 		{"over the RDS maximum", shippedFile(t, prodEU, "backup_retention_days: 35", "backup_retention_days: 40"),
-			[]string{"stacks/prod-eu.yaml:36:5: params.db.backup_retention_days: maximum: got 40, want 35"}},
+			[]string{fmt.Sprintf("stacks/prod-eu.yaml:%d:5: params.db.backup_retention_days: maximum: got 40, want 35", shippedLine(t, prodEU, "backup_retention_days:"))}},
 		{"broken YAML", shippedFile(t, prodEU, "  asg:\n", "  asg: [\n"), nil},
 		{"stack renamed", shippedFile(t, prodEU, "stack: prod-eu", "stack: prod-us"), nil},
 	}
@@ -275,8 +292,10 @@ func TestBlockingGuardrailRefusesSave(t *testing.T) {
 		name, old, new       string
 		rule, citation, line string
 	}{
-		{"backups kept 3 days", "backup_retention_days: 35", "backup_retention_days: 3", "rds-backup-retention", "GDPR Art. 32(1)(c)", "stacks/prod-eu.yaml:36"},
-		{"documents replicated to the US", "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1", "data-residency", "GDPR Art. 44", "stacks/prod-eu.yaml:38"},
+		{"backups kept 3 days", "backup_retention_days: 35", "backup_retention_days: 3", "rds-backup-retention", "GDPR Art. 32(1)(c)",
+			fmt.Sprintf("stacks/prod-eu.yaml:%d", shippedLine(t, prodEU, "backup_retention_days:"))},
+		{"documents replicated to the US", "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1", "data-residency", "GDPR Art. 44",
+			fmt.Sprintf("stacks/prod-eu.yaml:%d", shippedLine(t, prodEU, "documents_replica_region:"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,22 @@ func shippedProdEU(t *testing.T, old, new string) string {
 		t.Fatalf("%s holds %q %d times, want once", prodEUPath, old, n)
 	}
 	return strings.Replace(string(b), old, new, 1)
+}
+
+// shippedLine returns the 1-based line of the shipped prod-eu file holding sub.
+func shippedLine(t *testing.T, sub string) int {
+	t.Helper()
+	b, err := shipped.FS.ReadFile(prodEUPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, sub) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line with %q", prodEUPath, sub)
+	return 0
 }
 
 func (h *harness) versionCount(t *testing.T) int {
@@ -119,14 +137,15 @@ func TestOpsEditsEUProdParameters(t *testing.T) {
 			t.Fatalf("save: got %d, want 422", r.StatusCode)
 		}
 		d := r.Doc(t)
-		if pos := texts(d, `[data-testid=diagnostic-position]`); len(pos) != 1 || pos[0] != "stacks/prod-eu.yaml:36:5" {
-			t.Errorf("diagnostic positions: got %q, want [stacks/prod-eu.yaml:36:5]", pos)
+		line := shippedLine(t, "backup_retention_days:")
+		if pos, want := texts(d, `[data-testid=diagnostic-position]`), fmt.Sprintf("stacks/prod-eu.yaml:%d:5", line); len(pos) != 1 || pos[0] != want {
+			t.Errorf("diagnostic positions: got %q, want [%s]", pos, want)
 		}
 		if msgs := texts(d, `[data-testid=diagnostic]`); !anyContains(msgs, "maximum: got 40, want 35") || !anyContains(msgs, "backup_retention_days: 40") {
 			t.Errorf("diagnostic: got %q, want the message and the offending line", msgs)
 		}
-		if marked := d.Find(`.gutter .mark`).Text(); marked != "36" {
-			t.Errorf("gutter marks line %q, want 36", marked)
+		if marked := d.Find(`.gutter .mark`).Text(); marked != strconv.Itoa(line) {
+			t.Errorf("gutter marks line %q, want %d", marked, line)
 		}
 		if got, _ := r.TestID(t, "editor"); !strings.Contains(got, "backup_retention_days: 40") {
 			t.Errorf("the form lost the edit")
@@ -162,8 +181,9 @@ func TestOpsEditsEUProdParameters(t *testing.T) {
 			t.Errorf("diff page: got old %q new %q", old, new)
 		}
 		file := c.get(t, "/blueprints/versions/"+saved+"/files/prod-eu.yaml")
-		if lines := texts(file.Doc(t), `[data-testid=file-lines] li`); len(lines) < 27 || lines[26] != "max: 12" {
-			t.Errorf("file view line 27: got %q", lines)
+		n := shippedLine(t, "    max: 9")
+		if lines := texts(file.Doc(t), `[data-testid=file-lines] li`); len(lines) < n || lines[n-1] != "max: 12" {
+			t.Errorf("file view line %d: got %q", n, lines)
 		}
 	})
 
@@ -276,8 +296,8 @@ func TestBlueprintAPI(t *testing.T) {
 	if bad.StatusCode != http.StatusUnprocessableEntity || rej.Error.Code != "invalid" || len(rej.Error.Diagnostics) != 1 {
 		t.Fatalf("invalid POST: got %d %+v", bad.StatusCode, rej)
 	}
-	if d := rej.Error.Diagnostics[0]; d.File != prodEUPath || d.Line != 36 || d.Column != 5 || d.Path != "params.db.backup_retention_days" {
-		t.Errorf("diagnostic: got %+v, want %s:36:5 params.db.backup_retention_days", d, prodEUPath)
+	if d, line := rej.Error.Diagnostics[0], shippedLine(t, "backup_retention_days:"); d.File != prodEUPath || d.Line != line || d.Column != 5 || d.Path != "params.db.backup_retention_days" {
+		t.Errorf("diagnostic: got %+v, want %s:%d:5 params.db.backup_retention_days", d, prodEUPath, line)
 	}
 	blocked := h.api(t, http.MethodPost, "/api/v1/blueprints/versions", tok, "application/json", body(shippedProdEU(t, "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1")))
 	rej = rejection{}
@@ -349,8 +369,8 @@ func TestGuardrailExceptions(t *testing.T) {
 	if ex := row.Find(`[data-testid=result-exception]`).Text(); !strings.Contains(ex, "Olga Ops") || !strings.Contains(ex, expires) {
 		t.Errorf("report does not show the owner and expiry: %q", ex)
 	}
-	if pos := row.Find(`[data-testid=result-position]`).Text(); pos != "stacks/prod-eu.yaml:36:5" {
-		t.Errorf("report position: got %q", pos)
+	if pos, want := row.Find(`[data-testid=result-position]`).Text(), fmt.Sprintf("stacks/prod-eu.yaml:%d:5", shippedLine(t, "backup_retention_days:")); pos != want {
+		t.Errorf("report position: got %q, want %s", pos, want)
 	}
 	if n := d.Find(`[data-testid=exception-in-force]`).Length(); n != 1 {
 		t.Errorf("exceptions in force on the report: got %d, want 1", n)
