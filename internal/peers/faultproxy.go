@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // FaultProxy is a loopback reverse proxy in front of an AWS endpoint (moto)
@@ -23,6 +24,9 @@ type FaultProxy struct {
 	rng      *rand.Rand
 	total    atomic.Int64
 	injected atomic.Int64
+	// Latency is added to every forwarded call, to stand for the network
+	// round trip to a real AWS endpoint (moto answers in microseconds).
+	Latency time.Duration
 }
 
 // StartFaultProxy forwards to target and fails share (0..1) of requests,
@@ -45,6 +49,9 @@ func StartFaultProxy(tb testing.TB, target string, share float64, seed int64) *F
 		fail, kind := p.rng.Float64() < p.share, p.rng.Intn(2)
 		p.mu.Unlock()
 		if !fail {
+			if p.Latency > 0 {
+				time.Sleep(p.Latency)
+			}
 			rp.ServeHTTP(w, r)
 			return
 		}
