@@ -1,6 +1,7 @@
 package blueprints
 
 import (
+	"sync"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -158,6 +159,23 @@ type Stack struct {
 	// Resources are in architecture order, which is not necessarily
 	// dependency order: walk DependsOn (see TopologicalOrder).
 	Resources []Resource
+
+	// idx maps resource ids to positions in Resources, built on first
+	// lookup; nil in a Stack written as a literal (lookups then scan).
+	// Resources must not change once lookups have begun.
+	idx *stackIndex
+}
+
+type stackIndex struct {
+	once sync.Once
+	pos  map[string]int
+}
+
+// NewStack returns a stack whose resource lookups are indexed: use it to
+// rebuild a stack from stored resources.
+func NewStack(id, environment, jurisdiction, region, version string, resources []Resource) *Stack {
+	return &Stack{ID: id, Environment: environment, Jurisdiction: jurisdiction, Region: region, Version: version,
+		Resources: resources, idx: &stackIndex{}}
 }
 
 // Resource is one resolved resource.
@@ -180,6 +198,18 @@ type Resource struct {
 
 // Resource returns the resource with the given id.
 func (s *Stack) Resource(id string) (*Resource, bool) {
+	if s.idx != nil {
+		s.idx.once.Do(func() {
+			s.idx.pos = make(map[string]int, len(s.Resources))
+			for i := range s.Resources {
+				s.idx.pos[s.Resources[i].ID] = i
+			}
+		})
+		if i, ok := s.idx.pos[id]; ok {
+			return &s.Resources[i], true
+		}
+		return nil, false
+	}
 	for i := range s.Resources {
 		if s.Resources[i].ID == id {
 			return &s.Resources[i], true
@@ -349,7 +379,7 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 	}
 	p := pf.Params
 	st := &Stack{ID: p.Stack, Environment: p.Environment, Jurisdiction: p.Jurisdiction, Region: p.Region,
-		Version: Digest([]*File{s.Architecture, pf})}
+		Version: Digest([]*File{s.Architecture, pf}), idx: &stackIndex{}}
 	sch, err := schemas()
 	if err != nil {
 		return nil, []Diagnostic{{Message: err.Error()}}

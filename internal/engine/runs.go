@@ -371,6 +371,5 @@ func (e *Engine) ListRuns(ctx context.Context, f RunFilter) ([]Run, bool, error)
 
 // planStack rebuilds the resolved stack a plan was made from.
 func planStack(p *Plan) *blueprints.Stack {
-	return &blueprints.Stack{ID: p.Stack.ID, Environment: p.Stack.Environment, Jurisdiction: p.Stack.Jurisdiction,
-		Region: p.Stack.Region, Version: p.Stack.Version, Resources: p.Resources}
+	return blueprints.NewStack(p.Stack.ID, p.Stack.Environment, p.Stack.Jurisdiction, p.Stack.Region, p.Stack.Version, p.Resources)
 }
