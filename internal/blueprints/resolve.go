@@ -1,7 +1,6 @@
 package blueprints
 
 import (
-	"sync"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"portal/internal/regions"
 )
