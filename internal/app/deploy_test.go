@@ -1,0 +1,140 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"portal/internal/app"
+	"portal/internal/audit"
+	"portal/internal/peers"
+	"portal/internal/regions"
+	"portal/internal/staff"
+)
+
+// TestDeployShippedStackThroughAPI is what automation does on a fresh
+// portal: the shipped blueprints are the first version; plan the EU dev
+// stack through the API, apply it, watch the run, and plan again to find
+// nothing left to change.
+func TestDeployShippedStackThroughAPI(t *testing.T) {
+	m := peers.MotoForTest(t)
+	t.Setenv("AWS_ENDPOINT_URL", m.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
+	for _, env := range regions.EnvironmentNames() {
+		acct := peers.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", acct, "-"+env+"-role-arn", peers.RoleARN(acct, peers.TestRole))
+	}
+	cfg, err := app.ParseServe(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		a.Close()
+	})
+	u, _, err := a.Staff.Create(context.Background(), audit.Entry{Actor: "test"}, staff.NewUser{Email: "ci@example.com", Roles: []staff.Role{staff.Ops}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.Staff.CreateToken(context.Background(), audit.Entry{Actor: "test"}, u.ID, "CI pipeline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path string, body any, out any) int {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, a.URL()+path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+			}
+		}
+		if res.StatusCode >= 300 {
+			t.Logf("%s %s: %d %s", method, path, res.StatusCode, raw)
+		}
+		return res.StatusCode
+	}
+
+	type plan struct {
+		ID       int64          `json:"id"`
+		Counts   map[string]int `json:"counts"`
+		Blocking []string       `json:"blocking"`
+	}
+	var p plan
+	if code := call("POST", "/api/v1/plans", map[string]string{"stack": "dev-eu"}, &p); code != http.StatusCreated {
+		t.Fatalf("plan dev-eu: status %d, want 201", code)
+	}
+	if p.Counts["create"] < 50 || len(p.Blocking) > 0 {
+		t.Fatalf("plan of the empty dev-eu stack: %v blocking %v, want 50+ creates and nothing blocking", p.Counts, p.Blocking)
+	}
+	var queued struct {
+		RunID int64 `json:"run_id"`
+	}
+	if code := call("POST", "/api/v1/plans/"+itoa(p.ID)+"/apply", nil, &queued); code != http.StatusAccepted {
+		t.Fatalf("apply: status %d, want 202", code)
+	}
+	var run struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+		Done  int    `json:"done"`
+		Total int    `json:"total"`
+		Calls int    `json:"calls"`
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		call("GET", "/api/v1/runs/"+itoa(queued.RunID), nil, &run)
+		if run.State == "succeeded" || run.State == "failed" || run.State == "cancelled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run still %s (%d of %d) after 3 minutes", run.State, run.Done, run.Total)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if run.State != "succeeded" || run.Done != run.Total {
+		t.Fatalf("run %s (%s), %d of %d steps; want succeeded", run.State, run.Error, run.Done, run.Total)
+	}
+	t.Logf("applied dev-eu: %d steps, %d AWS calls", run.Total, run.Calls)
+	var again plan
+	if code := call("POST", "/api/v1/plans", map[string]string{"stack": "dev-eu"}, &again); code != http.StatusCreated {
+		t.Fatalf("plan again: status %d", code)
+	}
+	for action, n := range again.Counts {
+		if action != "no-op" && action != "read" && n > 0 {
+			t.Errorf("plan after apply wants %d %s, want nothing to change (%v)", n, action, again.Counts)
+		}
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
