@@ -1,0 +1,80 @@
+package staff_test
+
+import (
+	"strings"
+	"testing"
+
+	"portal/internal/staff"
+)
+
+func TestPasswordHash(t *testing.T) {
+	p := staff.HashParams{Memory: 64, Time: 1, Threads: 1}
+	h, err := staff.HashPassword("correct horse battery staple", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=64,t=1,p=1$") {
+		t.Errorf("hash %q is not PHC argon2id", h)
+	}
+	for pw, want := range map[string]bool{"correct horse battery staple": true, "correct horse battery stapl": false, "": false} {
+		if got, err := staff.CheckPassword(h, pw); err != nil || got != want {
+			t.Errorf("CheckPassword(%q) = %v, %v; want %v", pw, got, err, want)
+		}
+	}
+	if _, err := staff.CheckPassword("$2a$10$bcrypt", "x"); err == nil {
+		t.Error("an unknown hash format was accepted")
+	}
+}
+
+func TestPasswordPolicy(t *testing.T) {
+	for pw, want := range map[string]string{
+		"short":                    "must be at least 12 characters",
+		"alice-and-more-chars":     "must not contain your email name",
+		"a long enough passphrase": "",
+	} {
+		if got := staff.CheckPasswordPolicy(pw, "alice@example.com"); got != want {
+			t.Errorf("policy(%q) = %q, want %q", pw, got, want)
+		}
+	}
+}
+
+func TestSealer(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	s, err := staff.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := s.Seal("JBSWY3DPEHPK3PXP", "totp:5")
+	if strings.Contains(sealed, "JBSWY3DPEHPK3PXP") {
+		t.Fatal("the sealed value contains the secret")
+	}
+	if got, err := s.Open(sealed, "totp:5"); err != nil || got != "JBSWY3DPEHPK3PXP" {
+		t.Errorf("Open = %q, %v", got, err)
+	}
+	if _, err := s.Open(sealed, "totp:6"); err == nil {
+		t.Error("a value sealed for user 5 opened for user 6")
+	}
+	if _, err := staff.NewSealer(key[:16]); err == nil {
+		t.Error("a 16-byte key was accepted")
+	}
+}
+
+func TestParseRoles(t *testing.T) {
+	got, err := staff.ParseRoles([]string{"finance,ops", "admin", "ops"})
+	if err != nil || len(got) != 3 || got[0] != staff.Admin || got[1] != staff.Ops || got[2] != staff.Finance {
+		t.Errorf("ParseRoles = %v, %v; want [admin ops finance]", got, err)
+	}
+	if _, err := staff.ParseRoles([]string{"wizard"}); err == nil || !strings.Contains(err.Error(), `"wizard"`) {
+		t.Errorf("unknown role: %v, want an error naming it", err)
+	}
+	if _, err := staff.ParseRoles(nil); err == nil {
+		t.Error("no roles accepted")
+	}
+}
+
+func TestOneTimePassword(t *testing.T) {
+	a, b := staff.OneTimePassword(), staff.OneTimePassword()
+	if a == b || len(a) != 23 || strings.Count(a, "-") != 3 {
+		t.Errorf("one-time passwords %q, %q: want distinct, 4 groups of 5", a, b)
+	}
+}
