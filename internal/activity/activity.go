@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"portal/internal/audit"
+	"portal/internal/jobs"
 	"portal/internal/store"
 )
 
@@ -58,6 +59,12 @@ type Config struct {
 	Clients Clients
 	// Notify is told about newly ingested sensitive events (may be nil).
 	Notify func(ctx context.Context, events []Event)
+	// Stacks are the stacks whose alarms, metrics and evidence the pages
+	// show.
+	Stacks []StackRef
+	// Environments maps account ids to environment names (dev, test,
+	// prod), to tell which stacks' runs an event can belong to.
+	Environments map[string]string
 	// LookupRate is the LookupEvents request rate per account and region;
 	// 2 a second (AWS's limit) when zero.
 	LookupRate float64
@@ -72,6 +79,10 @@ type Service struct {
 	now   func() time.Time
 	// Workers bounds how many log files are fetched and parsed at once.
 	Workers int
+
+	jobs     *jobs.Scheduler
+	schedule Schedule
+	last     lastIngest
 }
 
 // New returns the service.

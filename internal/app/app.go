@@ -17,6 +17,7 @@ import (
 	"time"
 
 	shipped "portal/blueprints"
+	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/jobs"
@@ -48,6 +49,9 @@ type App struct {
 	// FirstAdmin is set when New created the first administrator; its
 	// one-time password is for the console, once.
 	FirstAdmin *Credentials
+	// Activity is CloudTrail activity, log integrity, CloudWatch and
+	// evidence reports.
+	Activity *activity.Service
 }
 
 // Credentials are an account's email and one-time password.
@@ -125,6 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if base == "" {
 		base = "http://" + a.listener.Addr().String()
 	}
+	a.Activity = a.buildActivity(base, opts)
 	deps := a.webDeps(opts)
 	deps.Versions = a.Versions
 	if a.Estate != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/peterbourgon/ff/v3"
 
 	"portal/internal/billing"
+	"portal/internal/activity"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	Environments []regions.EnvironmentConfig
 	// SandboxNotice is shown on every page in the local sandbox.
 	SandboxNotice string
+	// Activity is where CloudTrail activity is read from and which digest
+	// keys are trusted.
+	Activity activity.Settings
 	// Promotion is how promotion, approvals, drift detection and
 	// verification behave.
 	Promotion PromotionConfig
@@ -63,6 +67,10 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (only behind a trusted reverse proxy)")
 	sessionTimeout := fs.Duration("session-idle-timeout", 2*time.Hour, "sign people out after this long without a request")
 	grace := fs.Duration("shutdown-grace", 15*time.Second, "how long to let requests finish on SIGINT/SIGTERM")
+	trailBuckets := fs.String("activity-trail-bucket", "", "CloudTrail buckets to ingest, comma-separated ENV:BUCKET[:REGION[:PREFIX]] (read with ENV's deployer role)")
+	lookups := fs.String("activity-lookup", "", "accounts read through CloudTrail LookupEvents instead, comma-separated ENV:REGION")
+	digestKeys := fs.String("activity-digest-keys", "", "PEM file of the public keys CloudTrail digests are signed with (from aws cloudtrail list-public-keys)")
+	webhook := fs.String("activity-webhook", "", "URL that receives a JSON POST for new sensitive AWS events")
 	promotion := promotionFlags(fs)
 	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
 	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
@@ -130,6 +138,11 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 			return c, err
 		}
 		c.Promotion = promo
+		act, err := activity.ParseSettings(*trailBuckets, *lookups, *digestKeys, *webhook)
+		if err != nil {
+			return c, err
+		}
+		c.Activity = act
 		if c.LogFormat != "text" && c.LogFormat != "json" {
 			return c, fmt.Errorf("-log-format: want text or json, got %q", c.LogFormat)
 		}

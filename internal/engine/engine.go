@@ -38,6 +38,9 @@ type Engine struct {
 	// or cancelled (not when it is interrupted), in the runner's goroutine,
 	// with the run as recorded. Workflows verify and notify from it.
 	OnFinish func(ctx context.Context, r Run)
+	// OnCall, when set, is told about every AWS call plans and runs make,
+	// after it returns (the sandbox writes them as CloudTrail records).
+	OnCall func(ctx context.Context, c Call)
 }
 
 // New returns an engine.
@@ -82,6 +85,9 @@ func (e *Engine) newEnv(info StackInfo, rec *recorder, logf func(string, ...any)
 				})
 			}
 			c.APIOptions = append(append([]func(*middlewareStack) error{}, c.APIOptions...), rec.middleware)
+			if e.OnCall != nil {
+				c.APIOptions = append(c.APIOptions, callHook(info, e.OnCall, e.now))
+			}
 			cache[region] = c
 			return c
 		},

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
@@ -58,4 +59,34 @@ func (r *recorder) forResource(id string) (int, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.byRes[id], append([]string(nil), r.reqIDs[id]...)
+}
+
+// Call is one AWS call made by a plan or run, as Engine.OnCall sees it.
+type Call struct {
+	Stack     StackInfo
+	Region    string
+	Service   string // SDK service id, e.g. "S3", "EC2"
+	Operation string // e.g. "CreateBucket"
+	RequestID string
+	Time      time.Time
+	Input     any // the operation's input struct
+	Err       error
+}
+
+// callHook reports each call made through a config to fn once it returns.
+func callHook(info StackInfo, fn func(context.Context, Call), now func() time.Time) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("portal/on-call",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				at := now()
+				out, md, err := next.HandleInitialize(ctx, in)
+				reqID, _ := awsmiddleware.GetRequestIDMetadata(md)
+				if reqID == "" {
+					reqID = RequestID(err)
+				}
+				fn(ctx, Call{Stack: info, Region: awsmiddleware.GetRegion(ctx), Service: awsmiddleware.GetServiceID(ctx),
+					Operation: awsmiddleware.GetOperationName(ctx), RequestID: reqID, Time: at, Input: in.Parameters, Err: err})
+				return out, md, err
+			}), middleware.After)
+	}
 }

@@ -95,6 +95,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
 	cfg.Billing.Sandbox = stripeDataNotice
 	log := app.NewLogger(cfg)
+	trail, err := startActivityTrail(ctx, &cfg, *dir, stdout)
+	if err != nil {
+		return err
+	}
 
 	a, err := app.New(ctx, cfg, log, app.Options{})
 	if errors.Is(err, app.ErrAddrInUse) && *addr == "127.0.0.1:8080" {
@@ -105,6 +109,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
+	defer wireActivityTrail(ctx, a, trail)()
 
 	if err := checkAccounts(ctx, cfg, stdout); err != nil {
 		return err

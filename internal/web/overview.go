@@ -67,14 +67,6 @@ type areaKey struct {
 	empty      templates.EmptyArea
 }
 
-var (
-	areaActivity = areaKey{"activity", "Activity", templates.EmptyArea{
-		Heading: "No activity ingested yet",
-		What:    "CloudTrail events from every account and region, sensitive-event flags, log integrity results and CloudWatch alarms appear here.",
-		How:     "Events appear once the trail's log files have been ingested.",
-	}}
-)
-
 func (s *Server) area(a areaKey) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		return s.render(c, http.StatusOK, templates.Area(s.page(c, a.title, a.key), a.empty))

@@ -64,7 +64,25 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/inventory/changes", s.inventoryChanges, estate)
 	s.handle(get, "/inventory/export.csv", s.inventoryExport, estate)
 	s.handle(get, "/static/inventory.css", s.inventoryStyles, Public)
-	s.handle(get, "/activity", s.area(areaActivity), estate)
+	// Activity: CloudTrail events, log integrity, CloudWatch, evidence.
+	// Read by ops, compliance and admins; validating the logs, ingesting
+	// now and generating an evidence report change nothing in AWS and are
+	// audited.
+	s.handle(get, "/activity/activity.css", s.activityStyles, estate)
+	s.handle(get, "/activity", s.activityList, estate)
+	s.handle(get, "/activity/sensitive", s.activitySensitive, estate)
+	s.handle(get, "/activity/events/:id", s.activityEvent, estate)
+	s.handle(get, "/activity/export.csv", s.activityExportCSV, estate)
+	s.handle(get, "/activity/export.jsonl", s.activityExportJSONL, estate)
+	s.handle(post, "/activity/ingest", s.activityIngest, estate)
+	s.handle(get, "/activity/integrity", s.activityIntegrity, estate)
+	s.handle(post, "/activity/integrity", s.activityValidate, estate)
+	s.handle(get, "/activity/integrity/:id", s.activityValidation, estate)
+	s.handle(get, "/activity/alarms", s.activityAlarms, estate)
+	s.handle(get, "/activity/metrics", s.activityMetrics, estate)
+	s.handle(get, "/activity/evidence", s.activityEvidence, estate)
+	s.handle(post, "/activity/evidence", s.activityEvidenceCreate, estate)
+	s.handle(get, "/activity/evidence/:id", s.activityEvidenceShow, estate)
 	s.handle(get, "/billing", s.billingRevenue, money)
 
 	// Finance: Stripe revenue, payouts and their reconciliation (read-only

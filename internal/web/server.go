@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/inventory"
@@ -64,6 +65,9 @@ type Deps struct {
 	// Billing is the Stripe copy finance reads; always set (without a
 	// Stripe key its pages say how to configure one).
 	Billing *billing.Service
+	// Activity is CloudTrail activity, log integrity, CloudWatch and
+	// evidence reports; nil hides nothing but makes its pages say so.
+	Activity *activity.Service
 	// Inventory is what discovery found in AWS; always set (without AWS
 	// its pages say nothing can be discovered).
 	Inventory *inventory.Service

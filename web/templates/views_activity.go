@@ -1,0 +1,227 @@
+package templates
+
+import (
+	"net/url"
+	"time"
+)
+
+// ActivityTab is one tab of the activity area.
+type ActivityTab struct {
+	Key, Label, Href string
+}
+
+// ActivityTabs lists the activity area's tabs.
+func ActivityTabs() []ActivityTab {
+	return []ActivityTab{
+		{"explorer", "Events", "/activity"},
+		{"sensitive", "Sensitive events", "/activity/sensitive"},
+		{"integrity", "Log integrity", "/activity/integrity"},
+		{"alarms", "Alarms", "/activity/alarms"},
+		{"metrics", "Metrics", "/activity/metrics"},
+		{"evidence", "Evidence reports", "/activity/evidence"},
+	}
+}
+
+// ActivityFilter is the explorer's filter form as typed.
+type ActivityFilter struct {
+	Since, Until, Account, Region, User, Source, Name, Resource, SourceIP, Error, Access, Text string
+	Sensitive                                                                                  bool
+}
+
+// EventRow is one event in a list.
+type EventRow struct {
+	Seq       int64
+	Time      time.Time
+	Account   string
+	Region    string
+	Source    string
+	Name      string
+	User      string
+	UserType  string
+	SourceIP  string
+	Error     string
+	Sensitive string
+	ReadOnly  bool
+	Sandbox   bool
+	Resources []string
+}
+
+// ActivityView is the events explorer.
+type ActivityView struct {
+	Filter        ActivityFilter
+	Errors        FormErrors
+	Accounts      []string
+	Regions       []string
+	Sources       []string
+	Rows          []EventRow
+	NextURL       string
+	FirstURL      string
+	ExportCSV     string
+	ExportJSONL   string
+	Took          string
+	Stored        int
+	SandboxEvents int
+	Oldest        time.Time
+	Newest        time.Time
+	SourcesNote   []string // configured buckets and LookupEvents accounts
+	LastIngest    IngestStatus
+	Configured    bool
+	Sensitive     bool // the sensitive-events tab
+	Categories    []string
+}
+
+// IngestStatus is what the page shows about the ingestion job.
+type IngestStatus struct {
+	LastFinished time.Time
+	LastError    string
+	NextRun      time.Time
+	Running      bool
+}
+
+// RunLink links an event to the portal run that made it.
+type RunLink struct {
+	ID    int64
+	Stack string
+	State string
+	By    string
+	How   string // how the link was made
+}
+
+// EventView is one event with its raw record.
+type EventView struct {
+	Row          EventRow
+	ID           string
+	PrincipalARN string
+	AccessKey    string
+	Session      string
+	RequestID    string
+	Origin       string
+	Raw          string
+	Related      []EventRow
+	Runs         []RunLink
+	PortalCall   bool
+	RelatedURL   string
+}
+
+// ValidationRow is one stored log-integrity validation.
+type ValidationRow struct {
+	ID         int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+	StartedBy  string
+	OK         bool
+	Digests    int
+	LogFiles   int
+	Problems   int
+}
+
+// ProblemRow is one finding of a validation.
+type ProblemRow struct {
+	Kind, Bucket, Key, Detail string
+}
+
+// ChainRow summarises one digest chain.
+type ChainRow struct {
+	Bucket, Prefix    string
+	Digests, LogFiles int
+	Pending           int
+	From, To          time.Time
+}
+
+// IntegrityView is the log integrity page.
+type IntegrityView struct {
+	Buckets   []string
+	Keys      []string // trusted key fingerprints
+	Current   *ValidationRow
+	Chains    []ChainRow
+	Problems  []ProblemRow
+	History   []ValidationRow
+	Schedule  string
+	NextRun   time.Time
+	CanRun    bool
+	NoSources bool
+}
+
+// AlarmRow is one CloudWatch alarm.
+type AlarmRow struct {
+	Stack, Region, Name, State, Reason, Metric, Namespace string
+	Threshold                                             string
+	Updated                                               time.Time
+	History                                               []AlarmHistoryRow
+}
+
+// AlarmHistoryRow is one alarm state change.
+type AlarmHistoryRow struct {
+	At      time.Time
+	Summary string
+}
+
+// AlarmsView lists the alarms of every stack.
+type AlarmsView struct {
+	Stack    string
+	Stacks   []string
+	Alarms   []AlarmRow
+	Errors   []string
+	NotReady string
+	Counts   map[string]int
+}
+
+// Chart is a rendered time series.
+type Chart struct {
+	Title, Unit string
+	SVG         string // trusted SVG markup built by the handler
+	Latest      string
+	Points      int
+	Note        string
+}
+
+// MetricsView is the metrics page.
+type MetricsView struct {
+	Stack    string
+	Stacks   []string
+	Range    string
+	Ranges   []string
+	Charts   []Chart
+	Errors   []string
+	NotReady string
+}
+
+// ReportRow is one stored evidence report.
+type ReportRow struct {
+	ID                     int64
+	Jurisdiction           string
+	GeneratedAt            time.Time
+	GeneratedBy            string
+	Passed, Failed, Unknwn int
+	SHA256                 string
+}
+
+// EvidenceView lists evidence reports and offers a new one.
+type EvidenceView struct {
+	Jurisdictions []string
+	Selected      string
+	Reports       []ReportRow
+	Errors        FormErrors
+	CanGenerate   bool
+}
+
+func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// ControlRow is one control of an evidence report.
+type ControlRow struct {
+	Area, Name, Citation, Stack, Status string
+	Evidence                            []string
+}
+
+// EvidenceReportView is the standalone report handed to auditors.
+type EvidenceReportView struct {
+	Jurisdiction string
+	Regime       string
+	GeneratedAt  time.Time
+	GeneratedBy  string
+	Passed       int
+	Failed       int
+	Unknown      int
+	Controls     []ControlRow
+	Sandbox      string
+}
