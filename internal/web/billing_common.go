@@ -30,12 +30,6 @@ func (s *Server) billingChrome(c echo.Context, tab string) (templates.BillingChr
 	return ch, nil
 }
 
-// billingCSS serves the finance pages' stylesheet.
-func (s *Server) billingCSS(c echo.Context) error {
-	c.Response().Header().Set("Cache-Control", "private, max-age=3600")
-	return c.Blob(http.StatusOK, "text/css; charset=utf-8", templates.BillingCSS)
-}
-
 // dateRange reads from/to (UTC days, to inclusive) into [from, to).
 func dateRange(q url.Values, v *apperr.Validation) (time.Time, time.Time) {
 	parse := func(name string) time.Time {

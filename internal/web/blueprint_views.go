@@ -13,16 +13,8 @@ import (
 	"portal/internal/blueprints"
 	"portal/internal/guardrails"
 	"portal/internal/versions"
-	"portal/web/static"
 	"portal/web/templates"
 )
-
-// blueprintCSS serves the stylesheet of the blueprint, guardrail and
-// stacks pages (the CSP allows no inline styles).
-func (s *Server) blueprintCSS(c echo.Context) error {
-	c.Response().Header().Set("Cache-Control", "public, max-age=3600")
-	return c.Blob(http.StatusOK, "text/css; charset=utf-8", static.BlueprintsCSS)
-}
 
 // versionsSvc returns the versions service, or a clear error when the
 // portal was assembled without one.

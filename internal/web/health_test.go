@@ -85,3 +85,14 @@ func grep(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestStylesheets: every stylesheet a page links is served from /static.
+func TestStylesheets(t *testing.T) {
+	h := newHarness(t)
+	for _, name := range []string{"app", "activity", "billing", "blueprints", "inventory"} {
+		r := h.client().get(t, "/static/"+name+".css")
+		if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/css") || len(r.Body) < 100 {
+			t.Errorf("GET /static/%s.css: %d %q (%d bytes), want a stylesheet", name, r.StatusCode, r.Header.Get("Content-Type"), len(r.Body))
+		}
+	}
+}

@@ -45,7 +45,6 @@ func (s *Server) registerRoutes() {
 
 	// Blueprint versions and guardrails: ops and admins save versions and
 	// record exceptions; compliance reads.
-	s.handle(get, "/static/blueprints.css", s.blueprintCSS, Public)
 	s.handle(get, "/blueprints/new", s.versionNew, deployers)
 	s.handle(post, "/blueprints/preview", s.versionPreview, deployers)
 	s.handle(post, "/blueprints/versions", s.versionCreate, deployers)
@@ -63,12 +62,10 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/inventory/resource", s.inventoryResource, estate)
 	s.handle(get, "/inventory/changes", s.inventoryChanges, estate)
 	s.handle(get, "/inventory/export.csv", s.inventoryExport, estate)
-	s.handle(get, "/static/inventory.css", s.inventoryStyles, Public)
 	// Activity: CloudTrail events, log integrity, CloudWatch, evidence.
 	// Read by ops, compliance and admins; validating the logs, ingesting
 	// now and generating an evidence report change nothing in AWS and are
 	// audited.
-	s.handle(get, "/activity/activity.css", s.activityStyles, estate)
 	s.handle(get, "/activity", s.activityList, estate)
 	s.handle(get, "/activity/sensitive", s.activitySensitive, estate)
 	s.handle(get, "/activity/events/:id", s.activityEvent, estate)
@@ -87,7 +84,6 @@ func (s *Server) registerRoutes() {
 
 	// Finance: Stripe revenue, payouts and their reconciliation (read-only
 	// copies of Stripe objects; a sync can be asked for).
-	s.handle(get, "/billing/billing.css", s.billingCSS, money)
 	s.handle(get, "/billing/revenue.csv", s.billingRevenueExport, money)
 	s.handle(get, "/billing/transactions", s.billingTransactions, money)
 	s.handle(get, "/billing/transactions.csv", s.billingTransactionsExport, money)

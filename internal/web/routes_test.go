@@ -84,7 +84,6 @@ var wantAccess = map[string]access{
 	"GET /activity":          estate,
 	"GET /billing":           money,
 
-	"GET /activity/activity.css":  estate,
 	"GET /activity/sensitive":     estate,
 	"GET /activity/events/:id":    estate,
 	"GET /activity/export.csv":    estate,
@@ -130,7 +129,6 @@ var wantAccess = map[string]access{
 	// Stacks, blueprint versions and guardrails: ops and admins change
 	// them, compliance reads, finance sees nothing.
 	"GET /stacks":                                            estate,
-	"GET /static/blueprints.css":                             public,
 	"GET /blueprints/new":                                    deployers,
 	"POST /blueprints/preview":                               deployers,
 	"POST /blueprints/versions":                              deployers,
@@ -152,7 +150,6 @@ var wantAccess = map[string]access{
 	"POST /api/v1/blueprints/exceptions/:id/revoke":          deployers,
 	// Finance: revenue, payouts and reconciliation for finance and
 	// admins; Stripe's webhook deliveries are public (signed).
-	"GET /billing/billing.css":        money,
 	"GET /billing/revenue.csv":        money,
 	"GET /billing/transactions":       money,
 	"GET /billing/transactions.csv":   money,
@@ -168,6 +165,7 @@ var wantAccess = map[string]access{
 	"GET /billing/sync/status":        money,
 	"POST /billing/sync":              money,
 	"POST /webhooks/stripe":           public,
+
 	// Promotion, approvals, drift and verification: ops and admins act,
 	// compliance reads.
 	"GET /promotions":              estate,
@@ -192,7 +190,6 @@ var wantAccess = map[string]access{
 	"GET /inventory/resource":               estate,
 	"GET /inventory/changes":                estate,
 	"GET /inventory/export.csv":             estate,
-	"GET /static/inventory.css":             public,
 	"GET /api/v1/inventory":                 estate,
 	"GET /api/v1/inventory/export.csv":      estate,
 	"GET /api/v1/inventory/changes":         estate,

@@ -6,5 +6,5 @@ import "embed"
 
 // Files holds everything served under /static/.
 //
-//go:embed app.css vendor
+//go:embed *.css vendor
 var Files embed.FS

@@ -1,7 +1,6 @@
 package templates
 
 import (
-	_ "embed"
 	"time"
 )
 
@@ -302,8 +301,3 @@ type BillingSettingsView struct {
 	LastEvent        time.Time
 	Failures         []FailedEventLine
 }
-
-// BillingCSS styles the finance pages; it is served at /billing/billing.css.
-//
-//go:embed billing.css
-var BillingCSS []byte
