@@ -35,7 +35,7 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help tools generate lint check test run build bench clean
+.PHONY: help tools generate lint check test run build bench fuzz clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,19 @@ build: ## Build bin/portal.
 
 bench: ## Run benchmarks.
 	go test -run '^$$' -bench . -benchmem ./...
+
+FUZZTIME ?= 30s
+
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 30s); new failing inputs land in testdata/fuzz.
+	@failed=(); n=0; \
+	while read -r file name; do \
+		pkg="./$$(dirname "$$file")"; n=$$((n+1)); \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg" || failed+=("$$pkg $$name"); \
+	done < <(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' cmd internal | sed -E 's/:func / /' | sort); \
+	echo "fuzz: $$n targets, $${#failed[@]} failed"; \
+	for f in "$${failed[@]}"; do echo "  FAILED $$f"; done; \
+	[ $${#failed[@]} -eq 0 ]
 
 clean: ## Remove build outputs, the sandbox data and the installed tools.
 	rm -rf bin .sandbox .tools
