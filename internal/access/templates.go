@@ -2,6 +2,8 @@ package access
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -11,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"portal/internal/blueprints"
 	"portal/internal/staff"
 )
 
@@ -282,4 +285,39 @@ func (ts *Templates) All() []Template {
 		out = append(out, ts.byName[n])
 	}
 	return out
+}
+
+// StackID is the staff-roles stack of environment env.
+func StackID(env string) string { return "staff-roles-" + env }
+
+// EnvironmentOfStack is the environment of a staff-roles stack id, "" for
+// other stacks.
+func EnvironmentOfStack(id string) string {
+	env, ok := strings.CutPrefix(id, "staff-roles-")
+	if !ok || !slices.Contains(Environments, env) {
+		return ""
+	}
+	return env
+}
+
+// Version is a digest of the templates, naming what a stack was built from.
+func (ts *Templates) Version() string {
+	h := sha256.New()
+	for _, t := range ts.All() {
+		fmt.Fprintf(h, "%s\n%s\n", t.Name, t.Document())
+	}
+	return "staff-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Stack is environment env's staff-roles stack: one staff_group per
+// template, in IAM (global; called in us-east-1). Its jurisdiction is "us"
+// only because the engine's guardrails need one: it holds no data.
+func (ts *Templates) Stack(env string) *blueprints.Stack {
+	id := StackID(env)
+	var rs []blueprints.Resource
+	for _, t := range ts.All() {
+		rs = append(rs, blueprints.Resource{ID: strings.ReplaceAll(t.Name, "-", "_"), Type: "staff_group", Region: globalRegion,
+			Fields: map[string]any{"name": t.GroupName(), "path": GroupPath(id), "policy": t.Document()}})
+	}
+	return blueprints.NewStack(id, env, "us", globalRegion, ts.Version(), rs)
 }
