@@ -88,13 +88,17 @@ func ParseRecord(raw []byte) (Event, error) {
 	if err != nil {
 		return Event{}, fmt.Errorf("activity: CloudTrail record %s: eventTime %q: %w", r.EventID, r.EventTime, err)
 	}
-	// Stored and exported one record per line.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return Event{}, fmt.Errorf("activity: CloudTrail record %s: %w", r.EventID, err)
+	// Stored and exported one record per line (CloudTrail writes them
+	// compact; only an indented record needs compacting).
+	if bytes.IndexByte(raw, '\n') >= 0 {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, raw); err != nil {
+			return Event{}, fmt.Errorf("activity: CloudTrail record %s: %w", r.EventID, err)
+		}
+		raw = compact.Bytes()
 	}
 	e := Event{ID: r.EventID, Time: t.UTC(), Region: r.AWSRegion, Source: r.EventSource, Name: r.EventName, SourceIP: r.SourceIP,
-		ErrorCode: r.ErrorCode, RequestID: r.RequestID, Raw: json.RawMessage(compact.Bytes())}
+		ErrorCode: r.ErrorCode, RequestID: r.RequestID, Raw: json.RawMessage(raw)}
 	e.Account = r.RecipientAcc
 	if e.Account == "" {
 		e.Account = r.UserIdentity.AccountID

@@ -179,37 +179,60 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 	if after != "" {
 		in.StartAfter = aws.String(after)
 	}
-	p := s3.NewListObjectsV2Paginator(client, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("activity: list %s: %w", source, explainAWS(err))
-		}
-		var keys []string
-		for _, o := range page.Contents {
-			if k := aws.ToString(o.Key); strings.HasSuffix(k, ".json.gz") || strings.HasSuffix(k, ".json") {
-				keys = append(keys, k)
+	// Pages are fetched and parsed while the previous one is stored.
+	type page struct {
+		keys   []string
+		events []Event
+		err    error
+	}
+	pages := make(chan page, 1)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(pages)
+		p := s3.NewListObjectsV2Paginator(client, in)
+		for p.HasMorePages() {
+			out, err := p.NextPage(pctx)
+			if err != nil {
+				pages <- page{err: fmt.Errorf("activity: list %s: %w", source, explainAWS(err))}
+				return
+			}
+			var keys []string
+			for _, o := range out.Contents {
+				if k := aws.ToString(o.Key); strings.HasSuffix(k, ".json.gz") || strings.HasSuffix(k, ".json") {
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) == 0 {
+				continue
+			}
+			events, err := s.fetchAll(pctx, client, b, keys)
+			select {
+			case pages <- page{keys: keys, events: events, err: err}:
+			case <-pctx.Done():
+				return
+			}
+			if err != nil {
+				return
 			}
 		}
-		if len(keys) == 0 {
-			continue
-		}
-		events, err := s.fetchAll(ctx, client, b, keys)
-		if err != nil {
-			return err
+	}()
+	for pg := range pages {
+		if pg.err != nil {
+			return pg.err
 		}
 		var added []Event
 		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 			var err error
-			if added, err = insertTx(ctx, tx, events); err != nil {
+			if added, err = insertTx(ctx, tx, pg.events); err != nil {
 				return err
 			}
-			return s.saveCheckpoint(ctx, tx, source, keys[len(keys)-1])
+			return s.saveCheckpoint(ctx, tx, source, pg.keys[len(pg.keys)-1])
 		}); err != nil {
 			return err
 		}
-		res.Files += len(keys)
-		s.account(ctx, res, len(events), added)
+		res.Files += len(pg.keys)
+		s.account(ctx, res, len(pg.events), added)
 	}
 	return nil
 }

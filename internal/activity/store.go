@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -179,30 +180,65 @@ func (s *Service) Insert(ctx context.Context, events []Event) ([]Event, error) {
 	return added, err
 }
 
+// insertBatch is how many rows one INSERT statement carries: fewer
+// statements make ingestion several times faster in SQLite.
+const insertBatch = 100
+
 func insertTx(ctx context.Context, tx *sql.Tx, events []Event) ([]Event, error) {
-	if len(events) == 0 {
-		return nil, nil
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type,
-		principal_arn, user_name, access_key, session, source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`)
-	if err != nil {
-		return nil, fmt.Errorf("activity: insert: %w", err)
-	}
-	defer stmt.Close()
 	var added []Event
-	for _, e := range events {
-		res, err := stmt.ExecContext(ctx, e.ID, e.Time.UnixMilli(), e.Account, e.Region, e.Source, e.Name, e.ReadOnly, e.IdentityType,
+	for len(events) > 0 {
+		n := min(len(events), insertBatch)
+		got, err := insertRows(ctx, tx, events[:n])
+		if err != nil {
+			return nil, err
+		}
+		added = append(added, got...)
+		events = events[n:]
+	}
+	return added, nil
+}
+
+const insertRowSQL = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+// insertRows stores events in one statement and returns the new ones
+// (RETURNING names the rows the conflict clause did not skip).
+func insertRows(ctx context.Context, tx *sql.Tx, events []Event) ([]Event, error) {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type,
+		principal_arn, user_name, access_key, session, source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw) VALUES `)
+	args := make([]any, 0, len(events)*20)
+	byID := make(map[string]int, len(events))
+	for i, e := range events {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(insertRowSQL)
+		byID[e.ID] = i
+		args = append(args, e.ID, e.Time.UnixMilli(), e.Account, e.Region, e.Source, e.Name, e.ReadOnly, e.IdentityType,
 			e.PrincipalARN, e.UserName, e.AccessKey, e.Session, e.SourceIP, e.ErrorCode, e.RequestID, strings.Join(e.Resources, "\n"),
 			e.Sensitive, e.Origin, e.Sandbox, string(e.Raw))
-		if err != nil {
-			return nil, fmt.Errorf("activity: insert event %s: %w", e.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			e.Seq, _ = res.LastInsertId()
-			added = append(added, e)
-		}
 	}
+	q.WriteString(" ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id")
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("activity: insert events: %w", err)
+	}
+	defer rows.Close()
+	var added []Event
+	for rows.Next() {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id); err != nil {
+			return nil, fmt.Errorf("activity: insert events: %w", err)
+		}
+		e := events[byID[id]]
+		e.Seq = seq
+		added = append(added, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("activity: insert events: %w", err)
+	}
+	sort.Slice(added, func(a, b int) bool { return added[a].Seq < added[b].Seq })
 	return added, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 
 	"portal/internal/activity"
 	"portal/internal/audit"
+	"portal/internal/engine"
 	"portal/internal/peers"
 )
 
@@ -411,4 +413,66 @@ func TestIngestLookupEvents(t *testing.T) {
 	if evs[0].Origin != "lookup:test/eu-central-1" || evs[0].ID != recs[0].EventID {
 		t.Errorf("newest event: got %s from %s, want %s from lookup:test/eu-central-1", evs[0].ID, evs[0].Origin, recs[0].EventID)
 	}
+}
+
+// TestSandboxTrailRecordsPortalCalls: the portal's own calls (as
+// engine.OnCall reports them) become CloudTrail records of the deployer
+// role's "portal" session, in signed, chained digests, ingested as
+// sandbox data with the bucket as a resource.
+func TestSandboxTrailRecordsPortalCalls(t *testing.T) {
+	client, _, account := trailBucket(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	trail, err := activity.StartSandboxTrail(ctx, client, t.TempDir(), []string{account}, []string{"eu-central-1"}, 1, now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := engine.StackInfo{ID: "dev-eu", Environment: "dev", Region: "eu-central-1", AccountID: account}
+	trail.Record(ctx, engine.Call{Stack: stack, Region: "eu-central-1", Service: "S3", Operation: "CreateBucket", RequestID: "REQ-1", Time: now,
+		Input: &s3.CreateBucketInput{Bucket: aws.String("medportal-dev-eu-documents")}})
+	trail.Record(ctx, engine.Call{Stack: stack, Region: "eu-central-1", Service: "Elastic Load Balancing v2", Operation: "DescribeLoadBalancers", Time: now})
+	if err := trail.Flush(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	b := trail.Bucket()
+	b.Bucket = activity.SandboxBucket
+	keys, err := activity.ParseDigestKeys(mustReadFile(t, trail.KeyFile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newService(t, activity.Config{Buckets: []activity.TrailBucket{b}, Clients: s3Clients(client), DigestKeys: keys})
+	if _, err := s.Ingest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := s.Search(ctx, activity.Filter{Name: "CreateBucket", Resource: "medportal-dev-eu-documents"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("CreateBucket events: got %d, want 1", len(evs))
+	}
+	e := evs[0]
+	if !activity.PortalCall(e) || !e.Sandbox || e.RequestID != "REQ-1" || e.Source != "s3.amazonaws.com" || e.Account != account {
+		t.Errorf("event: got portal=%v sandbox=%v request=%s source=%s account=%s", activity.PortalCall(e), e.Sandbox, e.RequestID, e.Source, e.Account)
+	}
+	elb, _, _ := s.Search(ctx, activity.Filter{Name: "DescribeLoadBalancers"})
+	if len(elb) != 1 || elb[0].Source != "elasticloadbalancing.amazonaws.com" || !elb[0].ReadOnly {
+		t.Errorf("ELB event: got %+v", elb)
+	}
+	v, err := s.Validate(ctx, audit.Entry{Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.OK {
+		t.Errorf("validation of the sandbox trail: %+v", v.Problems)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
