@@ -86,6 +86,9 @@ type Service struct {
 	sealer *Sealer
 	cfg    Config
 	now    func() time.Time
+	// OnDisabled, when set, is called after an account is disabled (and
+	// the change committed); package access revokes its AWS access there.
+	OnDisabled func(ctx context.Context, by audit.Entry, u User)
 	// dummyHash is checked against when an email is unknown, so that the
 	// time taken does not reveal which accounts exist.
 	dummyHash string
@@ -329,13 +332,13 @@ func (s *Service) SetRoles(ctx context.Context, by audit.Entry, id int64, roles 
 }
 
 // SetDisabled disables or re-enables account id. Disabling ends its
-// sessions and revokes its API tokens.
+// sessions, revokes its API tokens, then calls OnDisabled.
 func (s *Service) SetDisabled(ctx context.Context, by audit.Entry, id int64, disabled bool) (User, error) {
 	action := "staff.enable"
 	if disabled {
 		action = "staff.disable"
 	}
-	return s.update(ctx, by, id, action, func(tx *sql.Tx, u User) (map[string]any, error) {
+	u, err := s.update(ctx, by, id, action, func(tx *sql.Tx, u User) (map[string]any, error) {
 		if disabled {
 			if last, err := lastEnabledAdmin(ctx, tx, u); err != nil {
 				return nil, err
@@ -349,6 +352,10 @@ func (s *Service) SetDisabled(ctx context.Context, by audit.Entry, id int64, dis
 		_, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
 		return nil, err
 	})
+	if err == nil && disabled && s.OnDisabled != nil {
+		s.OnDisabled(ctx, by, u)
+	}
+	return u, err
 }
 
 // ResetTwoFactor removes account id's two-factor enrolment; the holder
