@@ -1,0 +1,94 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Finding is one place where a person's portal roles, their grants and
+// IAM disagree.
+type Finding struct {
+	UserID      int64
+	UserEmail   string
+	Environment string
+	Role        string
+	GrantID     int64
+	Problem     string
+}
+
+// Consistency lists every disagreement: access held by disabled accounts,
+// AWS roles a person's portal roles do not call for, memberships IAM has
+// not caught up with, and IAM group members no active grant explains
+// (read live from each account).
+func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
+	users, err := s.staff.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]int{}
+	byPrincipal := map[string]int{}
+	for i, u := range users {
+		byID[u.ID] = i
+		byPrincipal[PrincipalName(u)] = i
+	}
+	active, err := s.List(ctx, Filter{States: []string{Active}, Limit: 100000})
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	held := map[string]bool{} // principal|env|role
+	for _, g := range active {
+		u := users[byID[g.UserID]]
+		t, _ := s.templates.Get(g.Role)
+		held[PrincipalName(u)+"|"+g.Environment+"|"+g.Role] = true
+		f := Finding{UserID: u.ID, UserEmail: u.Email, Environment: g.Environment, Role: g.Role, GrantID: g.ID}
+		switch {
+		case u.Disabled:
+			f.Problem = "the staff account is disabled but the grant is active"
+		case !t.FitsPortalRoles(u.Roles):
+			f.Problem = fmt.Sprintf("%s is for %s; the person holds %s in the portal", g.Role, strings.Join(t.PortalRoles, " or "), rolesText(u.Roles))
+		default:
+			continue
+		}
+		out = append(out, f)
+	}
+	pending, err := s.PendingSyncs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pending {
+		f := Finding{UserID: p.UserID, Environment: p.Environment, Role: p.Role, Problem: "IAM does not reflect the grants yet"}
+		if i, ok := byID[p.UserID]; ok {
+			f.UserEmail = users[i].Email
+		}
+		if p.LastError != "" {
+			f.Problem += ": " + p.LastError
+		}
+		out = append(out, f)
+	}
+	for _, env := range Environments {
+		if s.accounts[env] == "" {
+			continue
+		}
+		for _, t := range s.templates.All() {
+			members, err := s.Members(ctx, env, t.Name)
+			if err != nil {
+				out = append(out, Finding{Environment: env, Role: t.Name, Problem: "could not read the group: " + err.Error()})
+				break
+			}
+			for _, m := range members {
+				if held[m+"|"+env+"|"+t.Name] {
+					continue
+				}
+				f := Finding{Environment: env, Role: t.Name, UserEmail: m,
+					Problem: fmt.Sprintf("IAM user %s is in %s but holds no active grant of it", m, t.GroupName())}
+				if i, ok := byPrincipal[m]; ok {
+					f.UserID, f.UserEmail = users[i].ID, users[i].Email
+				}
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
