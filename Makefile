@@ -87,8 +87,10 @@ run: tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sand
 build: ## Build bin/portal.
 	go build -o bin/portal ./cmd/portal
 
-bench: ## Run benchmarks.
-	go test -run '^$$' -bench . -benchmem ./...
+BENCHFLAGS ?=
+
+bench: tools build ## Go benchmarks + HTTP load on a sandbox portal; report (Markdown, JSON) vs the previous one in reports/. BENCHFLAGS="-clients 50 -load-duration 1m" to vary.
+	bin/portal bench $(BENCHFLAGS)
 
 FUZZTIME ?= 30s
 

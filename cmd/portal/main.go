@@ -13,6 +13,7 @@ import (
 
 	"portal/internal/app"
 	"portal/internal/audit"
+	"portal/internal/loadtest"
 	"portal/internal/sandbox"
 )
 
@@ -24,6 +25,7 @@ Commands:
   users add             create a staff account and print its one-time password
   audit verify          verify the audit trail's hash chain
   blueprint validate    validate blueprint files and their guardrails (exit 1 on any error)
+  bench                 run the Go benchmarks and an HTTP load on a sandbox; report in reports/ (make bench)
 
 Run portal <command> -help for a command's flags.
 `
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return audit.VerifyCommand(ctx, rest[1:], stdout, stderr)
 	case cmd == "blueprint" && len(rest) > 0 && rest[0] == "validate":
 		return blueprintValidate(ctx, rest[1:], stdout, stderr)
+	case cmd == "bench":
+		return loadtest.BenchCommand(ctx, rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,152 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"portal/internal/app"
+	"portal/internal/audit"
+	"portal/internal/staff"
+	"portal/internal/store"
+)
+
+// Account is a staff account the harness signs in with.
+type Account struct {
+	Email, Password string
+}
+
+// loadPassword is the load accounts' password; they live only in a
+// throw-away sandbox folder.
+const loadPassword = "Sturdy-harness-2026-horse"
+
+// PrepareAccount creates, in the sandbox folder dir before the portal
+// starts, an account holding roles with loadPassword set, so clients can
+// sign in through the form without a first-sign-in step. The roles must
+// not require two-factor (compliance, finance).
+func PrepareAccount(ctx context.Context, dir, email string, roles ...staff.Role) (Account, error) {
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return Account{}, fmt.Errorf("loadtest: %w", err)
+	}
+	key, err := app.LoadOrCreateKey(filepath.Join(data, "secret.key"))
+	if err != nil {
+		return Account{}, err
+	}
+	sealer, err := staff.NewSealer(key)
+	if err != nil {
+		return Account{}, err
+	}
+	db, err := store.Open(ctx, filepath.Join(data, "portal.db"))
+	if err != nil {
+		return Account{}, err
+	}
+	defer db.Close()
+	svc := staff.NewService(db, audit.New(db, nil), sealer, staff.DefaultConfig(), nil)
+	by := audit.Entry{Actor: "portal bench"}
+	u, otp, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Load generator", Roles: roles})
+	if err != nil {
+		return Account{}, fmt.Errorf("loadtest: create %s: %w", email, err)
+	}
+	if err := svc.ChangePassword(ctx, by, u.ID, otp, loadPassword, loadPassword); err != nil {
+		return Account{}, fmt.Errorf("loadtest: set the password of %s: %w", email, err)
+	}
+	return Account{Email: email, Password: loadPassword}, nil
+}
+
+// Sandbox is a `portal sandbox` process: the portal, moto and stripe-mock.
+type Sandbox struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var runningAt = regexp.MustCompile(`The portal is running at (http://\S+) `)
+
+// StartSandbox runs exe (a portal binary) as `portal sandbox` on a free
+// port with its data in dir, and returns once it serves. Its output goes to
+// log.
+func StartSandbox(ctx context.Context, exe, dir string, log io.Writer) (*Sandbox, error) {
+	cmd := exec.Command(exe, "sandbox", "-addr", "127.0.0.1:0", "-dir", dir)
+	cmd.Stderr = log
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("loadtest: start %s sandbox: %w", exe, err)
+	}
+	s := &Sandbox{cmd: cmd, done: make(chan error, 1)}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			if m := runningAt.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case s.URL = <-found:
+		return s, nil
+	case err := <-s.done:
+		return nil, fmt.Errorf("loadtest: the sandbox exited before serving: %v", err)
+	case <-time.After(5 * time.Minute):
+		s.Stop()
+		return nil, fmt.Errorf("loadtest: the sandbox did not serve within 5 minutes")
+	case <-ctx.Done():
+		s.Stop()
+		return nil, ctx.Err()
+	}
+}
+
+// PID is the portal process's id.
+func (s *Sandbox) PID() int { return s.cmd.Process.Pid }
+
+// PeakRSS is the portal process's peak resident set size so far, in MiB
+// (VmHWM from /proc; Linux only).
+func (s *Sandbox) PeakRSS() (float64, error) { return peakRSS(s.PID()) }
+
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: peak RSS: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0, fmt.Errorf("loadtest: peak RSS: %q: %w", line, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("loadtest: peak RSS: no VmHWM in /proc/%d/status", pid)
+}
+
+// Stop interrupts the sandbox, which stops moto and stripe-mock, and waits
+// for it; after 30 seconds it is killed.
+func (s *Sandbox) Stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		return <-s.done
+	}
+}
