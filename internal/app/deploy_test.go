@@ -7,8 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"portal/internal/app"
 	"portal/internal/audit"
@@ -133,6 +137,43 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	for action, n := range again.Counts {
 		if action != "no-op" && action != "read" && n > 0 {
 			t.Errorf("plan after apply wants %d %s, want nothing to change (%v)", n, action, again.Counts)
+		}
+	}
+
+	// A compliance officer reads the plan and the run in a browser.
+	bg := context.Background()
+	officer, otp, err := a.Staff.Create(bg, audit.Entry{Actor: "test"}, staff.NewUser{Email: "cora@example.com", Roles: []staff.Role{staff.Compliance}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "a compliance officer's passphrase"
+	if err := a.Staff.ChangePassword(bg, audit.Entry{Actor: "test"}, officer.ID, otp, pw, pw); err != nil {
+		t.Fatal(err)
+	}
+	bctx := peers.Chromium(t)
+	bctx, cancel := context.WithTimeout(bctx, time.Minute)
+	defer cancel()
+	shots := screenshotDir(t)
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
+		chromedp.SendKeys(`#f-email`, officer.Email), chromedp.SendKeys(`#f-password`, pw),
+		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`h1`),
+		chromedp.Navigate(a.URL()+"/plans/"+itoa(p.ID)), chromedp.WaitVisible(`[data-testid=plan-counts]`)); err != nil {
+		t.Fatalf("open the plan: %v", err)
+	}
+	peers.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan.png"))
+	if n, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=service-S3]`)); err != nil || !strings.Contains(n, "documents_bucket") {
+		t.Errorf("the plan page's S3 group: %q, %v; want the documents bucket", n, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/runs/"+itoa(queued.RunID)), chromedp.WaitVisible(`[data-testid=run-state]`)); err != nil {
+		t.Fatalf("open the run: %v", err)
+	}
+	peers.Screenshot(t, bctx, filepath.Join(shots, "deploy-run.png"))
+	if st, _ := chromedp.Run(bctx, chromedp.Text(`[data-testid=run-state]`)); st != "succeeded" {
+		t.Errorf("the run page says %q, want succeeded", st)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=run-cancel]`, chromedp.AtLeast(0))); err == nil {
+		if html, _ := chromedp.Run(bctx, chromedp.OuterHTML(`[data-testid=run-progress]`)); strings.Contains(html, "run-cancel") {
+			t.Error("a finished run offers Cancel")
 		}
 	}
 }

@@ -100,6 +100,8 @@ func serviceOf(typ string) string {
 	switch {
 	case typ == "kms_key":
 		return "KMS"
+	case typ == "acm_certificate":
+		return "ACM"
 	case strings.HasPrefix(typ, "s3_"):
 		return "S3"
 	case typ == "dynamodb_table":
@@ -274,6 +276,7 @@ func (s *Server) runView(c echo.Context) (templates.RunView, error) {
 		return templates.RunView{}, err
 	}
 	v := templates.RunView{Run: runRow(r), Total: len(steps), Finished: r.Finished(), StartedAt: r.StartedAt}
+	v.CSRF, _ = c.Get("csrf").(string)
 	canAct := currentUser(c).Has(staff.Ops, staff.Admin)
 	v.CanCancel = canAct && (r.State == engine.RunQueued || r.State == engine.RunRunning || r.State == engine.RunInterrupted) && !r.CancelRequested
 	v.CanResume = canAct && r.State == engine.RunInterrupted

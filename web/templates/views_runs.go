@@ -126,6 +126,8 @@ type RunView struct {
 	CanCancel bool
 	CanResume bool
 	StartedAt time.Time
+	// CSRF is the form token of the live part's buttons.
+	CSRF string
 	// Lock is the stack's lock while this run waits for it.
 	Lock *LockView
 }
