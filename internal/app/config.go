@@ -14,8 +14,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 
-	"portal/internal/billing"
 	"portal/internal/activity"
+	"portal/internal/billing"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
