@@ -52,6 +52,7 @@ type Alarm struct {
 	Threshold                          float64
 	Updated                            time.Time
 	History                            []AlarmChange
+	HistoryNote                        string
 }
 
 // AlarmChange is one entry of an alarm's history.
@@ -128,7 +129,10 @@ func (s *Service) stackAlarms(ctx context.Context, st StackRef, history int) ([]
 				h, err := cw.DescribeAlarmHistory(ctx, &cloudwatch.DescribeAlarmHistoryInput{AlarmName: a.AlarmName, MaxRecords: aws.Int32(int32(history)),
 					HistoryItemType: types.HistoryItemTypeStateUpdate})
 				if err != nil {
-					return nil, explainAWS(err)
+					// The state is still worth showing without its history.
+					al.HistoryNote = "history unavailable: " + engine.Explain(err)
+					out = append(out, al)
+					continue
 				}
 				for _, it := range h.AlarmHistoryItems {
 					al.History = append(al.History, AlarmChange{At: aws.ToTime(it.Timestamp), Summary: aws.ToString(it.HistorySummary)})

@@ -148,6 +148,7 @@ type AlarmRow struct {
 	Threshold                                             string
 	Updated                                               time.Time
 	History                                               []AlarmHistoryRow
+	HistoryNote                                           string
 }
 
 // AlarmHistoryRow is one alarm state change.
