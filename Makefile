@@ -35,7 +35,7 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help tools generate lint check test run build bench fuzz clean
+.PHONY: help tools generate lint check test run build bench soak fuzz clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,6 +91,11 @@ BENCHFLAGS ?=
 
 bench: tools build ## Go benchmarks + HTTP load on a sandbox portal; report (Markdown, JSON) vs the previous one in reports/. BENCHFLAGS="-clients 50 -load-duration 1m" to vary.
 	bin/portal bench $(BENCHFLAGS)
+
+SOAKFLAGS ?=
+
+soak: tools build ## 10 min of mixed load from 100 clients on a sandbox, SIGKILL restarts, bad input; end-of-run checks. SOAKFLAGS="-duration 2m" to shorten.
+	bin/portal soak $(SOAKFLAGS)
 
 FUZZTIME ?= 30s
 

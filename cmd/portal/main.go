@@ -26,6 +26,7 @@ Commands:
   audit verify          verify the audit trail's hash chain
   blueprint validate    validate blueprint files and their guardrails (exit 1 on any error)
   bench                 run the Go benchmarks and an HTTP load on a sandbox; report in reports/ (make bench)
+  soak                  mixed load, SIGKILL restarts, bad and repeated input on a sandbox; end-of-run checks (make soak)
 
 Run portal <command> -help for a command's flags.
 `
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return blueprintValidate(ctx, rest[1:], stdout, stderr)
 	case cmd == "bench":
 		return loadtest.BenchCommand(ctx, rest, stdout, stderr)
+	case cmd == "soak":
+		return loadtest.SoakCommand(ctx, rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
