@@ -95,6 +95,11 @@ func scanRolePlan(sc interface{ Scan(...any) error }) (RolePlan, error) {
 	return p, err
 }
 
+// GetPlan returns stored plan id as the engine keeps it.
+func (s *Service) GetPlan(ctx context.Context, id int64) (*engine.Plan, error) {
+	return s.engine.GetPlan(ctx, id)
+}
+
 // RolePlanOf returns the record of stored plan id.
 func (s *Service) RolePlanOf(ctx context.Context, id int64) (RolePlan, error) {
 	p, err := scanRolePlan(s.db.QueryRowContext(ctx, `SELECT `+rolePlanColumns+` FROM access_role_plans p WHERE plan_id = ?`, id))

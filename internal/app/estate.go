@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
+	"portal/internal/access"
 	"portal/internal/accounts"
 	"portal/internal/drivers"
 	"portal/internal/engine"
@@ -31,6 +32,8 @@ type Estate struct {
 	// Inventory discovers what exists in every environment account, on a
 	// schedule and on demand.
 	Inventory *inventory.Service
+	// Access manages the IAM groups staff hold in each account.
+	Access *access.Service
 }
 
 // InventoryInterval is how often the estate is discovered.
@@ -51,7 +54,7 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 		return nil, fmt.Errorf("app: AWS configuration: %w", err)
 	}
 	accts := accounts.New(base, cat)
-	reg, err := engine.NewRegistry(drivers.All()...)
+	reg, err := engine.NewRegistry(append(drivers.All(), access.Drivers()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +66,9 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	}
 	e.Inventory = inventory.New(a.DB, a.Audit, a.log, opts.Now, &inventory.Discoverer{Configs: accts.Config, Environments: cat.Environments()})
 	e.Inventory.Schedule(a.Jobs, InventoryInterval)
+	if e.Access, err = a.buildAccess(e, opts); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -86,6 +92,7 @@ func (a *App) webDeps(opts Options) web.Deps {
 		d.Inventory = a.Estate.Inventory
 		d.Workflows = a.Estate.Workflows
 		d.StackRuns = web.StackRunsOf(a.Estate.Workflows)
+		d.Access = a.Estate.Access
 	}
 	return d
 }

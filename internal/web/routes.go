@@ -142,6 +142,26 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/access/staff/:id/enable", s.staffEnable, admin)
 	s.handle(post, "/access/staff/:id/reset-2fa", s.staffResetTwoFactor, admin)
 	s.handle(post, "/access/staff/:id/reset-password", s.staffResetPassword, admin)
+	// AWS access: admins grant, approve and review; compliance reads who
+	// holds what (active elevations included); anyone asks for elevation.
+	s.handle(get, "/access/aws", s.awsAccess, auditors)
+	s.handle(post, "/access/aws/grants", s.awsGrantCreate, admin)
+	s.handle(post, "/access/aws/grants/:id/approve", s.awsGrantDecide(true), admin)
+	s.handle(post, "/access/aws/grants/:id/reject", s.awsGrantDecide(false), admin)
+	s.handle(post, "/access/aws/grants/:id/revoke", s.awsGrantRevoke, admin)
+	s.handle(get, "/access/aws/elevate", s.awsElevate, AnyStaff)
+	s.handle(post, "/access/aws/elevate", s.awsElevateCreate, AnyStaff)
+	s.handle(get, "/access/aws/roles", s.awsRoles, auditors)
+	s.handle(post, "/access/aws/roles/:env/plan", s.awsRolesPlan, admin)
+	s.handle(post, "/access/aws/roles/plans/:id/approve", s.awsRolesApprove, admin)
+	s.handle(post, "/access/aws/roles/plans/:id/apply", s.awsRolesApply, admin)
+	s.handle(get, "/access/aws/reviews", s.awsReviews, auditors)
+	s.handle(post, "/access/aws/reviews", s.awsReviewOpen, admin)
+	s.handle(get, "/access/aws/reviews/:id", s.awsReview, auditors)
+	s.handle(post, "/access/aws/reviews/:id/items/:item", s.awsReviewDecide, admin)
+	s.handle(post, "/access/aws/reviews/:id/close", s.awsReviewClose, admin)
+	s.handle(get, "/access/aws/reviews/:id/export.csv", s.awsReviewExport, auditors)
+	s.handle(get, "/access/aws/consistency", s.awsConsistency, auditors)
 
 	// Audit trail.
 	s.handle(get, "/audit", s.auditList, auditors)

@@ -195,6 +195,27 @@ var wantAccess = map[string]access{
 	"GET /api/v1/inventory/changes":         estate,
 	"POST /api/v1/inventory/discover":       deployers,
 	"GET /api/v1/inventory/discoveries/:id": estate,
+
+	// AWS access: admins grant, approve, plan staff roles and review;
+	// compliance reads; anyone asks for elevation for themselves.
+	"GET /access/aws":                          auditors,
+	"POST /access/aws/grants":                  adminOnly,
+	"POST /access/aws/grants/:id/approve":      adminOnly,
+	"POST /access/aws/grants/:id/reject":       adminOnly,
+	"POST /access/aws/grants/:id/revoke":       adminOnly,
+	"GET /access/aws/elevate":                  anyStaff,
+	"POST /access/aws/elevate":                 anyStaff,
+	"GET /access/aws/roles":                    auditors,
+	"POST /access/aws/roles/:env/plan":         adminOnly,
+	"POST /access/aws/roles/plans/:id/approve": adminOnly,
+	"POST /access/aws/roles/plans/:id/apply":   adminOnly,
+	"GET /access/aws/reviews":                  auditors,
+	"POST /access/aws/reviews":                 adminOnly,
+	"GET /access/aws/reviews/:id":              auditors,
+	"POST /access/aws/reviews/:id/items/:item": adminOnly,
+	"POST /access/aws/reviews/:id/close":       adminOnly,
+	"GET /access/aws/reviews/:id/export.csv":   auditors,
+	"GET /access/aws/consistency":              auditors,
 }
 
 // TestRoutesAreAllListed fails when a route exists that wantAccess does not

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"portal/internal/access"
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/billing"
@@ -71,6 +72,9 @@ type Deps struct {
 	// Inventory is what discovery found in AWS; always set (without AWS
 	// its pages say nothing can be discovered).
 	Inventory *inventory.Service
+	// Access is staff AWS access (roles, grants, elevation, reviews); nil
+	// when no AWS environments are configured, and its pages say so.
+	Access *access.Service
 }
 
 // Server is the portal's HTTP handler.

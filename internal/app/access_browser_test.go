@@ -1,0 +1,215 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/chromedp/chromedp"
+
+	"portal/internal/app"
+	"portal/internal/peers"
+	"portal/internal/regions"
+	"portal/internal/staff"
+)
+
+// TestAWSAccessInBrowser is the issue's "done when": an admin gives an ops
+// engineer read-only access in prod, the engineer asks for an hour of
+// deployer access with a reason, a second admin approves, IAM in the prod
+// account shows it, and at expiry (the injected clock moved on) it is
+// gone; the review campaign lists the grant.
+func TestAWSAccessInBrowser(t *testing.T) {
+	m := peers.MotoForTest(t)
+	t.Setenv("AWS_ENDPOINT_URL", m.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	accounts := map[string]string{}
+	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
+	for _, env := range regions.EnvironmentNames() {
+		accounts[env] = peers.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peers.TestRole))
+	}
+	cfg, err := app.ParseServe(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &promoClock{t: time.Now().UTC().Truncate(time.Second)}
+	runCtx, stop := context.WithCancel(context.Background())
+	a, err := app.New(runCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Now: clk.Now, HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	})
+	adaPass, adaSecret := staffUser(t, a, clk, "ada.admin@example.com", "Ada Admin", staff.Admin)
+	benPass, benSecret := staffUser(t, a, clk, "ben.admin@example.com", "Ben Admin", staff.Admin)
+	olgaPass, olgaSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
+	prodIAM := iam.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("us-east-1"), accounts["prod"], peers.TestRole))
+	members := func(group string) []string {
+		t.Helper()
+		out, err := prodIAM.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String(group)})
+		if err != nil {
+			t.Fatalf("prod group %s: %v", group, err)
+		}
+		var names []string
+		for _, u := range out.Users {
+			names = append(names, aws.ToString(u.UserName))
+		}
+		return names
+	}
+
+	ctx := peers.Chromium(t)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	shots := screenshotDir(t)
+	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, "access-"+name+".png")) }
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			shot("failed")
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			shot("failed")
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	signIn := func(email, password, secret string) {
+		t.Helper()
+		do("sign in "+email, chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
+			chromedp.SendKeys(`#f-email`, email), chromedp.SendKeys(`#f-password`, password),
+			chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=totp-form]`))
+		do("two-factor "+email, chromedp.SendKeys(`#f-code`, clk.code(t, secret)), chromedp.Click(`[data-testid=totp-submit]`),
+			chromedp.WaitVisible(`[data-testid=who]`))
+	}
+	signOut := func() {
+		t.Helper()
+		do("sign out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`[data-testid=login-form]`))
+	}
+
+	// Ada plans the prod staff roles; Ben approves; Ada applies.
+	signIn("ada.admin@example.com", adaPass, adaSecret)
+	do("empty access page", chromedp.Navigate(a.URL()+"/access/aws"), chromedp.WaitVisible(`[data-testid=matrix]`))
+	shot("01-empty")
+	do("plan prod roles", chromedp.Navigate(a.URL()+"/access/aws/roles"), chromedp.WaitVisible(`[data-testid=role-stacks]`),
+		chromedp.Click(`[data-testid=plan-prod]`), chromedp.WaitVisible(`[data-testid=flash]`))
+	shot("02-prod-planned")
+	if got := text(`[data-testid=stack-prod]`); !strings.Contains(got, "5 to create") || !strings.Contains(got, "Needs another admin") {
+		t.Errorf("prod row: %q, want 5 to create, needing approval", got)
+	}
+	signOut()
+	signIn("ben.admin@example.com", benPass, benSecret)
+	do("approve prod roles", chromedp.Navigate(a.URL()+"/access/aws/roles"), chromedp.Click(`[data-testid=approve-plan-prod]`),
+		chromedp.WaitVisible(`[data-testid=flash]`))
+	signOut()
+	signIn("ada.admin@example.com", adaPass, adaSecret)
+	do("apply prod roles", chromedp.Navigate(a.URL()+"/access/aws/roles"), chromedp.Click(`[data-testid=apply-prod]`),
+		chromedp.WaitVisible(`[data-testid=nav-runs]`))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := prodIAM.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String("staff-ops-readonly")}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			shot("failed")
+			t.Fatal("the prod staff groups never appeared")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	// Ada grants Olga read-only in prod: it waits for another admin.
+	olga, err := a.Staff.GetByEmail(context.Background(), "olga.ops@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("grant form", chromedp.Navigate(a.URL()+"/access/aws"), chromedp.WaitVisible(`[data-testid=grant-form]`),
+		chromedp.SetValue(`#f-user`, strconv.FormatInt(olga.ID, 10)), chromedp.SetValue(`#f-environment`, "prod"), chromedp.SetValue(`#f-role`, "ops-readonly"),
+		chromedp.SendKeys(`#f-reason`, "joins the prod on-call rota"), chromedp.Click(`[data-testid=grant-submit]`),
+		chromedp.WaitVisible(`[data-testid=flash]`))
+	if got := text(`[data-testid=flash]`); !strings.Contains(got, "another admin must approve") {
+		t.Errorf("flash after prod grant: %q", got)
+	}
+	shot("03-grant-pending")
+	signOut()
+
+	// Olga asks for an hour of deployer access in prod; 8 hours is refused.
+	signIn("olga.ops@example.com", olgaPass, olgaSecret)
+	do("elevate form", chromedp.Navigate(a.URL()+"/access/aws/elevate"), chromedp.WaitVisible(`[data-testid=elevate-form]`),
+		chromedp.SetValue(`#f-environment`, "prod"), chromedp.SetValue(`#f-role`, "ops-deployer"), chromedp.SetValue(`#f-minutes`, "480"),
+		chromedp.SendKeys(`#f-reason`, "INC-1042 hotfix for the upload queue"), chromedp.Click(`[data-testid=elevate-submit]`),
+		chromedp.WaitVisible(`[data-testid=error-minutes]`))
+	shot("04-elevation-too-long")
+	if got := text(`[data-testid=error-minutes]`); !strings.Contains(got, "4 hours") {
+		t.Errorf("duration error %q, want the 4-hour bound", got)
+	}
+	do("elevate 1h", chromedp.SetValue(`#f-minutes`, "60"), chromedp.Click(`[data-testid=elevate-submit]`),
+		chromedp.WaitVisible(`[data-testid=my-requests]`))
+	shot("05-elevation-requested")
+	signOut()
+
+	// Ben approves both.
+	signIn("ben.admin@example.com", benPass, benSecret)
+	do("pending list", chromedp.Navigate(a.URL()+"/access/aws"), chromedp.WaitVisible(`[data-testid=pending]`))
+	shot("06-pending")
+	for i := 0; i < 2; i++ {
+		do("approve", chromedp.Click(`[data-testid=pending] button.btn-primary`), chromedp.WaitVisible(`[data-testid=flash]`))
+	}
+	do("matrix", chromedp.WaitVisible(`[data-testid=elevations]`))
+	shot("07-elevated")
+	if got := text(`[data-testid=elevations]`); !strings.Contains(got, "min left") {
+		t.Errorf("active elevations: %q, want a countdown", got)
+	}
+	if got := text(`[data-testid="cell-olga.ops@example.com-prod"]`); !strings.Contains(got, "ops-readonly") || !strings.Contains(got, "ops-deployer until") {
+		t.Errorf("olga's prod cell: %q", got)
+	}
+	if got := members("staff-ops-deployer"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
+		t.Fatalf("prod ops-deployer members %v, want olga", got)
+	}
+
+	// An hour later the job ends it; read-only stays.
+	clk.mu.Lock()
+	clk.t = clk.t.Add(61 * time.Minute)
+	clk.mu.Unlock()
+	if _, err := a.Jobs.RunOnce(context.Background(), "access.expire"); err != nil {
+		t.Fatal(err)
+	}
+	if got := members("staff-ops-deployer"); len(got) != 0 {
+		t.Errorf("after expiry: ops-deployer members %v, want nobody", got)
+	}
+	if got := members("staff-ops-readonly"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
+		t.Errorf("after expiry: ops-readonly members %v, want olga", got)
+	}
+
+	// The review lists the standing grant.
+	do("open review", chromedp.Navigate(a.URL()+"/access/aws/reviews"), chromedp.WaitVisible(`[data-testid=empty]`))
+	shot("08-reviews-empty")
+	do("open review", chromedp.Click(`[data-testid=review-open]`), chromedp.WaitVisible(`[data-testid=review-items]`))
+	shot("09-review")
+	if got := text(`[data-testid="item-olga.ops@example.com-prod-ops-readonly"]`); !strings.Contains(got, "unknown") {
+		t.Errorf("review row: %q, want last used unknown", got)
+	}
+	do("consistency", chromedp.Navigate(a.URL()+"/access/aws/consistency"), chromedp.WaitVisible(`[data-testid=empty]`))
+	shot("10-consistent")
+}
