@@ -61,14 +61,3 @@ func auditRows(recs []audit.Record) []templates.AuditRow {
 	}
 	return rows
 }
-
-type areaKey struct {
-	key, title string
-	empty      templates.EmptyArea
-}
-
-func (s *Server) area(a areaKey) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		return s.render(c, http.StatusOK, templates.Area(s.page(c, a.title, a.key), a.empty))
-	}
-}
