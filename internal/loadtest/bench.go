@@ -38,6 +38,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	benchtime := fs.String("benchtime", "", "go test -benchtime (default go's own)")
 	clients := fs.Int("clients", 20, "concurrent signed-in clients of the HTTP load; 0 skips the load")
 	duration := fs.Duration("load-duration", 30*time.Second, "how long the HTTP load lasts")
+	settle := fs.Duration("settle", 20*time.Second, "wait after the sandbox serves, so its first Stripe sync and trail ingest are not measured as load")
 	exe := fs.String("portal", "", "portal binary to run as the sandbox (default this one)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -64,7 +65,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	r := &Report{Started: time.Now().UTC(), Commit: commit(root),
-		Host: fmt.Sprintf("%d CPUs, %s, %s/%s", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)}
+		Host: fmt.Sprintf("%d CPUs, %s, %s/%s, load average %s at the start", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAverage())}
 	stamp := r.Started.Format("20060102-150405")
 
 	if *pattern != "" {
@@ -92,7 +93,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	if *clients > 0 {
 		fmt.Fprintf(stdout, "== HTTP load: %d clients for %s against a sandbox portal\n", *clients, *duration)
-		if err := loadSandbox(ctx, r, *exe, *out, stamp, *clients, *duration, stdout); err != nil {
+		if err := loadSandbox(ctx, r, *exe, *out, stamp, *clients, *duration, *settle, stdout); err != nil {
 			r.Failures = append(r.Failures, err.Error())
 		}
 	}
@@ -126,7 +127,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // loadSandbox starts a sandbox portal with a load account, loads it and
 // records the load figures and the portal's peak RSS in r.
-func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients int, d time.Duration, stdout io.Writer) error {
+func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients int, d, settle time.Duration, stdout io.Writer) error {
 	dir, err := os.MkdirTemp("", "portal-bench-")
 	if err != nil {
 		return err
@@ -147,7 +148,8 @@ func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients
 		return fmt.Errorf("%w (log in %s)", err, logPath)
 	}
 	defer sb.Stop()
-	fmt.Fprintf(stdout, "sandbox portal at %s (pid %d, log in %s)\n", sb.URL, sb.PID(), logPath)
+	fmt.Fprintf(stdout, "sandbox portal at %s (pid %d, log in %s); settling for %s\n", sb.URL, sb.PID(), logPath, settle)
+	sleep(ctx, settle)
 	// One signed-in pass over the pages first: a page that fails here
 	// would only produce a report full of failures.
 	c, err := SignIn(ctx, sb.URL, acct.Email, acct.Password)
@@ -213,4 +215,17 @@ func (f *firstSection) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return f.w.Write(b)
+}
+
+// loadAverage is the machine's 1-minute load average, so a report taken on
+// a busy machine says so.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
