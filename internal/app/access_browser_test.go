@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/chromedp/chromedp"
 
+	"portal/internal/access"
 	"portal/internal/app"
 	"portal/internal/peers"
 	"portal/internal/regions"
@@ -173,8 +174,14 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	signIn("ben.admin@example.com", benPass, benSecret)
 	do("pending list", chromedp.Navigate(a.URL()+"/access/aws"), chromedp.WaitVisible(`[data-testid=pending]`))
 	shot("06-pending")
-	for i := 0; i < 2; i++ {
-		do("approve", chromedp.Click(`[data-testid=pending] button.btn-primary`), chromedp.WaitVisible(`[data-testid=flash]`))
+	pending, err := a.Estate.Access.List(context.Background(), access.Filter{States: []string{access.Pending}})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("pending grants %d (err %v), want 2", len(pending), err)
+	}
+	for _, g := range pending {
+		id := strconv.FormatInt(g.ID, 10)
+		do("approve "+id, chromedp.Click(`[data-testid=approve-`+id+`]`), chromedp.WaitNotPresent(`[data-testid=approve-`+id+`]`),
+			chromedp.WaitVisible(`[data-testid=flash]`))
 	}
 	do("matrix", chromedp.WaitVisible(`[data-testid=elevations]`))
 	shot("07-elevated")
