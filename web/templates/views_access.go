@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -179,3 +180,14 @@ type AWSConsistencyView struct {
 
 // clockMin is a time as HH:MM UTC.
 func clockMin(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
+// awsTabsFor lists the tabs u may open.
+func awsTabsFor(u *UserView) []NavItem {
+	var out []NavItem
+	for _, n := range AWSAccessNav {
+		if n.Key == "elevate" || (u != nil && (slices.Contains(u.Roles, "admin") || slices.Contains(u.Roles, "compliance"))) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
