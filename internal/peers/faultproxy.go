@@ -15,13 +15,15 @@ import (
 
 // FaultProxy is a loopback reverse proxy in front of an AWS endpoint (moto)
 // that answers a share of calls itself with a throttling error or a 5xx,
-// the way AWS does under load, so tests can show that retries work.
+// the way AWS does under load, so tests and the soak can show that retries
+// work. Its target can be swapped (a restarted moto) while it serves.
 type FaultProxy struct {
 	srv      *http.Server
 	url      string
 	share    float64
 	mu       sync.Mutex
 	rng      *rand.Rand
+	target   atomic.Pointer[httputil.ReverseProxy]
 	total    atomic.Int64
 	injected atomic.Int64
 	// Latency is added to every forwarded call, to stand for the network
@@ -29,42 +31,66 @@ type FaultProxy struct {
 	Latency time.Duration
 }
 
-// StartFaultProxy forwards to target and fails share (0..1) of requests,
-// chosen by a generator seeded with seed so runs are repeatable.
+// NewFaultProxy listens on a free loopback port, forwards to target and
+// fails share (0..1) of requests, chosen by a generator seeded with seed so
+// runs are repeatable. Close stops it.
+func NewFaultProxy(target string, share float64, seed int64) (*FaultProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &FaultProxy{url: "http://" + ln.Addr().String(), share: share, rng: rand.New(rand.NewSource(seed))}
+	if err := p.SetTarget(target); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve)}
+	go p.srv.Serve(ln)
+	return p, nil
+}
+
+// StartFaultProxy is NewFaultProxy for a test, stopped at its end.
 func StartFaultProxy(tb testing.TB, target string, share float64, seed int64) *FaultProxy {
 	tb.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		tb.Fatalf("peers: fault proxy target: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := NewFaultProxy(target, share, seed)
 	if err != nil {
 		tb.Fatalf("peers: fault proxy: %v", err)
 	}
-	p := &FaultProxy{url: "http://" + ln.Addr().String(), share: share, rng: rand.New(rand.NewSource(seed))}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.total.Add(1)
-		p.mu.Lock()
-		fail, kind := p.rng.Float64() < p.share, p.rng.Intn(2)
-		p.mu.Unlock()
-		if !fail {
-			if p.Latency > 0 {
-				time.Sleep(p.Latency)
-			}
-			rp.ServeHTTP(w, r)
-			return
-		}
-		p.injected.Add(1)
-		if kind == 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		throttle(w, r)
-	})}
-	go p.srv.Serve(ln)
-	tb.Cleanup(func() { p.srv.Close() })
+	tb.Cleanup(func() { p.Close() })
 	return p
+}
+
+// SetTarget points the proxy at another endpoint.
+func (p *FaultProxy) SetTarget(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	p.target.Store(httputil.NewSingleHostReverseProxy(u))
+	return nil
+}
+
+// Close stops the proxy.
+func (p *FaultProxy) Close() error { return p.srv.Close() }
+
+func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.total.Add(1)
+	p.mu.Lock()
+	fail, kind := p.rng.Float64() < p.share, p.rng.Intn(2)
+	p.mu.Unlock()
+	if !fail {
+		if p.Latency > 0 {
+			time.Sleep(p.Latency)
+		}
+		p.target.Load().ServeHTTP(w, r)
+		return
+	}
+	p.injected.Add(1)
+	if kind == 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	throttle(w, r)
 }
 
 // throttle answers with a throttling error shaped for the request's
