@@ -7,6 +7,7 @@ import (
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 type middlewareStack = middleware.Stack
@@ -31,12 +32,27 @@ func withResource(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, resourceKey{}, id)
 }
 
+// middleware counts each attempt of a call and keeps its request id. It is
+// the outermost deserialize middleware: the SDK's request id retrievers
+// sit just around the operation's deserializer, so only once they have
+// returned does the metadata hold the request id.
 func (r *recorder) middleware(stack *middleware.Stack) error {
 	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("portal/recorder",
 		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 			out, md, err := next.HandleDeserialize(ctx, in)
 			id, _ := ctx.Value(resourceKey{}).(string)
 			reqID, _ := awsmiddleware.GetRequestIDMetadata(md)
+			if reqID == "" {
+				// S3 names its request id x-amz-request-id; the emulator
+				// answers S3 with x-amzn-requestid, the other services'
+				// header. Keep it (OnCall reads it from the metadata too),
+				// so a run's S3 calls match their CloudTrail records there.
+				if res, ok := out.RawResponse.(*smithyhttp.Response); ok && res != nil {
+					if reqID = res.Header.Get("X-Amzn-Requestid"); reqID != "" {
+						awsmiddleware.SetRequestIDMetadata(&md, reqID)
+					}
+				}
+			}
 			r.mu.Lock()
 			r.calls++
 			r.byRes[id]++
@@ -45,7 +61,7 @@ func (r *recorder) middleware(stack *middleware.Stack) error {
 			}
 			r.mu.Unlock()
 			return out, md, err
-		}), middleware.After)
+		}), middleware.Before)
 }
 
 // Calls returns the number of AWS calls recorded.
