@@ -195,4 +195,11 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/api/v1/runs/:id", s.apiRunShow, estate)
 	s.handle(post, "/api/v1/runs/:id/cancel", s.apiRunCancel, deployers)
 	s.handle(post, "/api/v1/runs/:id/resume", s.apiRunResume, deployers)
+	// Activity for automation: compliance and admins only (the pages
+	// also let ops read).
+	s.handle(get, "/api/v1/activity/events", s.apiActivityEvents, auditors)
+	s.handle(get, "/api/v1/activity/events/:id", s.apiActivityEvent, auditors)
+	s.handle(get, "/api/v1/activity/validations", s.apiActivityValidations, auditors)
+	s.handle(post, "/api/v1/activity/validations", s.apiActivityValidate, auditors)
+	s.handle(get, "/api/v1/activity/evidence", s.apiActivityEvidence, auditors)
 }

@@ -196,6 +196,13 @@ var wantAccess = map[string]access{
 	"POST /api/v1/inventory/discover":       deployers,
 	"GET /api/v1/inventory/discoveries/:id": estate,
 
+	// Activity through the API: compliance and admins.
+	"GET /api/v1/activity/events":       auditors,
+	"GET /api/v1/activity/events/:id":   auditors,
+	"GET /api/v1/activity/validations":  auditors,
+	"POST /api/v1/activity/validations": auditors,
+	"GET /api/v1/activity/evidence":     auditors,
+
 	// AWS access: admins grant, approve, plan staff roles and review;
 	// compliance reads; anyone asks for elevation for themselves.
 	"GET /access/aws":                          auditors,
