@@ -168,7 +168,7 @@ func requestParameters(input any) map[string]any {
 	}
 	out := map[string]any{}
 	for _, k := range sortedKeys(m) {
-		v := m[k]
+		v := dropNulls(m[k])
 		if v == nil || k == "Body" {
 			continue
 		}
@@ -190,6 +190,26 @@ func requestParameters(input any) map[string]any {
 		out[name] = v
 	}
 	return out
+}
+
+// dropNulls removes the null fields of nested objects: CloudTrail leaves
+// out what a request did not send.
+func dropNulls(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e == nil {
+				delete(x, k)
+			} else {
+				x[k] = dropNulls(e)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = dropNulls(e)
+		}
+	}
+	return v
 }
 
 // Record buffers one of the portal's own AWS calls (engine.OnCall) as a
