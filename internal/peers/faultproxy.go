@@ -1,6 +1,8 @@
 package peers
 
 import (
+	"io"
+	"log"
 	"math/rand"
 	"net"
 	"net/http"
@@ -24,6 +26,7 @@ type FaultProxy struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	target   atomic.Pointer[httputil.ReverseProxy]
+	errLog   atomic.Pointer[log.Logger]
 	total    atomic.Int64
 	injected atomic.Int64
 	// Latency is added to every forwarded call, to stand for the network
@@ -40,6 +43,7 @@ func NewFaultProxy(target string, share float64, seed int64) (*FaultProxy, error
 		return nil, err
 	}
 	p := &FaultProxy{url: "http://" + ln.Addr().String(), share: share, rng: rand.New(rand.NewSource(seed))}
+	p.SetErrorLog(io.Discard)
 	if err := p.SetTarget(target); err != nil {
 		ln.Close()
 		return nil, err
@@ -66,8 +70,20 @@ func (p *FaultProxy) SetTarget(target string) error {
 	if err != nil {
 		return err
 	}
-	p.target.Store(httputil.NewSingleHostReverseProxy(u))
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		p.errLog.Load().Printf("%s %s: %v", r.Method, r.URL.Path, err)
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	p.target.Store(rp)
 	return nil
+}
+
+// SetErrorLog sends the proxy's own errors (the target refusing
+// connections while it restarts, answered 502) to w; by default they are
+// dropped.
+func (p *FaultProxy) SetErrorLog(w io.Writer) {
+	p.errLog.Store(log.New(w, "fault proxy: ", log.LstdFlags))
 }
 
 // Close stops the proxy.
@@ -95,8 +111,24 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 
 // throttle answers with a throttling error shaped for the request's
 // protocol: JSON services read the error type from a header, query and
-// REST-XML services from an XML body.
+// REST-XML services from an XML body, S3 and EC2 from their own XML
+// shapes.
 func throttle(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Authorization"), "/s3/aws4_request") {
+		// S3 throttles with 503 SlowDown and an <Error> root (its
+		// objects may have any Content-Type, JSON included).
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>fault-proxy</RequestId></Error>`))
+		return
+	}
+	if strings.Contains(r.Header.Get("Authorization"), "/ec2/aws4_request") {
+		// EC2's own query protocol wraps errors in <Response><Errors>.
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>`))
+		return
+	}
 	ct := r.Header.Get("Content-Type")
 	if strings.Contains(ct, "json") || strings.Contains(ct, "cbor") {
 		w.Header().Set("X-Amzn-ErrorType", "ThrottlingException")
