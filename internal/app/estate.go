@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"portal/internal/access"
 	"portal/internal/accounts"
@@ -49,9 +48,9 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app: environments: %w", err)
 	}
-	base, err := awsconfig.LoadDefaultConfig(ctx)
+	base, err := accounts.LoadBase(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("app: AWS configuration: %w", err)
+		return nil, fmt.Errorf("app: %w", err)
 	}
 	accts := accounts.New(base, cat)
 	reg, err := engine.NewRegistry(append(drivers.All(), access.Drivers()...)...)

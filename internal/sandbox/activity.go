@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"portal/internal/accounts"
@@ -23,9 +22,9 @@ import (
 // portal to ingest that bucket and trust that key. moto delivers no
 // CloudTrail logs of its own.
 func startActivityTrail(ctx context.Context, cfg *app.Config, dir string, stdout io.Writer) (*activity.SandboxTrail, error) {
-	base, err := awsconfig.LoadDefaultConfig(ctx)
+	base, err := accounts.LoadBase(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: AWS configuration: %w", err)
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	cat, err := regions.New(cfg.Environments)
 	if err != nil {
