@@ -60,11 +60,14 @@ func StartSandboxTrail(ctx context.Context, client *s3.Client, dir string, accts
 	}
 	t := &SandboxTrail{client: client, key: key, keyFile: keyFile, deployerRole: "PortalDeployer", writers: map[string]*TrailWriter{},
 		pending: map[string][]json.RawMessage{}, rng: mrand.New(mrand.NewPCG(uint64(now.UnixNano()), 42))}
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(SandboxBucket)}); err != nil {
-		var ae smithy.APIError
-		if !errors.As(err, &ae) || (ae.ErrorCode() != "BucketAlreadyOwnedByYou" && ae.ErrorCode() != "BucketAlreadyExists") {
-			return nil, fmt.Errorf("activity: sandbox trail bucket: %w", explainAWS(err))
-		}
+	created, err := t.createBucket(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		// The emulator outlived a restart of the portal: the bucket
+		// already holds the generated week.
+		return t, nil
 	}
 	// Six-hour log files over the period, then a digest each: enough to
 	// explore and to validate, quick to write at start.
@@ -88,6 +91,18 @@ func StartSandboxTrail(ctx context.Context, client *s3.Client, dir string, accts
 		}
 	}
 	return t, nil
+}
+
+// createBucket creates the trail bucket; false when it already exists.
+func (t *SandboxTrail) createBucket(ctx context.Context) (bool, error) {
+	if _, err := t.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(SandboxBucket)}); err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && (ae.ErrorCode() == "BucketAlreadyOwnedByYou" || ae.ErrorCode() == "BucketAlreadyExists") {
+			return false, nil
+		}
+		return false, fmt.Errorf("activity: sandbox trail bucket: %w", explainAWS(err))
+	}
+	return true, nil
 }
 
 // KeyFile is the PEM file of the sandbox's public digest key.
@@ -264,7 +279,15 @@ func (t *SandboxTrail) Flush(ctx context.Context, now time.Time) error {
 		t.seq++
 		unique := fmt.Sprintf("sbx%05d", t.seq)
 		t.mu.Unlock()
-		if _, err := w.WriteLogFile(ctx, now, pending[k], unique); err != nil {
+		_, err := w.WriteLogFile(ctx, now, pending[k], unique)
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket" {
+			// The emulator restarted and lost the bucket: make it again.
+			if _, err = t.createBucket(ctx); err == nil {
+				_, err = w.WriteLogFile(ctx, now, pending[k], unique)
+			}
+		}
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}

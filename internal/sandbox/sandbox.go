@@ -9,10 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
-
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"portal/internal/accounts"
 	"portal/internal/app"
@@ -28,8 +27,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address for the portal (port 0 picks a free port)")
 	dir := fs.String("dir", "", "sandbox folder (default .sandbox in the project)")
+	endpoint := fs.String("aws-endpoint", "", "use this AWS emulator endpoint, already running (e.g. moto behind the soak's fault proxy), instead of starting moto")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *endpoint != "" {
+		if u, err := url.Parse(*endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("sandbox: -aws-endpoint %q is not an http(s) URL such as http://127.0.0.1:5000", *endpoint)
+		}
 	}
 	if *dir == "" {
 		root, err := peers.ProjectRoot()
@@ -52,12 +57,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stripeLog.Close()
 
-	fmt.Fprintln(stdout, "Starting moto (AWS) and stripe-mock (Stripe) on loopback…")
-	moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
-	if err != nil {
-		return err
+	awsURL := *endpoint
+	if awsURL == "" {
+		fmt.Fprintln(stdout, "Starting moto (AWS) and stripe-mock (Stripe) on loopback…")
+		moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
+		if err != nil {
+			return err
+		}
+		defer moto.Stop()
+		awsURL = moto.URL()
+	} else {
+		fmt.Fprintf(stdout, "Using the AWS emulator at %s; starting stripe-mock (Stripe) on loopback…\n", awsURL)
 	}
-	defer moto.Stop()
 	stripe, err := peers.StartStripeMock(ctx, peers.StripeMockOptions{Log: stripeLog})
 	if err != nil {
 		return err
@@ -72,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The portal finds AWS the standard way; these variables point the
 	// default credential chain and endpoint resolution at moto.
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL":      moto.URL(),
+		"AWS_ENDPOINT_URL":      awsURL,
 		"AWS_ACCESS_KEY_ID":     "sandbox",
 		"AWS_SECRET_ACCESS_KEY": "sandbox",
 		"AWS_REGION":            "us-east-1",
@@ -115,7 +126,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, data in %s). Ctrl-C stops everything.\n",
-		a.URL(), moto.URL(), stripe.URL(), *dir)
+		a.URL(), awsURL, stripe.URL(), *dir)
 	if a.FirstAdmin != nil {
 		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
 	} else {
@@ -129,9 +140,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // checkAccounts assumes the deployer role in each environment's account in
 // moto and prints who the portal is there.
 func checkAccounts(ctx context.Context, cfg app.Config, stdout io.Writer) error {
-	base, err := awsconfig.LoadDefaultConfig(ctx)
+	base, err := accounts.LoadBase(ctx)
 	if err != nil {
-		return fmt.Errorf("sandbox: AWS configuration: %w", err)
+		return fmt.Errorf("sandbox: %w", err)
 	}
 	cat, err := regions.New(cfg.Environments)
 	if err != nil {
