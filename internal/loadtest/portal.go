@@ -73,10 +73,10 @@ type Sandbox struct {
 var runningAt = regexp.MustCompile(`The portal is running at (http://\S+) `)
 
 // StartSandbox runs exe (a portal binary) as `portal sandbox` on a free
-// port with its data in dir, and returns once it serves. Its output goes to
-// log.
-func StartSandbox(ctx context.Context, exe, dir string, log io.Writer) (*Sandbox, error) {
-	cmd := exec.Command(exe, "sandbox", "-addr", "127.0.0.1:0", "-dir", dir)
+// port with its data in dir and any further flags, and returns once it
+// serves. Its output goes to log.
+func StartSandbox(ctx context.Context, exe, dir string, log io.Writer, flags ...string) (*Sandbox, error) {
+	cmd := exec.Command(exe, append([]string{"sandbox", "-addr", "127.0.0.1:0", "-dir", dir}, flags...)...)
 	cmd.Stderr = log
 	out, err := cmd.StdoutPipe()
 	if err != nil {

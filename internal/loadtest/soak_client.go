@@ -322,7 +322,7 @@ func waitRuns(ctx context.Context, base, token string, c *soakCounts, limit time
 
 // soakChecks opens the database after the run and checks what the load
 // must have left behind.
-func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Duration, peakRSS float64, w io.Writer) error {
+func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Duration, peakRSS float64, dups Duplicates, w io.Writer) error {
 	db, err := store.Open(ctx, filepath.Join(dir, "data", "portal.db"))
 	if err != nil {
 		return err
@@ -384,6 +384,15 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 	}
 	check(lost == 0 && extra == 0 && dupIDs == 0, "webhooks: %d events accepted (%d delivered more than once, out of order), %d lost, %d with a delivery count unlike what was sent, %d recorded twice",
 		len(c.webhooks), redelivered, lost, extra, dupIDs)
+
+	for _, e := range dups.Errors {
+		fmt.Fprintf(w, "    discovery error: %s\n", e)
+	}
+	for _, r := range dups.Repeated {
+		fmt.Fprintf(w, "    repeated: %s\n", r)
+	}
+	check(len(dups.Repeated) == 0 && len(dups.Errors) == 0, "no duplicate AWS resources: %d managed resources found in moto, %d stack resources more than once, %d places not read",
+		dups.Managed, len(dups.Repeated), len(dups.Errors))
 
 	v, err := audit.New(db, nil).Verify(ctx)
 	if err != nil {

@@ -1,0 +1,129 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"portal/internal/accounts"
+	"portal/internal/inventory"
+	"portal/internal/regions"
+)
+
+// Duplicates is what a discovery of every sandbox account found about the
+// portal's resources: how many it manages and which stack resources exist
+// more than once in AWS (a create repeated after a crash or a retry).
+type Duplicates struct {
+	Managed int
+	// Repeated lists "stack resource (type): arn, arn" for each stack
+	// resource found more than once.
+	Repeated []string
+	// Errors are discovery tasks that failed; a check with errors proves
+	// nothing about the places it could not read.
+	Errors []string
+}
+
+// notRepeated are types of which one stack resource legitimately owns
+// several: an Auto Scaling group's instances carry the group's tags.
+var notRepeated = map[string]bool{"ec2:instance": true}
+
+// partTag names one of several AWS resources that make up one stack
+// resource: a VPC resource owns a subnet per tier and zone, each tagged
+// with its name (see the ec2 driver).
+const partTag = "portal:subnet"
+
+// motoDefaultAccount is where moto files calls made with credentials it
+// does not know. After moto restarts, the sessions the portal assumed
+// before are unknown to it (it keeps them in memory), so the portal's
+// calls land there until it assumes its roles again; real AWS keeps a
+// session valid until it expires.
+const motoDefaultAccount = "123456789012"
+
+// FindDuplicates discovers every sandbox environment's account (base
+// reaches the emulator; roles are assumed as the portal does) and moto's
+// default account, and groups the managed resources by account, stack,
+// portal resource id and type. KMS keys pending deletion are not counted:
+// a replaced key waits out its deletion window beside the new one.
+func FindDuplicates(ctx context.Context, base aws.Config) (Duplicates, error) {
+	cat, err := regions.New(regions.SandboxEnvironments())
+	if err != nil {
+		return Duplicates{}, err
+	}
+	accts := accounts.New(base, cat)
+	direct := func(_, region string) (aws.Config, error) {
+		c := base.Copy()
+		c.Region = region
+		return c, nil
+	}
+	configs := map[string]inventory.ConfigSource{motoDefaultAccount: direct}
+	for _, e := range cat.Environments() {
+		configs[e.AccountID] = accts.Config
+	}
+	discoveries := []*inventory.Discoverer{
+		{Configs: accts.Config, Environments: cat.Environments()},
+		{Configs: direct, Environments: []regions.Environment{{Name: "dev", AccountID: motoDefaultAccount}}},
+	}
+	var out Duplicates
+	groups := map[string][]inventory.Resource{}
+	for _, d := range discoveries {
+		res, err := d.Discover(ctx, nil)
+		if err != nil {
+			return Duplicates{}, err
+		}
+		for _, e := range res.Errors {
+			out.Errors = append(out.Errors, e.Task+": "+e.Error)
+		}
+		for _, r := range res.Resources {
+			if !r.Managed || notRepeated[r.Type] {
+				continue
+			}
+			out.Managed++
+			k := fmt.Sprintf("%s %s %s (%s)", r.AccountID, r.Stack, r.PortalID, r.Type)
+			if part := r.Tags[partTag]; part != "" {
+				k = fmt.Sprintf("%s %s %s/%s (%s)", r.AccountID, r.Stack, r.PortalID, part, r.Type)
+			}
+			groups[k] = append(groups[k], r)
+		}
+	}
+	for k, rs := range groups {
+		if len(rs) < 2 {
+			continue
+		}
+		var arns []string
+		for _, r := range rs {
+			if r.Type == "kms:key" {
+				pending, err := keyPendingDeletion(ctx, configs[r.AccountID], r)
+				if err != nil {
+					return Duplicates{}, err
+				}
+				if pending {
+					continue
+				}
+			}
+			arns = append(arns, r.ARN)
+		}
+		if len(arns) > 1 {
+			sort.Strings(arns)
+			out.Repeated = append(out.Repeated, k+": "+strings.Join(arns, ", "))
+		}
+	}
+	sort.Strings(out.Repeated)
+	return out, nil
+}
+
+func keyPendingDeletion(ctx context.Context, configs inventory.ConfigSource, r inventory.Resource) (bool, error) {
+	cfg, err := configs(r.Environment, r.Region)
+	if err != nil {
+		return false, err
+	}
+	out, err := kms.NewFromConfig(cfg).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(r.ARN)})
+	if err != nil {
+		return false, fmt.Errorf("loadtest: describe %s: %w", r.ARN, err)
+	}
+	return out.KeyMetadata.KeyState == kmstypes.KeyStatePendingDeletion, nil
+}
