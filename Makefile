@@ -94,7 +94,7 @@ bench: tools build ## Go benchmarks + HTTP load on a sandbox portal; report (Mar
 
 SOAKFLAGS ?=
 
-soak: tools build ## 10 min of mixed load from 100 clients on a sandbox, SIGKILL restarts, bad input; end-of-run checks. SOAKFLAGS="-duration 2m" to shorten.
+soak: tools build ## 10 min of mixed load from 100 clients on a sandbox: SIGKILL, moto restart, AWS faults, bad input; end-of-run checks. SOAKFLAGS="-duration 2m" to shorten.
 	bin/portal soak $(SOAKFLAGS)
 
 FUZZTIME ?= 30s
