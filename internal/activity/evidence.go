@@ -13,9 +13,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	rdstypes "github.com/aws/aws-sdk-go-v2/service/rds/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"portal/internal/apperr"
 	"portal/internal/audit"
@@ -211,19 +215,34 @@ func (s *Service) liveControls(ctx context.Context, st StackRef, src EvidenceSou
 			status, err := ct.GetTrailStatus(ctx, &cloudtrail.GetTrailStatusInput{Name: aws.String(r.PhysicalID)})
 			logging := err == nil && aws.ToBool(status.IsLogging)
 			mark(&trail, logging, err, fmt.Sprintf("trail %s logging=%v at %s", r.PhysicalID, logging, at))
-			d, err := ct.DescribeTrails(ctx, &cloudtrail.DescribeTrailsInput{TrailNameList: []string{r.PhysicalID}})
-			valid := err == nil && len(d.TrailList) == 1 && aws.ToBool(d.TrailList[0].LogFileValidationEnabled)
+			// GetTrail names one trail; DescribeTrails' name list is not
+			// honoured by every endpoint (moto lists every trail).
+			d, err := ct.GetTrail(ctx, &cloudtrail.GetTrailInput{Name: aws.String(r.PhysicalID)})
+			valid, key := false, ""
+			if err == nil && d.Trail != nil {
+				valid, key = aws.ToBool(d.Trail.LogFileValidationEnabled), aws.ToString(d.Trail.KmsKeyId)
+			}
 			mark(&trail, valid, err, fmt.Sprintf("trail %s log file validation=%v", r.PhysicalID, valid))
+			// The trail's log files are a store too: CloudTrail encrypts
+			// them with its key before they reach the bucket.
+			seenStore = true
+			mark(&enc, key != "", err, fmt.Sprintf("trail %s log files SSE-KMS=%v%s", r.PhysicalID, key != "", keyNote(key)))
 		case "s3_bucket":
 			seenStore, seenBucket = true, true
 			c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 			e, err := c.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(r.PhysicalID)})
-			kms := err == nil && e.ServerSideEncryptionConfiguration != nil && len(e.ServerSideEncryptionConfiguration.Rules) > 0 &&
-				strings.HasPrefix(string(e.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.SSEAlgorithm), "aws:kms")
+			kms, key := false, ""
+			if err == nil && e.ServerSideEncryptionConfiguration != nil {
+				for _, rule := range e.ServerSideEncryptionConfiguration.Rules {
+					if def := rule.ApplyServerSideEncryptionByDefault; def != nil && strings.HasPrefix(string(def.SSEAlgorithm), "aws:kms") {
+						kms, key = true, aws.ToString(def.KMSMasterKeyID)
+					}
+				}
+			}
 			if engine.IsCode(err, "ServerSideEncryptionConfigurationNotFoundError") {
 				err = nil
 			}
-			mark(&enc, kms, err, fmt.Sprintf("s3://%s SSE-KMS=%v", r.PhysicalID, kms))
+			mark(&enc, kms, err, fmt.Sprintf("s3://%s SSE-KMS=%v%s", r.PhysicalID, kms, keyNote(key)))
 			v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(r.PhysicalID)})
 			versioned := err == nil && v.Status == "Enabled"
 			mark(&backup, versioned, err, fmt.Sprintf("s3://%s versioning=%v", r.PhysicalID, versioned))
@@ -238,22 +257,55 @@ func (s *Service) liveControls(ctx context.Context, st StackRef, src EvidenceSou
 		case "dynamodb_table":
 			seenStore = true
 			d, err := dynamodb.NewFromConfig(cfg).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(r.PhysicalID)})
-			kms := err == nil && d.Table.SSEDescription != nil && d.Table.SSEDescription.SSEType == "KMS"
-			mark(&enc, kms, err, fmt.Sprintf("DynamoDB table %s SSE-KMS=%v", r.PhysicalID, kms))
-		case "rds_instance", "rds_read_replica":
-			seenStore = true
+			kms, key := false, ""
+			if err == nil && d.Table.SSEDescription != nil && d.Table.SSEDescription.SSEType == "KMS" {
+				kms, key = true, aws.ToString(d.Table.SSEDescription.KMSMasterKeyArn)
+			}
+			mark(&enc, kms, err, fmt.Sprintf("DynamoDB table %s SSE-KMS=%v%s", r.PhysicalID, kms, keyNote(key)))
+		case "rds_instance":
+			seenStore, seenDB = true, true
 			d, err := rds.NewFromConfig(cfg).DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(r.PhysicalID)})
-			var encrypted bool
-			var retention int32
+			var db rdstypes.DBInstance
 			if err == nil && len(d.DBInstances) == 1 {
-				encrypted = aws.ToBool(d.DBInstances[0].StorageEncrypted)
-				retention = aws.ToInt32(d.DBInstances[0].BackupRetentionPeriod)
+				db = d.DBInstances[0]
 			}
-			mark(&enc, encrypted, err, fmt.Sprintf("RDS %s (%s) storage encrypted=%v", r.PhysicalID, r.Region, encrypted))
-			if r.Type == "rds_instance" {
-				seenDB = true
-				mark(&backup, retention > 0, err, fmt.Sprintf("RDS %s backup retention=%d days", r.PhysicalID, retention))
+			encrypted := aws.ToBool(db.StorageEncrypted)
+			mark(&enc, encrypted, err, fmt.Sprintf("RDS %s (%s) storage encrypted=%v%s", r.PhysicalID, regionOr(r.Region, st.Region), encrypted, keyNote(aws.ToString(db.KmsKeyId))))
+			retention := aws.ToInt32(db.BackupRetentionPeriod)
+			mark(&backup, retention > 0, err, fmt.Sprintf("RDS %s backup retention=%d days", r.PhysicalID, retention))
+		case "rds_read_replica":
+			// The resource is a set of replicas named ID-1 .. ID-n, each
+			// a store of its own (often in another region).
+			seenStore = true
+			reps, err := readReplicas(ctx, rds.NewFromConfig(cfg), r.PhysicalID)
+			if err != nil {
+				mark(&enc, false, err, fmt.Sprintf("RDS read replicas %s-N (%s)", r.PhysicalID, regionOr(r.Region, st.Region)))
+			} else if len(reps) == 0 {
+				mark(&enc, true, nil, fmt.Sprintf("RDS read replicas %s-N (%s): none exist", r.PhysicalID, regionOr(r.Region, st.Region)))
 			}
+			for _, db := range reps {
+				encrypted := aws.ToBool(db.StorageEncrypted)
+				mark(&enc, encrypted, nil, fmt.Sprintf("RDS read replica %s (%s) of %s storage encrypted=%v%s", aws.ToString(db.DBInstanceIdentifier),
+					regionOr(r.Region, st.Region), aws.ToString(db.ReadReplicaSourceDBInstanceIdentifier), encrypted, keyNote(aws.ToString(db.KmsKeyId))))
+			}
+		case "sns_topic":
+			seenStore = true
+			a, err := sns.NewFromConfig(cfg).GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(r.PhysicalID)})
+			key := ""
+			if err == nil {
+				key = a.Attributes["KmsMasterKeyId"]
+			}
+			mark(&enc, key != "", err, fmt.Sprintf("SNS topic %s SSE-KMS=%v%s", r.PhysicalID, key != "", keyNote(key)))
+		case "log_group":
+			seenStore = true
+			key, err := logGroupKey(ctx, cloudwatchlogs.NewFromConfig(cfg), r.PhysicalID)
+			mark(&enc, key != "", err, fmt.Sprintf("log group %s (%s) KMS=%v%s", r.PhysicalID, regionOr(r.Region, st.Region), key != "", keyNote(key)))
+		case "launch_template":
+			// Instances keep patient documents on their volumes while
+			// they work on them: the template must encrypt every EBS volume.
+			seenStore = true
+			ok, detail, err := launchTemplateEncryption(ctx, ec2.NewFromConfig(cfg), r.PhysicalID)
+			mark(&enc, ok, err, fmt.Sprintf("launch template %s EBS %s", r.PhysicalID, detail))
 		}
 	}
 	for _, x := range []struct {
@@ -267,6 +319,90 @@ func (s *Service) liveControls(ctx context.Context, st StackRef, src EvidenceSou
 		}
 	}
 	return done()
+}
+
+// keyNote names the KMS key in evidence, when there is one.
+func keyNote(key string) string {
+	if key == "" {
+		return ""
+	}
+	return " key=" + key
+}
+
+func regionOr(region, def string) string {
+	if region == "" {
+		return def
+	}
+	return region
+}
+
+// readReplicas lists the live read replicas named base-<n>, as the
+// rds_read_replica driver names them.
+func readReplicas(ctx context.Context, c *rds.Client, base string) ([]rdstypes.DBInstance, error) {
+	var out []rdstypes.DBInstance
+	p := rds.NewDescribeDBInstancesPaginator(c, &rds.DescribeDBInstancesInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, db := range page.DBInstances {
+			n, ok := strings.CutPrefix(aws.ToString(db.DBInstanceIdentifier), base+"-")
+			if ok && n != "" && strings.Trim(n, "0123456789") == "" && aws.ToString(db.DBInstanceStatus) != "deleting" {
+				out = append(out, db)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return aws.ToString(out[i].DBInstanceIdentifier) < aws.ToString(out[j].DBInstanceIdentifier)
+	})
+	return out, nil
+}
+
+// logGroupKey returns the KMS key of log group name ("" when it has none).
+func logGroupKey(ctx context.Context, c *cloudwatchlogs.Client, name string) (string, error) {
+	p := cloudwatchlogs.NewDescribeLogGroupsPaginator(c, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(name)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, g := range page.LogGroups {
+			if aws.ToString(g.LogGroupName) == name {
+				return aws.ToString(g.KmsKeyId), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("log group %s does not exist", name)
+}
+
+// launchTemplateEncryption reports whether the default version of launch
+// template id encrypts every EBS volume it maps, and what it found. A
+// template that maps no volume leaves them to the image: not encrypted by
+// the template.
+func launchTemplateEncryption(ctx context.Context, c *ec2.Client, id string) (bool, string, error) {
+	out, err := c.DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{LaunchTemplateId: aws.String(id), Versions: []string{"$Default"}})
+	if err != nil {
+		return false, "", err
+	}
+	if len(out.LaunchTemplateVersions) == 0 || out.LaunchTemplateVersions[0].LaunchTemplateData == nil {
+		return false, "", fmt.Errorf("launch template %s has no default version", id)
+	}
+	v := out.LaunchTemplateVersions[0]
+	ok := true
+	var parts []string
+	for _, m := range v.LaunchTemplateData.BlockDeviceMappings {
+		if m.Ebs == nil {
+			continue
+		}
+		enc := aws.ToBool(m.Ebs.Encrypted)
+		ok = ok && enc
+		parts = append(parts, fmt.Sprintf("%s encrypted=%v%s", aws.ToString(m.DeviceName), enc, keyNote(aws.ToString(m.Ebs.KmsKeyId))))
+	}
+	if len(parts) == 0 {
+		return false, fmt.Sprintf("(version %d) maps no volume: the image decides", aws.ToInt64(v.VersionNumber)), nil
+	}
+	return ok, fmt.Sprintf("(version %d) %s", aws.ToInt64(v.VersionNumber), strings.Join(parts, ", ")), nil
 }
 
 func (s *Service) portalControls(ctx context.Context, src EvidenceSources) []Control {
