@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bytes"
 	"io"
 	"log"
 	"math/rand"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ type FaultProxy struct {
 	rng      *rand.Rand
 	target   atomic.Pointer[httputil.ReverseProxy]
 	errLog   atomic.Pointer[log.Logger]
+	sessions sync.Map // access key id of an assumed-role session -> account id
 	total    atomic.Int64
 	injected atomic.Int64
 	// Latency is added to every forwarded call, to stand for the network
@@ -71,6 +74,7 @@ func (p *FaultProxy) SetTarget(target string) error {
 		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = p.learnSessions
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		p.errLog.Load().Printf("%s %s: %v", r.Method, r.URL.Path, err)
 		w.WriteHeader(http.StatusBadGateway)
@@ -97,6 +101,11 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	if !fail {
 		if p.Latency > 0 {
 			time.Sleep(p.Latency)
+		}
+		if m := accessKey.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+			if acct, ok := p.sessions.Load(m[1]); ok {
+				r.Header.Set("X-Moto-Account-Id", acct.(string))
+			}
 		}
 		p.target.Load().ServeHTTP(w, r)
 		return
@@ -140,6 +149,37 @@ func throttle(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/xml")
 	w.WriteHeader(http.StatusBadRequest)
 	_, _ = w.Write([]byte(`<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>`))
+}
+
+var (
+	accessKey    = regexp.MustCompile(`Credential=([A-Z0-9]{16,128})/`)
+	stsKey       = regexp.MustCompile(`<AccessKeyId>([A-Z0-9]{16,128})</AccessKeyId>`)
+	stsAccount   = regexp.MustCompile(`<Arn>arn:aws:sts::(\d{12}):assumed-role/`)
+	stsScopeHint = "/sts/aws4_request"
+)
+
+// learnSessions remembers the account of every role session moto hands
+// out (STS AssumeRole answers), and serve names that account on later
+// calls signed with the session's key (moto's x-moto-account-id header).
+// moto keeps sessions in memory only: a restarted moto would file the
+// calls of sessions it no longer knows under its default account, where
+// real AWS keeps a session valid until it expires. This stands in for
+// that, and only for sessions moto itself issued.
+func (p *FaultProxy) learnSessions(resp *http.Response) error {
+	if !strings.Contains(resp.Request.Header.Get("Authorization"), stsScopeHint) || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	k, a := stsKey.FindSubmatch(body), stsAccount.FindSubmatch(body)
+	if k != nil && a != nil {
+		p.sessions.Store(string(k[1]), string(a[1]))
+	}
+	return nil
 }
 
 // URL is the proxy's address, to use as the AWS endpoint.

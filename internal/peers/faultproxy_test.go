@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"portal/internal/peers"
 )
@@ -53,5 +54,38 @@ func TestFaultProxyErrorsAreRetryable(t *testing.T) {
 				t.Errorf("%s call %d: the SDK would not retry %v", name, i, err)
 			}
 		}
+	}
+}
+
+// TestFaultProxyKeepsSessionsAcrossRestart points the proxy at a second,
+// fresh moto and checks that a role session from the first still acts in
+// its account, as a session does in AWS (moto alone would forget it and
+// answer for its default account).
+func TestFaultProxyKeepsSessionsAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	first := peers.IsolatedMotoForTest(t)
+	p := peers.StartFaultProxy(t, first.URL(), 0, 1)
+	cfg := first.AWSConfig("us-east-1")
+	cfg.BaseEndpoint = aws.String(p.URL())
+	dev := peers.AssumeAccount(ctx, cfg, "111111111111", "PortalDeployer")
+	who := func() string {
+		out, err := sts.NewFromConfig(dev).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Account)
+	}
+	if got := who(); got != "111111111111" {
+		t.Fatalf("before the restart the session acts in %s, want 111111111111", got)
+	}
+	second := peers.IsolatedMotoForTest(t)
+	if err := p.SetTarget(second.URL()); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := who(); got != "111111111111" {
+		t.Errorf("after the restart the session acts in %s, want 111111111111", got)
 	}
 }
