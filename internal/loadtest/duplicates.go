@@ -37,58 +37,37 @@ var notRepeated = map[string]bool{"ec2:instance": true}
 // with its name (see the ec2 driver).
 const partTag = "portal:subnet"
 
-// motoDefaultAccount is where moto files calls made with credentials it
-// does not know. After moto restarts, the sessions the portal assumed
-// before are unknown to it (it keeps them in memory), so the portal's
-// calls land there until it assumes its roles again; real AWS keeps a
-// session valid until it expires.
-const motoDefaultAccount = "123456789012"
-
 // FindDuplicates discovers every sandbox environment's account (base
-// reaches the emulator; roles are assumed as the portal does) and moto's
-// default account, and groups the managed resources by account, stack,
-// portal resource id and type. KMS keys pending deletion are not counted:
-// a replaced key waits out its deletion window beside the new one.
+// reaches the emulator; roles are assumed as the portal does) and groups
+// the managed resources by account, stack, portal resource id and type.
+// KMS keys pending deletion are not counted: a replaced key waits out its
+// deletion window beside the new one.
 func FindDuplicates(ctx context.Context, base aws.Config) (Duplicates, error) {
 	cat, err := regions.New(regions.SandboxEnvironments())
 	if err != nil {
 		return Duplicates{}, err
 	}
 	accts := accounts.New(base, cat)
-	direct := func(_, region string) (aws.Config, error) {
-		c := base.Copy()
-		c.Region = region
-		return c, nil
-	}
-	configs := map[string]inventory.ConfigSource{motoDefaultAccount: direct}
-	for _, e := range cat.Environments() {
-		configs[e.AccountID] = accts.Config
-	}
-	discoveries := []*inventory.Discoverer{
-		{Configs: accts.Config, Environments: cat.Environments()},
-		{Configs: direct, Environments: []regions.Environment{{Name: "dev", AccountID: motoDefaultAccount}}},
+	d := &inventory.Discoverer{Configs: accts.Config, Environments: cat.Environments()}
+	res, err := d.Discover(ctx, nil)
+	if err != nil {
+		return Duplicates{}, err
 	}
 	var out Duplicates
+	for _, e := range res.Errors {
+		out.Errors = append(out.Errors, e.Task+": "+e.Error)
+	}
 	groups := map[string][]inventory.Resource{}
-	for _, d := range discoveries {
-		res, err := d.Discover(ctx, nil)
-		if err != nil {
-			return Duplicates{}, err
+	for _, r := range res.Resources {
+		if !r.Managed || notRepeated[r.Type] {
+			continue
 		}
-		for _, e := range res.Errors {
-			out.Errors = append(out.Errors, e.Task+": "+e.Error)
+		out.Managed++
+		k := fmt.Sprintf("%s %s %s (%s)", r.AccountID, r.Stack, r.PortalID, r.Type)
+		if part := r.Tags[partTag]; part != "" {
+			k = fmt.Sprintf("%s %s %s/%s (%s)", r.AccountID, r.Stack, r.PortalID, part, r.Type)
 		}
-		for _, r := range res.Resources {
-			if !r.Managed || notRepeated[r.Type] {
-				continue
-			}
-			out.Managed++
-			k := fmt.Sprintf("%s %s %s (%s)", r.AccountID, r.Stack, r.PortalID, r.Type)
-			if part := r.Tags[partTag]; part != "" {
-				k = fmt.Sprintf("%s %s %s/%s (%s)", r.AccountID, r.Stack, r.PortalID, part, r.Type)
-			}
-			groups[k] = append(groups[k], r)
-		}
+		groups[k] = append(groups[k], r)
 	}
 	for k, rs := range groups {
 		if len(rs) < 2 {
@@ -97,7 +76,7 @@ func FindDuplicates(ctx context.Context, base aws.Config) (Duplicates, error) {
 		var arns []string
 		for _, r := range rs {
 			if r.Type == "kms:key" {
-				pending, err := keyPendingDeletion(ctx, configs[r.AccountID], r)
+				pending, err := keyPendingDeletion(ctx, accts.Config, r)
 				if err != nil {
 					return Duplicates{}, err
 				}

@@ -2,16 +2,18 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"portal/internal/accounts"
 	"portal/internal/peers"
 	"portal/internal/staff"
 )
@@ -34,6 +36,8 @@ func (t *soakTarget) up() (string, bool) { u := t.get(); return u, u != "" }
 // soakCounts are what the load did, for the end-of-run checks.
 type soakCounts struct {
 	served, failed, down, refused atomic.Int64 // refused: malformed requests answered 4xx, as they should be
+	signIns                       atomic.Int64 // sign-ins the portal answered with a session
+	resumed                       atomic.Int64 // interrupted runs resumed after the SIGKILL
 
 	mu       sync.Mutex
 	webhooks map[string]int // event id -> deliveries answered 200
@@ -100,20 +104,50 @@ type chaos struct {
 	kind string // "kill" or "moto"
 }
 
-// chaosPlan spreads the portal kills evenly over the run and the moto
-// restarts between them (one restart before the first kill), so each
-// disruption meets the load alone and a kill can land in the applies that
-// rebuild what the restart lost.
+// chaosPlan spreads the disruptions evenly over the run: in each slot
+// moto is restarted first (while there are restarts left), then the
+// portal is killed (while there are kills left). A kill waits for a run
+// to be applying, so it lands in the applies that rebuild what the moto
+// restart lost.
 func chaosPlan(d time.Duration, kills, motoRestarts int) []chaos {
+	slots := max(kills, motoRestarts)
 	var out []chaos
-	for k := 1; k <= kills; k++ {
-		out = append(out, chaos{d * time.Duration(k) / time.Duration(kills+1), "kill"})
+	for i := 1; i <= slots; i++ {
+		at := d * time.Duration(i) / time.Duration(slots+1)
+		if i <= motoRestarts {
+			out = append(out, chaos{at, "moto"})
+		}
+		if i <= kills {
+			out = append(out, chaos{at, "kill"})
+		}
 	}
-	for m := 1; m <= motoRestarts; m++ {
-		out = append(out, chaos{d * time.Duration(2*m-1) / time.Duration(2*(motoRestarts+1)), "moto"})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].at < out[j].at })
 	return out
+}
+
+// awaitApplying waits up to limit for a run to be applying, then a few
+// seconds more so the kill lands part-way; it returns the run's id, or 0
+// when none started in time.
+func awaitApplying(ctx context.Context, base, token string, limit time.Duration) int64 {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/runs?state=running", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var out struct {
+				Items []struct {
+					ID int64 `json:"id"`
+				} `json:"items"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if len(out.Items) > 0 {
+				sleep(ctx, 3*time.Second)
+				return out.Items[0].ID
+			}
+		}
+		sleep(ctx, 250*time.Millisecond)
+	}
+	return 0
 }
 
 func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
@@ -197,7 +231,16 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 			if rss, err := sb.PeakRSS(); err == nil {
 				peak = max(peak, rss)
 			}
-			fmt.Fprintf(stdout, "soak: %s: SIGKILL the portal (pid %d)\n", at, sb.PID())
+			run := awaitApplying(lctx, sb.URL, token, 90*time.Second)
+			if lctx.Err() != nil {
+				break
+			}
+			at = time.Since(start).Round(time.Second)
+			if run != 0 {
+				fmt.Fprintf(stdout, "soak: %s: SIGKILL the portal (pid %d) while run #%d applies\n", at, sb.PID(), run)
+			} else {
+				fmt.Fprintf(stdout, "soak: %s: SIGKILL the portal (pid %d); no run was applying\n", at, sb.PID())
+			}
 			target.clear()
 			sb.Kill()
 			if sb, err = StartSandbox(ctx, exe, dir, log, "-aws-endpoint", proxy.URL()); err != nil {
@@ -210,10 +253,8 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 		case "moto":
 			// A new moto starts empty: what the portal made is gone, as
 			// after losing a region; calls in flight fail or are retried
-			// and later plans create again. It also forgets the sessions
-			// the portal assumed, and files their calls under its default
-			// account until the portal assumes its roles again (after
-			// the next restart); FindDuplicates reads that account too.
+			// and later plans create again. The proxy keeps the portal's
+			// role sessions valid across it, as AWS would.
 			fmt.Fprintf(stdout, "soak: %s: restart moto\n", at)
 			fresh, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
 			if err != nil {
@@ -241,7 +282,9 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 	}
 	total, injected := proxy.Counts()
 	fmt.Fprintf(stdout, "soak: the fault proxy passed %d AWS calls and answered %d itself with throttling or a 5xx\n", total-injected, injected)
-	dups, err := FindDuplicates(ctx, moto.AWSConfig("us-east-1"))
+	check := moto.AWSConfig("us-east-1")
+	check.RetryMaxAttempts = accounts.MaxAttempts
+	dups, err := FindDuplicates(ctx, check)
 	if err != nil {
 		return fmt.Errorf("duplicate check: %w", err)
 	}

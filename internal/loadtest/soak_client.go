@@ -111,6 +111,7 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser Account, toke
 					continue
 				}
 				session = s
+				c.signIns.Add(1)
 			}
 			p := BenchPages[rng.IntN(len(BenchPages))]
 			req, _ := http.NewRequest(http.MethodGet, base+p.Path, nil)
@@ -234,6 +235,30 @@ func planAndApply(ctx context.Context, base, token string, do doFunc, c *soakCou
 		}
 		return resp.StatusCode
 	}
+	// As an operator would after a crash: resume the runs the portal
+	// marked interrupted (a stack with one takes no new apply).
+	var interrupted struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+	}
+	if code := api(http.MethodGet, "/api/v1/runs?state=interrupted", nil, &interrupted); code == http.StatusOK {
+		c.served.Add(1)
+		for _, r := range interrupted.Items {
+			switch code := api(http.MethodPost, fmt.Sprintf("/api/v1/runs/%d/resume", r.ID), nil, nil); code {
+			case 0:
+				return
+			case http.StatusOK, http.StatusAccepted:
+				c.served.Add(1)
+				c.resumed.Add(1)
+				waitRun(ctx, r.ID, api, c)
+			default:
+				c.fail(fmt.Sprintf("POST /api/v1/runs/:id/resume: status %d", code))
+			}
+		}
+	} else if code != 0 {
+		c.fail(fmt.Sprintf("GET /api/v1/runs?state=interrupted: status %d", code))
+	}
 	var p struct {
 		ID       int64          `json:"id"`
 		Counts   map[string]int `json:"counts"`
@@ -281,11 +306,16 @@ func planAndApply(ctx context.Context, base, token string, do doFunc, c *soakCou
 		c.fail(fmt.Sprintf("POST /api/v1/plans/:id/apply: status %d", code))
 		return
 	}
+	waitRun(ctx, q.RunID, api, c)
+}
+
+// waitRun polls a run until it is neither queued nor running.
+func waitRun(ctx context.Context, id int64, api func(method, path string, body any, out any) int, c *soakCounts) {
 	for ctx.Err() == nil {
 		var run struct {
 			State string `json:"state"`
 		}
-		if api(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", q.RunID), nil, &run) == 0 {
+		if api(http.MethodGet, fmt.Sprintf("/api/v1/runs/%d", id), nil, &run) == 0 {
 			return
 		}
 		c.served.Add(1)
@@ -358,8 +388,9 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 		states[s] = n
 	}
 	rows.Close()
-	fmt.Fprintf(w, "  plans made by the load %d, applies started %d; runs by state %v\n", len(c.plans), len(c.runs), states)
+	fmt.Fprintf(w, "  plans made by the load %d, applies started %d, interrupted runs resumed %d; runs by state %v\n", len(c.plans), len(c.runs), c.resumed.Load(), states)
 	check(states["queued"]+states["running"] == 0, "no run left queued or running")
+	check(states["succeeded"] > 0, "runs completed: %d succeeded (a failure is a run that met the moto restart; its errors name the call)", states["succeeded"])
 
 	lost, extra := 0, 0
 	for id, accepted := range c.webhooks {
@@ -407,6 +438,11 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 		missing += auditMissing(ctx, db, "run.apply", fmt.Sprintf("run:%d %%", id))
 	}
 	check(missing == 0, "audit complete: every plan and apply the load made is recorded (%d missing)", missing)
+	var signIns int64
+	_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'auth.sign_in' AND target LIKE '%browse@portal.local%'`).Scan(&signIns)
+	// A sign-in cut by the SIGKILL after its commit is recorded but was
+	// never answered, so the trail may hold more than the load counted.
+	check(signIns >= c.signIns.Load(), "audit complete: every sign-in the load made is recorded (%d made, %d recorded)", c.signIns.Load(), signIns)
 
 	var integrity string
 	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&integrity); err != nil {
