@@ -130,6 +130,22 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 		t.Fatalf("run %s (%s), %d of %d steps; want succeeded", run.State, run.Error, run.Done, run.Total)
 	}
 	t.Logf("applied dev-eu: %d steps, %d AWS calls", run.Total, run.Calls)
+	var listed struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+	}
+	if code := call("GET", "/api/v1/runs?state=succeeded&stack=dev-eu", nil, &listed); code != http.StatusOK || len(listed.Items) != 1 || listed.Items[0].ID != queued.RunID {
+		t.Errorf("runs of dev-eu that succeeded: %d %+v, want run %d", code, listed.Items, queued.RunID)
+	}
+	var refused struct {
+		Error struct {
+			Fields map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	if code := call("GET", "/api/v1/runs?state=done", nil, &refused); code != http.StatusBadRequest || !strings.Contains(refused.Error.Fields["state"], "interrupted") {
+		t.Errorf("runs in an unknown state: %d %+v, want 400 listing the states", code, refused)
+	}
 	var again plan
 	if code := call("POST", "/api/v1/plans", map[string]string{"stack": "dev-eu"}, &again); code != http.StatusCreated {
 		t.Fatalf("plan again: status %d", code)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -244,6 +245,44 @@ func TestStalePlanRefused(t *testing.T) {
 	run, _, _ := h.eng.GetRun(ctx, id)
 	if run.State != engine.RunFailed || !contains(run.Error, "stale") {
 		t.Errorf("run %s %q, want failed as stale", run.State, run.Error)
+	}
+}
+
+// TestApplyRefusedWhileInterrupted checks that a stack with an
+// interrupted run takes no new apply (a queued run would wait behind it
+// for ever) until the interrupted one is cancelled.
+func TestApplyRefusedWhileInterrupted(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	plan := func() int64 {
+		p, err := h.eng.Plan(ctx, h.target(keyStack(false)), "apply")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.eng.SavePlan(ctx, by, p); err != nil {
+			t.Fatal(err)
+		}
+		return p.ID
+	}
+	first, err := h.eng.Apply(ctx, by, plan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// How a run comes to be interrupted is TestCancelAndInterruptResume's
+	// and TestKilledMidApply's concern; here it is set directly.
+	if _, err := h.db.ExecContext(ctx, `UPDATE runs SET state = 'interrupted' WHERE id = ?`, first); err != nil {
+		t.Fatal(err)
+	}
+	second := plan()
+	_, err = h.eng.Apply(ctx, by, second)
+	if !contains(fmt.Sprint(err), fmt.Sprintf("run %d of", first)) || !contains(fmt.Sprint(err), "resume or cancel it") {
+		t.Fatalf("apply beside an interrupted run: %v, want a conflict naming run %d", err, first)
+	}
+	if err := h.eng.Cancel(ctx, by, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Apply(ctx, by, second); err != nil {
+		t.Errorf("apply after the interrupted run was cancelled: %v", err)
 	}
 }
 

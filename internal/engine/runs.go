@@ -117,7 +117,8 @@ func (e *Engine) GetPlan(ctx context.Context, id int64) (*Plan, error) {
 }
 
 // Apply queues a run of stored plan planID. It refuses a plan with a
-// blocking guardrail failure or an unresolved problem.
+// blocking guardrail failure or an unresolved problem, and while the
+// stack has an interrupted run.
 func (e *Engine) Apply(ctx context.Context, by audit.Entry, planID int64) (int64, error) {
 	p, err := e.GetPlan(ctx, planID)
 	if err != nil {
@@ -128,6 +129,17 @@ func (e *Engine) Apply(ctx context.Context, by audit.Entry, planID int64) (int64
 	}
 	var runID int64
 	err = e.db.Tx(ctx, func(tx *sql.Tx) error {
+		// A run the portal stopped during holds the stack until someone
+		// resumes or cancels it; a run queued behind it would wait for
+		// ever, so say so now.
+		var stuck int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE stack = ? AND (state = 'interrupted' OR (state = 'running' AND lease_until < ?)) ORDER BY id LIMIT 1`,
+			p.Stack.ID, store.Time(e.now())).Scan(&stuck)
+		if err == nil {
+			return apperr.New(apperr.Conflict, "run %d of %s was interrupted when the portal running it stopped: resume or cancel it before applying another plan", stuck, p.Stack.ID)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, attempt)
 			VALUES (?, ?, ?, ?, 'queued', ?, ?, 0)`, p.ID, p.Stack.ID, p.Kind, p.Stack.Version, by.Actor, store.Time(e.now()))
 		if err != nil {

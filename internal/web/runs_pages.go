@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,9 @@ func parseRunFilter(q url.Values) (engine.RunFilter, templates.RunsFilter, error
 	}
 	if f.Until, err = parseTimeParam(view.Until); err != nil {
 		v.Add("until", err.Error())
+	}
+	if f.State != "" && !slices.Contains(runStates, f.State) {
+		v.Add("state", "must be one of "+strings.Join(runStates, ", "))
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeID <= 0 {
