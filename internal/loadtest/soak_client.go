@@ -302,6 +302,12 @@ func planAndApply(ctx context.Context, base, token string, do doFunc, c *soakCou
 		c.mu.Lock()
 		c.runs[q.RunID] = true
 		c.mu.Unlock()
+	case http.StatusConflict:
+		// An interrupted run holds the stack (it shows as such once its
+		// lease lapses): the next round resumes it.
+		c.served.Add(1)
+		sleep(ctx, 2*time.Second)
+		return
 	default:
 		c.fail(fmt.Sprintf("POST /api/v1/plans/:id/apply: status %d", code))
 		return
