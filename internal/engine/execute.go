@@ -62,6 +62,12 @@ func (e *Engine) Work(ctx context.Context, holder string) {
 func (e *Engine) claim(ctx context.Context, holder string) (Run, bool, error) {
 	var run Run
 	var ok bool
+	// A read first, so that an idle runner polling four times a second
+	// does not take the database's write lock each time.
+	var queued bool
+	if err := e.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE state = 'queued')`).Scan(&queued); err != nil || !queued {
+		return run, false, err
+	}
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM runs r WHERE state = 'queued'

@@ -215,6 +215,12 @@ func (e *Engine) Resume(ctx context.Context, by audit.Entry, id int64) error {
 // and periodically.
 func (e *Engine) Recover(ctx context.Context) (int, error) {
 	now := store.Time(e.now())
+	// Most of the time there is nothing to recover: a read says so
+	// without taking the write lock the transaction below needs.
+	var stale bool
+	if err := e.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE state = 'running' AND lease_until < ?)`, now).Scan(&stale); err != nil || !stale {
+		return 0, err
+	}
 	var n int64
 	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE state = 'running' AND lease_until < ?`, now)
