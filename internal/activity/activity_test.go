@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"portal/internal/activity"
+	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/peers"
 	"portal/internal/store"
@@ -181,15 +184,115 @@ func matches(f activity.Filter, e activity.Event) bool {
 	if f.Access == activity.AccessRead && !e.ReadOnly || f.Access == activity.AccessWrite && e.ReadOnly || f.Sensitive && e.Sensitive == "" {
 		return false
 	}
-	if f.Text != "" && !strings.Contains(strings.ToLower(string(e.Raw)), strings.ToLower(f.Text)) {
+	if f.Text != "" && !matchesText(f.Text, e) {
 		return false
 	}
 	return true
 }
 
+// matchesText is Filter.Text's meaning: the event or request id, or every
+// word of the text among the event's value words, the last one (of 3 or
+// more characters, ending the text) possibly as the start of one.
+func matchesText(text string, e activity.Event) bool {
+	if id := strings.TrimSpace(text); id != "" && (id == e.ID || id == e.RequestID) {
+		return true
+	}
+	have := valueWords(e.Raw)
+	want := words(text)
+	for i, w := range want {
+		if have[w] {
+			continue
+		}
+		last := i == len(want)-1
+		if !last || len(w) < 3 || !isWordByte(text[len(text)-1]) {
+			return false
+		}
+		found := false
+		for h := range have {
+			found = found || strings.HasPrefix(h, w)
+		}
+		if !found {
+			return false
+		}
+	}
+	return len(want) > 0
+}
+
+// valueWords are the words of a record's strings and integers, leaving
+// out field names, true/false/null, fractions and the record's ids.
+func valueWords(raw []byte) map[string]bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		panic(err)
+	}
+	out := map[string]bool{}
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		id := key == "eventID" || key == "requestID" || key == "sharedEventID"
+		switch x := v.(type) {
+		case map[string]any:
+			for k, y := range x {
+				walk(k, y)
+			}
+		case []any:
+			for _, y := range x {
+				walk("", y)
+			}
+		case string:
+			if !id {
+				for _, w := range words(x) {
+					out[w] = true
+				}
+			}
+		case json.Number:
+			if _, err := strconv.ParseInt(string(x), 10, 64); err == nil && !id {
+				for _, w := range words(string(x)) {
+					out[w] = true
+				}
+			}
+		}
+	}
+	walk("", v)
+	return out
+}
+
+// words splits s into runs of ASCII letters, digits and non-ASCII bytes,
+// folding ASCII case.
+func words(s string) []string {
+	var out []string
+	var w []byte
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && isWordByte(s[i]) {
+			c := s[i]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			w = append(w, c)
+			continue
+		}
+		if len(w) > 0 {
+			out = append(out, string(w))
+			w = nil
+		}
+	}
+	return out
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
 func TestSearchFiltersCombine(t *testing.T) {
 	s, _ := newService(t, activity.Config{})
 	all := seedEvents(t, s, 3000)
+	var kms activity.Event // an event naming a KMS key id (a UUID)
+	for _, e := range all {
+		if e.Source == "kms.amazonaws.com" && len(e.Resources) > 0 {
+			kms = e
+		}
+	}
 	ctx := context.Background()
 	filters := map[string]activity.Filter{
 		"everything":             {},
@@ -203,47 +306,79 @@ func TestSearchFiltersCombine(t *testing.T) {
 		"access denied":          {ErrorCode: "AccessDenied", SourceIP: "198.51.100.7"},
 		"sensitive":              {Sensitive: true},
 		"free text":              {Text: "INLINE-S3-ACCESS"},
+		"text: start of a word":  {Text: "medport", Account: "111111111111"},
+		"text: inside a word":    {Text: "portal"},
+		"text: short last word":  {Text: "s3", Access: activity.AccessWrite},
+		"text: several words":    {Text: "dara sec", Region: "us-east-1"},
+		"text: a field name":     {Text: "eventName"},
+		"text: common word":      {Text: "amazonaws", Since: t0.Add(24 * time.Hour), Until: t0.Add(48 * time.Hour)},
+		"text: error message":    {Text: "not authorized", Account: "222222222222"},
+		"text: key id":           {Text: kms.Resources[0][strings.LastIndexByte(kms.Resources[0], '/')+1:]},
+		"text: event id":         {Text: all[17].ID},
+		"text: request id":       {Text: " " + all[42].RequestID},
 		"nothing":                {Account: "999999999999"},
 		"everything at once-ish": {Since: t0, Until: t0.Add(20 * 24 * time.Hour), Account: "111111111111", Region: "us-east-1", Access: activity.AccessRead, Source: "ec2.amazonaws.com"},
 	}
-	for name, f := range filters {
-		t.Run(name, func(t *testing.T) {
-			var want []string
-			for i := len(all) - 1; i >= 0; i-- { // newest first
-				if matches(f, all[i]) {
-					want = append(want, all[i].ID)
+	// Text is searched one of three ways depending on how many events
+	// its words match; each must give the same answer.
+	plans := []struct {
+		name              string
+		rowsMax, eachFrom int
+	}{{"few matches", 1 << 30, 1 << 30}, {"some matches", 0, 1 << 30}, {"many matches", 0, 1}}
+	for _, p := range plans {
+		t.Run(p.name, func(t *testing.T) {
+			defer activity.SetTextPlans(p.rowsMax, p.eachFrom)()
+			for name, f := range filters {
+				if f.Text == "" && p.name != plans[0].name {
+					continue
 				}
-			}
-			// Page through with a small page size.
-			var got []string
-			f.Limit = 37
-			for pages := 0; ; pages++ {
-				evs, more, err := s.Search(ctx, f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range evs {
-					got = append(got, e.ID)
-				}
-				if !more {
-					break
-				}
-				f.Before = activity.Cursor{At: evs[len(evs)-1].Time, Seq: evs[len(evs)-1].Seq}
-				if pages > 200 {
-					t.Fatal("too many pages")
-				}
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("events (-want +got):\n%s", diff)
-			}
-			n, err := s.Count(ctx, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n != len(want) {
-				t.Errorf("count: got %d, want %d", n, len(want))
+				t.Run(name, func(t *testing.T) { checkSearch(t, s, all, f) })
 			}
 		})
+	}
+	if _, _, err := s.Search(ctx, activity.Filter{Text: "--"}); apperr.KindOf(err) != apperr.Invalid {
+		t.Errorf("text without a word: got %v, want an invalid input error", err)
+	}
+}
+
+// checkSearch pages through f's matches and counts them, and compares
+// with matches over all.
+func checkSearch(t *testing.T, s *activity.Service, all []activity.Event, f activity.Filter) {
+	ctx := context.Background()
+	var want []string
+	for i := len(all) - 1; i >= 0; i-- { // newest first
+		if matches(f, all[i]) {
+			want = append(want, all[i].ID)
+		}
+	}
+	// Page through with a small page size.
+	var got []string
+	f.Limit = 37
+	for pages := 0; ; pages++ {
+		evs, more, err := s.Search(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			got = append(got, e.ID)
+		}
+		if !more {
+			break
+		}
+		f.Before = activity.Cursor{At: evs[len(evs)-1].Time, Seq: evs[len(evs)-1].Seq}
+		if pages > 200 {
+			t.Fatal("too many pages")
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	n, err := s.Count(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(want) {
+		t.Errorf("count: got %d, want %d", n, len(want))
 	}
 }
 
@@ -314,4 +449,103 @@ func TestExports(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSONL events (-want +got):\n%s", diff)
 	}
+}
+
+// TestTextIndexBackfill stores events, then takes the database back to
+// before migration 0502 (no text index) and opens it again: the
+// migration's index of the stored events holds the same words, per event,
+// as the one ingestion keeps.
+func TestTextIndexBackfill(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "portal.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := activity.New(activity.Config{}, db, audit.New(db, nil), nil, nil)
+	seedEvents(t, s, 300)
+	// Escapes, non-ASCII text, numbers of every kind, ids in odd places.
+	odd := `{"eventVersion":"1.08","eventID":"odd-1","eventTime":"2026-03-02T09:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy",` +
+		`"awsRegion":"eu-central-1","recipientAccountId":"111111111111","requestID":"REQ-ODD","userIdentity":{"type":"IAMUser","userName":"ZOË"},` +
+		`"userAgent":"Caf\u00e9 \"quoted\"\nnext\\line \ud83d\ude00 emoji\/slash","requestParameters":{"bucketName":"Zürich-docs",` +
+		`"policy":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\"}]}","count":42,"ratio":0.5,"exp":1e3,"neg":-7,` +
+		`"big":123456789012345678901,"flag":true,"nothing":null,"nested":{"eventID":"inner-id","list":["a1",2,{"requestID":"r-inner"}]},` +
+		`"sharedEventID":{"deep":"kept"}}}`
+	e, err := activity.ParseRecord([]byte(odd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Insert(ctx, []activity.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	before := vocabulary(t, db)
+	for _, q := range []string{`DROP TABLE activity_text`, `DROP INDEX activity_events_request_idx`, `DELETE FROM schema_migrations WHERE name = '0502_activity_search.sql'`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if db, err = store.Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	after := vocabulary(t, db)
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("words per event, ingested (-) and migrated (+):\n%s", diff)
+	}
+	for _, w := range []string{"café", "zürich", "version", "2012", "allow", "quoted", "next", "line", "slash", "42", "7", "a1", "2", "kept", "zoË"} {
+		if !slices.Contains(after[w], "odd-1") {
+			t.Errorf("word %q: not indexed for the odd event", w)
+		}
+	}
+	for _, w := range []string{"odd", "req", "inner", "eventid", "ratio", "5", "1e3", "true", "null", "123456789012345678901", "20"} {
+		if slices.Contains(after[w], "odd-1") {
+			t.Errorf("word %q: indexed for the odd event, want it left out", w)
+		}
+	}
+}
+
+// vocabulary returns the text index's words, each with the event ids it
+// holds them for.
+func vocabulary(t *testing.T, db *store.DB) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, activity_text, 'row')`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT term FROM temp.vocab`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var terms []string
+	for rows.Next() {
+		var term string
+		if err := rows.Scan(&term); err != nil {
+			t.Fatal(err)
+		}
+		terms = append(terms, term)
+	}
+	rows.Close()
+	out := map[string][]string{}
+	for _, term := range terms {
+		rows, err := conn.QueryContext(ctx, `SELECT e.event_id FROM activity_text AS x JOIN activity_events AS e ON e.id = x.rowid
+			WHERE activity_text MATCH ? ORDER BY e.event_id`, `"`+term+`"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			out[term] = append(out[term], id)
+		}
+		rows.Close()
+	}
+	return out
 }

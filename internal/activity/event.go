@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,9 +67,104 @@ type record struct {
 	Resources []struct {
 		ARN string `json:"ARN"`
 	} `json:"resources"`
-	RequestParameters   map[string]any `json:"requestParameters"`
-	ResponseElements    map[string]any `json:"responseElements"`
+	RequestParameters   stringMembers  `json:"requestParameters"`
 	AdditionalEventData map[string]any `json:"additionalEventData"`
+}
+
+// stringMembers are the string-valued members of a JSON object (or
+// null), in order; other members are skipped without being decoded
+// (requestParameters can be large, and the portal reads a few strings).
+type stringMembers []struct{ key, value string }
+
+// UnmarshalJSON reads an object; encoding/json has checked b is valid.
+func (m *stringMembers) UnmarshalJSON(b []byte) error {
+	*m = (*m)[:0]
+	i := skipSpace(b, 0)
+	if i < len(b) && b[i] == 'n' {
+		return nil // null
+	}
+	if i >= len(b) || b[i] != '{' {
+		return fmt.Errorf("not an object")
+	}
+	for i = skipSpace(b, i+1); i < len(b) && b[i] == '"'; {
+		kEnd, kEsc := stringEnd(b, i)
+		v := skipSpace(b, skipSpace(b, kEnd+1)+1) // past ':'
+		if v >= len(b) {
+			return fmt.Errorf("unexpected end of object")
+		}
+		key := jsonString(b[i:kEnd+1], kEsc)
+		end := skipValue(b, v)
+		if b[v] == '"' {
+			vEnd, vEsc := stringEnd(b, v)
+			if vEnd == len(b) {
+				return fmt.Errorf("unexpected end of string")
+			}
+			*m = append(*m, struct{ key, value string }{key, jsonString(b[v:vEnd+1], vEsc)})
+		}
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return nil
+}
+
+// get returns the last string member named key (as a map would).
+func (m stringMembers) get(key string) (string, bool) {
+	for i := len(m) - 1; i >= 0; i-- {
+		if m[i].key == key {
+			return m[i].value, true
+		}
+	}
+	return "", false
+}
+
+// jsonString decodes the quoted JSON string q.
+func jsonString(q []byte, escaped bool) string {
+	if !escaped {
+		return string(q[1 : len(q)-1])
+	}
+	var s string
+	_ = json.Unmarshal(q, &s)
+	return s
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value at b[i] (for
+// valid JSON; on anything else it stops somewhere in [i, len(b)]).
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			if i, _ = stringEnd(b, i); i == len(b) {
+				return i
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of a number or literal
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\n', '\t', '\r', ':':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }
 
 // resourceParams are requestParameters keys that name the resource acted on.
@@ -133,7 +229,7 @@ func ParseRecord(raw []byte) (Event, error) {
 		add(res.ARN)
 	}
 	for _, k := range resourceParams {
-		if s, ok := r.RequestParameters[k].(string); ok {
+		if s, ok := r.RequestParameters.get(k); ok {
 			add(s)
 		}
 	}
@@ -155,32 +251,134 @@ func guessReadOnly(name string) bool {
 // ParseLogFile reads a CloudTrail log file, gzip-compressed or not:
 // {"Records": [...]}. origin is stored with each event.
 func ParseLogFile(r io.Reader, origin string) ([]Event, error) {
+	events, _, err := parseLogFile(r, origin, false)
+	return events, err
+}
+
+// parseLogFile is ParseLogFile, with each event's valueWords when
+// withWords (ingestion works them out while parsing, in parallel, rather
+// than in the one goroutine that stores).
+func parseLogFile(r io.Reader, origin string, withWords bool) ([]Event, []string, error) {
 	br := bufferedPeek(r)
 	var body io.Reader = br
 	if isGzip(br) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("activity: log file %s: %w", origin, err)
+			return nil, nil, fmt.Errorf("activity: log file %s: %w", origin, err)
 		}
 		defer zr.Close()
 		body = zr
 	}
-	var f struct {
-		Records []json.RawMessage `json:"Records"`
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("activity: log file %s: %w", origin, err)
 	}
-	if err := json.NewDecoder(body).Decode(&f); err != nil {
-		return nil, fmt.Errorf("activity: log file %s: %w", origin, err)
+	records, ok := splitRecords(data)
+	if !ok {
+		// Anything unusual goes through encoding/json, for its checks
+		// and its words about what is wrong.
+		var f struct {
+			Records []json.RawMessage `json:"Records"`
+		}
+		if err := json.NewDecoder(bytes.NewReader(data)).Decode(&f); err != nil {
+			return nil, nil, fmt.Errorf("activity: log file %s: %w", origin, err)
+		}
+		records = f.Records
 	}
-	out := make([]Event, 0, len(f.Records))
-	for i, raw := range f.Records {
+	out := make([]Event, 0, len(records))
+	var words []string
+	if withWords {
+		words = make([]string, 0, len(records))
+	}
+	for i, raw := range records {
 		e, err := ParseRecord(raw)
 		if err != nil {
-			return nil, fmt.Errorf("activity: log file %s: record %d: %w", origin, i+1, err)
+			return nil, nil, fmt.Errorf("activity: log file %s: record %d: %w", origin, i+1, err)
 		}
 		e.Origin = origin
 		out = append(out, e)
+		if withWords {
+			words = append(words, valueWords(e.Raw))
+		}
 	}
-	return out, nil
+	return out, words, nil
+}
+
+// splitRecords returns the elements of a log file's Records array as
+// slices of data (no copy, no second decoding: ParseRecord checks each
+// one), or false when the file is anything but a plain {"Records": [...]}
+// object with valid other members; encoding/json then has the last word.
+// Like json.Decoder, it ignores what follows the object.
+func splitRecords(data []byte) ([]json.RawMessage, bool) {
+	var records []json.RawMessage
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return nil, false
+	}
+	for i = skipSpace(data, i+1); i < len(data) && data[i] != '}'; {
+		if data[i] != '"' {
+			return nil, false
+		}
+		kEnd, kEsc := stringEnd(data, i)
+		if kEnd == len(data) {
+			return nil, false
+		}
+		key := string(data[i+1 : kEnd])
+		if i = skipSpace(data, kEnd+1); kEsc || i >= len(data) || data[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(data, i+1)
+		switch {
+		case key == "Records":
+			records = records[:0]
+			if strings.HasPrefix(string(data[i:min(i+4, len(data))]), "null") {
+				i += 4
+				break
+			}
+			if i >= len(data) || data[i] != '[' {
+				return nil, false
+			}
+			for i = skipSpace(data, i+1); i < len(data) && data[i] != ']'; {
+				end := skipValue(data, i)
+				records = append(records, json.RawMessage(data[i:end]))
+				if i = skipSpace(data, end); i < len(data) && data[i] == ',' {
+					i = skipSpace(data, i+1)
+				} else if i >= len(data) || data[i] != ']' {
+					return nil, false
+				}
+			}
+			if i >= len(data) {
+				return nil, false
+			}
+			i++
+		case strings.EqualFold(key, "Records") || !isASCII(key):
+			return nil, false // encoding/json matches names loosely
+		default:
+			end := skipValue(data, i)
+			if !json.Valid(data[i:end]) {
+				return nil, false
+			}
+			i = end
+		}
+		if i = skipSpace(data, i); i < len(data) && data[i] == ',' {
+			i = skipSpace(data, i+1)
+			if i >= len(data) || data[i] != '"' {
+				return nil, false
+			}
+		} else if i >= len(data) || data[i] != '}' {
+			return nil, false
+		}
+	}
+	return records, i < len(data)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 type peekReader struct {
@@ -213,4 +411,169 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// idKeys name values the free-text index leaves out: unique to one event
+// or request, they would make the index several times larger and slower
+// to write; Filter.Text finds them through their own columns instead.
+var idKeys = map[string]bool{"eventID": true, "requestID": true, "sharedEventID": true}
+
+// valueWords returns the words of a record's values, space separated,
+// each once: what the free-text index (activity_text) holds. A word is a
+// run of ASCII letters and digits and non-ASCII bytes (what SQLite's
+// "ascii" tokenizer keeps together). The values are the record's strings
+// (unescaped) and integers; field names, true/false/null, fractions and
+// the values of idKeys are left out. Migration 0502 computes the same
+// with json_tree for events stored before it; raw is valid JSON.
+func valueWords(raw []byte) string {
+	out := make([]byte, 0, len(raw)/3)
+	var seen wordSet
+	add := func(text []byte) {
+		forEachWord(text, func(w []byte) {
+			if !seen.add(w) {
+				return
+			}
+			if len(out) > 0 {
+				out = append(out, ' ')
+			}
+			out = append(out, w...)
+		})
+	}
+	skip := false // the next value belongs to an idKeys field
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case c == '"':
+			j, escaped := stringEnd(raw, i)
+			if j == len(raw) {
+				return string(out)
+			}
+			k := j + 1
+			for k < len(raw) && isJSONSpace(raw[k]) {
+				k++
+			}
+			if k < len(raw) && raw[k] == ':' { // a field name
+				skip = idKeys[string(raw[i+1:j])]
+				i = k
+				continue
+			}
+			if !skip {
+				text := raw[i+1 : j]
+				if escaped {
+					var s string
+					if json.Unmarshal(raw[i:j+1], &s) == nil {
+						text = []byte(s)
+					}
+				}
+				add(text)
+			}
+			skip = false
+			i = j
+		case c == '-' || c >= '0' && c <= '9':
+			j := i + 1
+			for j < len(raw) && (raw[j] >= '0' && raw[j] <= '9' || strings.IndexByte("+-.eE", raw[j]) >= 0) {
+				j++
+			}
+			// Integers as SQLite's JSON reads them (an int64); fractions
+			// print differently there, and are rarely looked for.
+			if !skip {
+				if _, err := strconv.ParseInt(string(raw[i:j]), 10, 64); err == nil {
+					add(raw[i:j])
+				}
+			}
+			skip = false
+			i = j - 1
+		case c == '{' || c == '[':
+			skip = false // an object or array under an id field is indexed
+		case c == 't' || c == 'f' || c == 'n':
+			skip = false
+		}
+	}
+	return string(out)
+}
+
+// wordSet remembers words by a 64-bit hash of their ASCII-folded bytes
+// (the index folds ASCII case): a record has tens of words, so a
+// collision, which would only leave a duplicate out, is never expected.
+// Small sets live in an array, without allocating.
+type wordSet struct {
+	slots [128]uint64
+	n     int
+	more  map[uint64]struct{}
+}
+
+// add reports whether w is new, and remembers it.
+func (s *wordSet) add(w []byte) bool {
+	h := uint64(14695981039346656037) // FNV-1a
+	for _, c := range w {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	h |= 1 // 0 marks a free slot
+	if s.more != nil {
+		if _, ok := s.more[h]; ok {
+			return false
+		}
+		s.more[h] = struct{}{}
+		return true
+	}
+	for i := h % uint64(len(s.slots)); ; i = (i + 1) % uint64(len(s.slots)) {
+		switch s.slots[i] {
+		case h:
+			return false
+		case 0:
+			s.slots[i] = h
+			if s.n++; s.n > len(s.slots)*3/4 {
+				s.more = make(map[uint64]struct{}, 2*s.n)
+				for _, x := range s.slots {
+					if x != 0 {
+						s.more[x] = struct{}{}
+					}
+				}
+			}
+			return true
+		}
+	}
+}
+
+// stringEnd returns the index of the quote closing the JSON string that
+// opens at raw[i] (len(raw) when there is none), and whether the string
+// has escapes.
+func stringEnd(raw []byte, i int) (int, bool) {
+	escaped := false
+	j := i + 1
+	for j < len(raw) && raw[j] != '"' {
+		if raw[j] == '\\' {
+			escaped = true
+			j++
+		}
+		j++
+	}
+	return min(j, len(raw)), escaped
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
+
+// isWordByte reports whether c is part of a word: an ASCII letter or
+// digit, or a byte of a non-ASCII character.
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+// forEachWord calls fn with each word of text, in order.
+func forEachWord(text []byte, fn func([]byte)) {
+	for i := 0; i < len(text); {
+		for i < len(text) && !isWordByte(text[i]) {
+			i++
+		}
+		j := i
+		for j < len(text) && isWordByte(text[j]) {
+			j++
+		}
+		if j > i {
+			fn(text[i:j])
+		}
+		i = j
+	}
 }

@@ -1,14 +1,15 @@
 package activity
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -165,10 +166,25 @@ func (s *Service) saveCheckpoint(ctx context.Context, tx *sql.Tx, source, pos st
 	return err
 }
 
-// ingestPrefix reads the log files under prefix after its checkpoint, a
-// listing page (up to 1,000 files) at a time: files are fetched and parsed
-// in parallel, then stored with the new checkpoint in one transaction, so
-// a crash re-reads at most one page and event ids keep that idempotent.
+// ingestTxEvents is about how many events one ingestion transaction
+// stores: large enough that index pages touched by many events are
+// written once, small enough that a crash re-reads little and memory
+// stays bounded.
+const ingestTxEvents = 50000
+
+// fetched is one log file, fetched and parsed.
+type fetched struct {
+	key    string
+	events []Event
+	words  []string // valueWords of each event
+	err    error
+}
+
+// ingestPrefix reads the log files under prefix after its checkpoint.
+// Files are fetched and parsed by s.Workers goroutines while this one
+// stores them in key order, committing about ingestTxEvents at a time
+// with the checkpoint (the last key stored) in the same transaction: a
+// crash re-reads at most one batch and event ids keep that idempotent.
 func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket, prefix string, res *IngestResult) error {
 	source := "s3://" + b.Bucket + "/" + prefix
 	after, err := s.checkpoint(ctx, source)
@@ -179,62 +195,101 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 	if after != "" {
 		in.StartAfter = aws.String(after)
 	}
-	// Pages are fetched and parsed while the previous one is stored.
-	type page struct {
-		keys   []string
-		events []Event
-		err    error
-	}
-	pages := make(chan page, 1)
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	workers := max(s.Workers, 1)
+	// Each file's result arrives on its own channel, queued in key order;
+	// the queue bounds how many parsed files wait in memory.
+	queue := make(chan chan fetched, 2*workers)
 	go func() {
-		defer close(pages)
+		defer close(queue)
+		slots := make(chan struct{}, workers)
+		// Parsing leaves a core to the writer, which is the bottleneck.
+		parse := make(chan struct{}, max(runtime.GOMAXPROCS(0)-1, 1))
 		p := s3.NewListObjectsV2Paginator(client, in)
 		for p.HasMorePages() {
 			out, err := p.NextPage(pctx)
 			if err != nil {
-				pages <- page{err: fmt.Errorf("activity: list %s: %w", source, explainAWS(err))}
-				return
-			}
-			var keys []string
-			for _, o := range out.Contents {
-				if k := aws.ToString(o.Key); strings.HasSuffix(k, ".json.gz") || strings.HasSuffix(k, ".json") {
-					keys = append(keys, k)
+				c := make(chan fetched, 1)
+				c <- fetched{err: fmt.Errorf("activity: list %s: %w", source, explainAWS(err))}
+				select {
+				case queue <- c:
+				case <-pctx.Done():
 				}
-			}
-			if len(keys) == 0 {
-				continue
-			}
-			events, err := s.fetchAll(pctx, client, b, keys)
-			select {
-			case pages <- page{keys: keys, events: events, err: err}:
-			case <-pctx.Done():
 				return
 			}
-			if err != nil {
-				return
+			for _, o := range out.Contents {
+				key := aws.ToString(o.Key)
+				if !strings.HasSuffix(key, ".json.gz") && !strings.HasSuffix(key, ".json") {
+					continue
+				}
+				c := make(chan fetched, 1)
+				select {
+				case queue <- c:
+				case <-pctx.Done():
+					return
+				}
+				select {
+				case slots <- struct{}{}:
+				case <-pctx.Done():
+					return
+				}
+				go func() {
+					defer func() { <-slots }()
+					events, words, err := fetchLog(pctx, client, b, key, parse)
+					c <- fetched{key: key, events: events, words: words, err: err}
+				}()
 			}
 		}
 	}()
-	for pg := range pages {
-		if pg.err != nil {
-			return pg.err
+	w, err := s.newWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	// Events are inserted as their file arrives, and committed with the
+	// checkpoint about every ingestTxEvents; the newly added ones are
+	// reported (and notified) once committed.
+	var pending []Event
+	var last string
+	files, seen := 0, 0
+	commit := func() error {
+		if files == 0 {
+			return nil
 		}
-		var added []Event
-		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-			var err error
-			if added, err = insertTx(ctx, tx, pg.events); err != nil {
-				return err
-			}
-			return s.saveCheckpoint(ctx, tx, source, pg.keys[len(pg.keys)-1])
-		}); err != nil {
+		if err := w.commit(ctx, source, last); err != nil {
 			return err
 		}
-		res.Files += len(pg.keys)
-		s.account(ctx, res, len(pg.events), added)
+		res.Files += files
+		s.account(ctx, res, seen, pending)
+		pending, files, seen = nil, 0, 0
+		return nil
 	}
-	return nil
+	for c := range queue {
+		f := <-c
+		if f.err != nil {
+			// Files before the failing one are kept, with their checkpoint.
+			cancel()
+			if err := commit(); err != nil {
+				return err
+			}
+			return f.err
+		}
+		added, err := w.insert(ctx, f.events, f.words)
+		if err != nil {
+			return err
+		}
+		pending = append(pending, added...)
+		last = f.key
+		files++
+		seen += len(f.events)
+		if seen >= ingestTxEvents {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return commit()
 }
 
 func (s *Service) account(ctx context.Context, res *IngestResult, seen int, added []Event) {
@@ -252,49 +307,32 @@ func (s *Service) account(ctx context.Context, res *IngestResult, seen int, adde
 	}
 }
 
-// fetchAll downloads and parses keys with s.Workers at once, keeping key order.
-func (s *Service) fetchAll(ctx context.Context, client S3API, b TrailBucket, keys []string) ([]Event, error) {
-	out := make([][]Event, len(keys))
-	errs := make([]error, len(keys))
-	workers := max(s.Workers, 1)
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				out[i], errs[i] = fetchLog(ctx, client, b, keys[i])
-			}
-		})
-	}
-	for i := range keys {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	var all []Event
-	for i := range keys {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		all = append(all, out[i]...)
-	}
-	return all, nil
-}
-
-func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string) ([]Event, error) {
+// fetchLog downloads a log file (one of s.Workers at once: S3 latency)
+// and parses it holding a parse slot (CPU).
+func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, parse chan struct{}) ([]Event, []string, error) {
 	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, fmt.Errorf("activity: get s3://%s/%s: %w", b.Bucket, key, explainAWS(err))
+		return nil, nil, fmt.Errorf("activity: get s3://%s/%s: %w", b.Bucket, key, explainAWS(err))
 	}
-	defer obj.Body.Close()
-	events, err := ParseLogFile(obj.Body, key)
+	body, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("activity: get s3://%s/%s: %w", b.Bucket, key, explainAWS(err))
+	}
+	select {
+	case parse <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	defer func() { <-parse }()
+	events, words, err := parseLogFile(bytes.NewReader(body), key, true)
+	if err != nil {
+		return nil, nil, err
 	}
 	for i := range events {
 		events[i].Sandbox = b.Sandbox
 	}
-	return events, nil
+	return events, words, nil
 }
 
 // lookupOverlap re-reads this much before the checkpoint: LookupEvents
@@ -352,8 +390,12 @@ func (s *Service) ingestLookup(ctx context.Context, env, region string, res *Ing
 	}
 	var added []Event
 	if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if added, err = insertTx(ctx, tx, events); err != nil {
+		in, err := newInserter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer in.close()
+		if added, err = in.insert(ctx, events, nil); err != nil {
 			return err
 		}
 		if newest.IsZero() {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +48,10 @@ type Filter struct {
 	ErrorCode string // exact, or AnyError
 	Access    string // AccessRead, AccessWrite or ""
 	Sensitive bool
-	// Text is matched case-insensitively (ASCII) anywhere in the raw record.
+	// Text finds events whose values hold every word of it (ignoring
+	// ASCII case), the last word also as the start of a longer one when
+	// it has at least 3 characters; or whose event or request id it is.
+	// See TextWords for what counts as a word and a value.
 	Text string
 	// Limit is Search's page size: DefaultLimit when <= 0, at most MaxLimit.
 	Limit int
@@ -85,7 +87,23 @@ func ParseCursor(s string) (Cursor, error) {
 	return Cursor{At: time.UnixMilli(ms).UTC(), Seq: seq}, nil
 }
 
-func (f Filter) where() (string, []any) {
+// textPlan is how a query finds the events matching Filter.Text.
+type textPlan int
+
+const (
+	// textNone: no Text.
+	textNone textPlan = iota
+	// textRows: few events match; they are looked up by row id.
+	textRows
+	// textSet: the matching row ids are collected once and each row the
+	// query's index order meets is checked against them.
+	textSet
+	// textEach: most events match; the index is asked about each row the
+	// query meets (collecting every match would cost more).
+	textEach
+)
+
+func (f Filter) where(plan textPlan) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a ...any) { where, args = append(where, cond), append(args, a...) }
@@ -133,7 +151,22 @@ func (f Filter) where() (string, []any) {
 		add("sensitive != ''")
 	}
 	if f.Text != "" {
-		add("raw LIKE ? ESCAPE '\\'", "%"+escapeLike(f.Text)+"%")
+		match, _ := textMatch(f.Text) // checked by Service.plan
+		var cond string
+		switch plan {
+		case textRows:
+			cond = "id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)"
+		case textSet:
+			// + keeps id from being used as an index: the set is a check.
+			cond = "+id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)"
+		default:
+			cond = "EXISTS (SELECT 1 FROM activity_text WHERE activity_text MATCH ? AND rowid = activity_events.id)"
+		}
+		if id := strings.TrimSpace(f.Text); isID(id) {
+			add("("+cond+" OR event_id = ? OR (request_id = ? AND request_id != ''))", match, id, id)
+		} else {
+			add(cond, match)
+		}
 	}
 	if !f.Before.IsZero() {
 		ms := f.Before.At.UnixMilli()
@@ -143,6 +176,88 @@ func (f Filter) where() (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// TextWords explains Filter.Text to people (the explorer's help).
+const TextWords = "Words are runs of letters and digits; an event's words are those of its values " +
+	"(names, ARNs, IP addresses, parameters, messages), not of field names or true/false. " +
+	"Every word must appear in the event; the last may be the start of a longer word if it has 3 or more characters. " +
+	"An event id or request id finds that event."
+
+// textMatch is the FTS5 query for a Text filter: every word, as a quoted
+// string, and the last also as a prefix when the text ends in a word of
+// at least 3 characters (shorter prefixes would match too many words).
+func textMatch(text string) (string, error) {
+	var words [][]byte
+	forEachWord([]byte(text), func(w []byte) { words = append(words, w) })
+	if len(words) == 0 {
+		return "", apperr.New(apperr.Invalid, "needs at least one letter or digit")
+	}
+	var q strings.Builder
+	for i, w := range words {
+		if i > 0 {
+			q.WriteByte(' ')
+		}
+		// Words hold no quote (only letters, digits and non-ASCII bytes).
+		q.WriteByte('"')
+		q.Write(w)
+		q.WriteByte('"')
+	}
+	if last := words[len(words)-1]; len(last) >= 3 && isWordByte(text[len(text)-1]) {
+		q.WriteByte('*')
+	}
+	return q.String(), nil
+}
+
+// CheckText says why text cannot be a Text filter, or nil.
+func CheckText(text string) error {
+	_, err := textMatch(text)
+	return err
+}
+
+// isID reports whether s could be an event or request id: one token of
+// letters, digits and dashes, at least 8 long (ids are usually UUIDs).
+func isID(s string) bool {
+	if len(s) < 8 || len(s) > 128 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Text plans are chosen by how many events the words match, counted up
+// to textEachFrom: up to textRowsMax they are looked up; from
+// textEachFrom the index is asked row by row.
+var (
+	textRowsMax  = 2000
+	textEachFrom = 100000
+)
+
+// plan checks f's Text and picks how to find its matches.
+func (s *Service) plan(ctx context.Context, f Filter) (textPlan, error) {
+	if f.Text == "" {
+		return textNone, nil
+	}
+	match, err := textMatch(f.Text)
+	if err != nil {
+		return textNone, apperr.New(apperr.Invalid, "Text %q %s", f.Text, apperr.MessageOf(err))
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM activity_text WHERE activity_text MATCH ? LIMIT ?)`,
+		match, textEachFrom).Scan(&n); err != nil {
+		return textNone, fmt.Errorf("activity: search %q: %w", f.Text, err)
+	}
+	switch {
+	case n <= textRowsMax:
+		return textRows, nil
+	case n < textEachFrom:
+		return textSet, nil
+	}
+	return textEach, nil
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -173,8 +288,12 @@ func scanEvent(s interface{ Scan(...any) error }) (Event, error) {
 func (s *Service) Insert(ctx context.Context, events []Event) ([]Event, error) {
 	var added []Event
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		added, err = insertTx(ctx, tx, events)
+		in, err := newInserter(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer in.close()
+		added, err = in.insert(ctx, events, nil)
 		return err
 	})
 	return added, err
@@ -184,62 +303,294 @@ func (s *Service) Insert(ctx context.Context, events []Event) ([]Event, error) {
 // statements make ingestion several times faster in SQLite.
 const insertBatch = 100
 
-func insertTx(ctx context.Context, tx *sql.Tx, events []Event) ([]Event, error) {
-	var added []Event
+const insertCols = 20
+
+// inserter stores events in one transaction: a multi-row INSERT for the
+// events and a single-row INSERT into the free-text index for each new
+// one. A statement that opens a savepoint makes FTS5 write its pending
+// terms out as a new segment (thousands of tiny segments to merge): a
+// multi-row insert into the FTS5 table does, so does a trigger, and so
+// would an explicit row id or an abortable constraint in the events'
+// insert; hence OR IGNORE and row ids worked out rather than given. One
+// row at a time, FTS5 collects about a megabyte of terms before writing.
+type inserter struct {
+	tx   *sql.Tx
+	rows *sql.Stmt // insertSQL(insertBatch), prepared on first use
+	text *sql.Stmt
+	// next is the row id SQLite gives the next event: one more than the
+	// largest (the transaction holds the write lock, and nothing deletes
+	// events), so the ids of new rows are known without RETURNING.
+	next int64
+	args []any
+}
+
+func newInserter(ctx context.Context, tx *sql.Tx) (*inserter, error) {
+	in := &inserter{tx: tx}
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM activity_events`).Scan(&in.next); err != nil {
+		return nil, fmt.Errorf("activity: insert events: %w", err)
+	}
+	var err error
+	if in.text, err = tx.PrepareContext(ctx, `INSERT INTO activity_text (rowid, words) VALUES (?, ?)`); err != nil {
+		return nil, fmt.Errorf("activity: insert events: %w", err)
+	}
+	return in, nil
+}
+
+func (in *inserter) close() {
+	if in.rows != nil {
+		in.rows.Close()
+	}
+	in.text.Close()
+}
+
+// insert stores events, skipping stored event ids, and returns the new
+// ones in row order. words are the events' valueWords, or nil.
+func (in *inserter) insert(ctx context.Context, events []Event, words []string) ([]Event, error) {
+	added := make([]Event, 0, len(events))
 	for len(events) > 0 {
 		n := min(len(events), insertBatch)
-		got, err := insertRows(ctx, tx, events[:n])
-		if err != nil {
+		var w []string
+		if words != nil {
+			w, words = words[:n], words[n:]
+		}
+		var err error
+		if added, err = in.insertRows(ctx, events[:n], w, added); err != nil {
 			return nil, err
 		}
-		added = append(added, got...)
 		events = events[n:]
 	}
 	return added, nil
 }
 
-const insertRowSQL = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-// insertRows stores events in one statement and returns the new ones
-// (RETURNING names the rows the conflict clause did not skip).
-func insertRows(ctx context.Context, tx *sql.Tx, events []Event) ([]Event, error) {
+// insertSQL is an INSERT of n rows that skips stored event ids (OR
+// IGNORE rather than an upsert clause: it also spares the statement a
+// savepoint, see inserter).
+func insertSQL(n int) string {
 	var q strings.Builder
-	q.WriteString(`INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type,
+	q.WriteString(`INSERT OR IGNORE INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type,
 		principal_arn, user_name, access_key, session, source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw) VALUES `)
-	args := make([]any, 0, len(events)*20)
-	byID := make(map[string]int, len(events))
-	for i, e := range events {
+	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString(insertRowSQL)
-		byID[e.ID] = i
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	return q.String()
+}
+
+// insertRows stores up to insertBatch events in one statement, indexes
+// the new ones' words, and appends them to added.
+func (in *inserter) insertRows(ctx context.Context, events []Event, words []string, added []Event) ([]Event, error) {
+	n := len(events)
+	stmt := in.rows
+	if n != insertBatch || stmt == nil {
+		var err error
+		if stmt, err = in.tx.PrepareContext(ctx, insertSQL(n)); err != nil {
+			return nil, fmt.Errorf("activity: insert events: %w", err)
+		}
+		if n == insertBatch {
+			in.rows = stmt
+		} else {
+			defer stmt.Close()
+		}
+	}
+	first := in.next
+	args := in.args[:0]
+	for _, e := range events {
 		args = append(args, e.ID, e.Time.UnixMilli(), e.Account, e.Region, e.Source, e.Name, e.ReadOnly, e.IdentityType,
 			e.PrincipalARN, e.UserName, e.AccessKey, e.Session, e.SourceIP, e.ErrorCode, e.RequestID, strings.Join(e.Resources, "\n"),
 			e.Sensitive, e.Origin, e.Sandbox, string(e.Raw))
 	}
-	q.WriteString(" ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id")
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	in.args = args
+	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("activity: insert events: %w", err)
 	}
-	defer rows.Close()
-	var added []Event
-	for rows.Next() {
-		var seq int64
-		var id string
-		if err := rows.Scan(&seq, &id); err != nil {
-			return nil, fmt.Errorf("activity: insert events: %w", err)
-		}
-		e := events[byID[id]]
-		e.Seq = seq
-		added = append(added, e)
-	}
-	if err := rows.Err(); err != nil {
+	stored, err := res.RowsAffected()
+	if err != nil {
 		return nil, fmt.Errorf("activity: insert events: %w", err)
 	}
-	sort.Slice(added, func(a, b int) bool { return added[a].Seq < added[b].Seq })
+	in.next += stored
+	from := len(added)
+	pos := make([]int, 0, n) // of each new row in events
+	switch {
+	case stored == int64(n):
+		for i := range events {
+			pos = append(pos, i)
+		}
+	case stored > 0: // some were stored before: find which rows are new
+		byID := make(map[string]int, n)
+		for i, e := range events {
+			if _, dup := byID[e.ID]; !dup {
+				byID[e.ID] = i
+			}
+		}
+		rows, err := in.tx.QueryContext(ctx, `SELECT event_id FROM activity_events WHERE id >= ? ORDER BY id`, first)
+		if err != nil {
+			return nil, fmt.Errorf("activity: insert events: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("activity: insert events: %w", err)
+			}
+			pos = append(pos, byID[id])
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("activity: insert events: %w", err)
+		}
+		if int64(len(pos)) != stored {
+			return nil, fmt.Errorf("activity: insert events: stored %d, found %d", stored, len(pos))
+		}
+	}
+	for k, i := range pos {
+		e := events[i]
+		e.Seq = first + int64(k)
+		added = append(added, e)
+	}
+	for k, e := range added[from:] {
+		var w string
+		if words != nil {
+			w = words[pos[k]]
+		} else {
+			w = valueWords(e.Raw)
+		}
+		if _, err := in.text.ExecContext(ctx, e.Seq, w); err != nil {
+			return nil, fmt.Errorf("activity: index event %s: %w", e.ID, err)
+		}
+	}
 	return added, nil
+}
+
+// writer stores ingested events on one connection whose page cache holds
+// a whole ingestion batch, so index pages many events touch are written
+// once per transaction rather than spilled again and again. Checkpoints
+// (copying the WAL into the database) run on another connection after
+// each commit, off the writer's path.
+type writer struct {
+	conn  *sql.Conn
+	cache int64 // the connection's cache_size before
+	auto  int64 // and its wal_autocheckpoint
+	s     *Service
+	tx    *sql.Tx // open until commit
+	in    *inserter
+
+	checkpoint chan struct{}
+	done       chan struct{}
+}
+
+// writerCacheKB is the writer's page cache: about what a batch of
+// ingestTxEvents dirties.
+const writerCacheKB = 128 << 10
+
+func (s *Service) newWriter(ctx context.Context) (*writer, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("activity: writer: %w", err)
+	}
+	w := &writer{conn: conn, s: s, checkpoint: make(chan struct{}, 1), done: make(chan struct{})}
+	err = conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&w.cache)
+	if err == nil {
+		err = conn.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&w.auto)
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, writerCacheKB))
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`)
+	}
+	if err != nil {
+		w.restore()
+		return nil, fmt.Errorf("activity: writer: %w", err)
+	}
+	go w.checkpoints()
+	return w, nil
+}
+
+// checkpoints runs a passive checkpoint (which never blocks the writer)
+// after each commit until the writer closes.
+func (w *writer) checkpoints() {
+	defer close(w.done)
+	for range w.checkpoint {
+		if _, err := w.s.db.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+			w.s.log.Warn("activity: checkpoint", "err", err)
+		}
+	}
+}
+
+// insert stores events in the writer's open transaction (beginning one
+// if needed) and returns the new ones.
+func (w *writer) insert(ctx context.Context, events []Event, words []string) ([]Event, error) {
+	if w.tx == nil {
+		tx, err := w.conn.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("activity: begin: %w", err)
+		}
+		in, err := newInserter(ctx, tx)
+		if err != nil {
+			_ = tx.Rollback()
+			return nil, err
+		}
+		w.tx, w.in = tx, in
+	}
+	added, err := w.in.insert(ctx, events, words)
+	if err != nil {
+		w.rollback()
+	}
+	return added, err
+}
+
+// commit moves source's checkpoint to pos and commits everything
+// inserted since the last commit with it.
+func (w *writer) commit(ctx context.Context, source, pos string) error {
+	if w.tx == nil {
+		return nil
+	}
+	tx := w.tx
+	w.in.close()
+	w.tx, w.in = nil, nil
+	if err := w.s.saveCheckpoint(ctx, tx, source, pos); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("activity: checkpoint %s: %w", source, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("activity: commit: %w", err)
+	}
+	select {
+	case w.checkpoint <- struct{}{}:
+	default: // one is pending
+	}
+	return nil
+}
+
+func (w *writer) rollback() {
+	if w.tx != nil {
+		w.in.close()
+		_ = w.tx.Rollback()
+		w.tx, w.in = nil, nil
+	}
+}
+
+// close gives the connection back to the pool with its own settings
+// (which frees the large cache), after the last checkpoint.
+func (w *writer) close() {
+	w.rollback()
+	close(w.checkpoint)
+	<-w.done
+	w.restore()
+}
+
+func (w *writer) restore() {
+	ctx := context.Background()
+	if w.cache != 0 {
+		_, _ = w.conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, w.cache))
+	}
+	if w.auto != 0 {
+		_, _ = w.conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, w.auto))
+	}
+	w.conn.Close()
 }
 
 // Search returns events matching f, newest first, and whether more follow.
@@ -251,7 +602,11 @@ func (s *Service) Search(ctx context.Context, f Filter) ([]Event, bool, error) {
 	if limit > MaxLimit {
 		limit = MaxLimit
 	}
-	where, args := f.where()
+	plan, err := s.plan(ctx, f)
+	if err != nil {
+		return nil, false, err
+	}
+	where, args := f.where(plan)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC LIMIT ?`, append(args, limit+1)...)
 	if err != nil {
 		return nil, false, fmt.Errorf("activity: search: %w", err)
@@ -278,7 +633,14 @@ func (s *Service) Search(ctx context.Context, f Filter) ([]Event, bool, error) {
 // Count returns how many events match f (ignoring Limit and Before).
 func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
 	f.Before = Cursor{}
-	where, args := f.where()
+	plan, err := s.plan(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	if plan == textEach {
+		plan = textSet // every match is counted anyway
+	}
+	where, args := f.where(plan)
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM activity_events`+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("activity: count: %w", err)
@@ -383,7 +745,11 @@ func (s *Service) Facets(ctx context.Context) (Facets, error) {
 // newest first, to fn.
 func (s *Service) exportRows(ctx context.Context, f Filter, fn func(Event) error) error {
 	f.Before = Cursor{}
-	where, args := f.where()
+	plan, err := s.plan(ctx, f)
+	if err != nil {
+		return err
+	}
+	where, args := f.where(plan)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC`, args...)
 	if err != nil {
 		return fmt.Errorf("activity: export: %w", err)
