@@ -174,10 +174,12 @@ func (s *Server) awsGrantCreate(c echo.Context) error {
 	if g.State == access.Pending {
 		msg = fmt.Sprintf("Grant of %s in %s to %s recorded: another admin must approve it.", g.Role, g.Environment, g.UserEmail)
 	}
+	kind := templates.FlashSuccess
 	if err != nil {
 		msg += " " + apperr.MessageOf(err)
+		kind = templates.FlashWarning
 	}
-	s.flash(c, msg)
+	s.flashAs(c, kind, msg)
 	return c.Redirect(http.StatusSeeOther, "/access/aws")
 }
 
@@ -210,10 +212,12 @@ func (s *Server) awsGrantDecide(approve bool) echo.HandlerFunc {
 			}
 			msg += "."
 		}
+		kind := templates.FlashSuccess
 		if err != nil {
 			msg += " " + apperr.MessageOf(err)
+			kind = templates.FlashWarning
 		}
-		s.flash(c, msg)
+		s.flashAs(c, kind, msg)
 		return c.Redirect(http.StatusSeeOther, "/access/aws")
 	}
 }
@@ -231,10 +235,12 @@ func (s *Server) awsGrantRevoke(c echo.Context) error {
 		return err
 	}
 	msg := fmt.Sprintf("Revoked %s in %s from %s.", g.Role, g.Environment, g.UserEmail)
+	kind := templates.FlashSuccess
 	if err != nil {
 		msg += " " + apperr.MessageOf(err)
+		kind = templates.FlashWarning
 	}
-	s.flash(c, msg)
+	s.flashAs(c, kind, msg)
 	return c.Redirect(http.StatusSeeOther, "/access/aws")
 }
 

@@ -85,6 +85,10 @@ func TestActivityInBrowser(t *testing.T) {
 	if got := text(`[data-testid="problems"]`); !strings.Contains(got, e.logs[7]) {
 		t.Errorf("findings: got %q, want the tampered file %s", got, e.logs[7])
 	}
+	// The failure is an alert, not a success message.
+	if got := text(`[data-testid="flash"][role="alert"].flash-error`); !strings.HasSuffix(got, "failed with 1 finding.") {
+		t.Errorf("flash after the failed validation: got %q, want an alert saying it failed with 1 finding", got)
+	}
 	shot("integrity-tampered")
 
 	run("alarms", chromedp.Click(`[data-testid="tab-alarms"]`), chromedp.WaitReady(`main`))

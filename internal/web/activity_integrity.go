@@ -76,7 +76,7 @@ func (s *Server) activityValidate(c echo.Context) error {
 	if v.OK {
 		s.flash(c, fmt.Sprintf("Validation #%d passed: %d digests and %d log files are intact.", v.ID, v.Digests, v.LogFiles))
 	} else {
-		s.flash(c, fmt.Sprintf("Validation #%d failed with %d findings.", v.ID, len(v.Problems)))
+		s.flashError(c, fmt.Sprintf("Validation #%d failed with %s.", v.ID, plural(len(v.Problems), "finding", "findings")))
 	}
 	return c.Redirect(http.StatusSeeOther, "/activity/integrity")
 }

@@ -233,9 +233,9 @@ func (s *Server) activityIngest(c echo.Context) error {
 	case !ran:
 		s.flash(c, "Ingestion is already running elsewhere; new events will appear when it finishes.")
 	case err != nil:
-		s.flash(c, fmt.Sprintf("Ingested %d new events from %d files; some sources failed: %s", res.New, res.Files, err.Error()))
+		s.flashError(c, fmt.Sprintf("Ingested %s from %s; some sources failed: %s", plural(res.New, "new event", "new events"), plural(res.Files, "file", "files"), err.Error()))
 	default:
-		s.flash(c, fmt.Sprintf("Ingested %d new events (%d sensitive) from %d files.", res.New, res.Sensitive, res.Files))
+		s.flash(c, fmt.Sprintf("Ingested %s (%d sensitive) from %s.", plural(res.New, "new event", "new events"), res.Sensitive, plural(res.Files, "file", "files")))
 	}
 	return c.Redirect(http.StatusSeeOther, "/activity")
 }

@@ -42,7 +42,12 @@ func (s *Server) driftCheckNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, fmt.Sprintf("Checked %d deployed stack(s): %d drifted.", checked, drifted))
+	msg := fmt.Sprintf("Checked %s: %d drifted.", plural(checked, "deployed stack", "deployed stacks"), drifted)
+	if drifted > 0 {
+		s.flashWarning(c, msg)
+	} else {
+		s.flash(c, msg)
+	}
 	return c.Redirect(http.StatusSeeOther, "/drift")
 }
 

@@ -25,6 +25,7 @@ const (
 	sessPendingID = "pending_uid"
 	sessEnrol     = "enrol_secret"
 	sessFlash     = "flash"
+	sessFlashKind = "flash_kind"
 	// ctxSession is set once the request's session is loaded; requests
 	// without one (API, machine endpoints, a failed load) must not touch it.
 	ctxSession = "portal.session"

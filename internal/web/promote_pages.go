@@ -314,6 +314,13 @@ func (s *Server) stackVerify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.flash(c, "Verification finished: "+ver.State+".")
+	switch ver.State {
+	case verify.Failed:
+		s.flashError(c, "Verification finished: "+ver.State+".")
+	case verify.Incomplete:
+		s.flashWarning(c, "Verification finished: "+ver.State+".")
+	default:
+		s.flash(c, "Verification finished: "+ver.State+".")
+	}
 	return c.Redirect(http.StatusSeeOther, "/verifications/"+itoa(ver.ID))
 }

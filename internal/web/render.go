@@ -45,8 +45,13 @@ func (s *Server) page(c echo.Context, title, active string) templates.Page {
 		p.Nav = s.navFor(u)
 	}
 	if c.Get(ctxSession) != nil {
-		if f := s.sessions.PopString(c.Request().Context(), sessFlash); f != "" {
-			p.Flash = templates.Flash{Kind: "ok", Text: f}
+		ctx := c.Request().Context()
+		kind := templates.FlashKind(s.sessions.PopString(ctx, sessFlashKind))
+		if f := s.sessions.PopString(ctx, sessFlash); f != "" {
+			if kind == "" {
+				kind = templates.FlashSuccess
+			}
+			p.Flash = templates.Flash{Kind: kind, Text: f}
 		}
 	}
 	return p
@@ -81,9 +86,22 @@ func userView(u *staff.User) *templates.UserView {
 	return v
 }
 
-// flash stores a one-time message shown on the next page.
-func (s *Server) flash(c echo.Context, msg string) {
-	s.sessions.Put(c.Request().Context(), sessFlash, msg)
+// flash stores a one-time message shown on the next page: the action did
+// what was asked.
+func (s *Server) flash(c echo.Context, msg string) { s.flashAs(c, templates.FlashSuccess, msg) }
+
+// flashWarning stores a one-time message saying the action was done but
+// something about it needs a look (e.g. recorded, IAM not changed yet).
+func (s *Server) flashWarning(c echo.Context, msg string) { s.flashAs(c, templates.FlashWarning, msg) }
+
+// flashError stores a one-time message saying the action failed; it is
+// shown as an alert.
+func (s *Server) flashError(c echo.Context, msg string) { s.flashAs(c, templates.FlashError, msg) }
+
+func (s *Server) flashAs(c echo.Context, kind templates.FlashKind, msg string) {
+	ctx := c.Request().Context()
+	s.sessions.Put(ctx, sessFlash, msg)
+	s.sessions.Put(ctx, sessFlashKind, string(kind))
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -31,9 +31,20 @@ type UserView struct {
 
 // Flash is a one-time message after a redirect.
 type Flash struct {
-	Kind string // "ok" or "error"
+	Kind FlashKind
 	Text string
 }
+
+// FlashKind says how a flash message reads.
+type FlashKind string
+
+// Flash kinds: the action did what was asked; it did, but something needs
+// a look; it failed.
+const (
+	FlashSuccess FlashKind = "success"
+	FlashWarning FlashKind = "warning"
+	FlashError   FlashKind = "error"
+)
 
 // ErrorView is an error page.
 type ErrorView struct {

@@ -1,0 +1,116 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"portal/internal/activity"
+	"portal/internal/peers"
+	"portal/internal/staff"
+)
+
+// trailPortal is a portal whose dev account (a fresh moto account) has an
+// empty trail bucket, without the day of activity activityEstate writes.
+type trailPortal struct {
+	h           *harness
+	s3          *s3.Client
+	bucket, dev string
+}
+
+func newTrailPortal(t *testing.T) *trailPortal {
+	t.Helper()
+	moto := peers.MotoForTest(t)
+	dev, tst, prod := peers.AccountForTest(t), peers.AccountForTest(t), peers.AccountForTest(t)
+	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	devCfg := peers.AssumeAccount(ctx, moto.AWSConfig("us-east-1"), dev, "PortalDeployer")
+	client := s3.NewFromConfig(devCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := "trail-" + dev
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "-dev-account-id", dev, "-test-account-id", tst, "-prod-account-id", prod, "-activity-trail-bucket", "dev:"+bucket+":us-east-1")
+	// The portal ingests once as it starts; "Ingest now" pressed meanwhile
+	// says so instead of ingesting. Let that first pass finish.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := h.app.Activity.JobStatus(ctx, activity.JobIngest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running && st.Runs > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first ingestion has not finished: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &trailPortal{h: h, s3: client, bucket: bucket, dev: dev}
+}
+
+// flashOf returns the flash of page r: its text, kind, class and role.
+func flashOf(t *testing.T, r *response) (text, kind, class, role string) {
+	t.Helper()
+	f := r.Doc(t).Find(`[data-testid="flash"]`)
+	if f.Length() != 1 {
+		t.Fatalf("GET %s: got %d flash messages, want 1\n%s", r.Request.URL.Path, f.Length(), r.Body)
+	}
+	kind, _ = f.Attr("data-kind")
+	class, _ = f.Attr("class")
+	role, _ = f.Attr("role")
+	return strings.TrimSpace(f.Text()), kind, class, role
+}
+
+// TestActivityFlashKinds: what an action did shows in a flash of its kind.
+// A successful ingestion is a green status; a failed log validation and
+// an ingestion whose source failed are red alerts, in words that count
+// right ("1 finding").
+func TestActivityFlashKinds(t *testing.T) {
+	p := newTrailPortal(t)
+	c, _ := p.h.signedIn(t, staff.Compliance)
+
+	for _, tc := range []struct {
+		what, from, action, back string
+		before                   func()
+		text, kind, class, role  string
+	}{
+		{what: "ingest", from: "/activity", action: "/activity/ingest", back: "/activity",
+			text: "Ingested 0 new events (0 sensitive) from 0 files.", kind: "success", class: "flash flash-ok", role: "status"},
+		{what: "validate an empty trail", from: "/activity/integrity", action: "/activity/integrity", back: "/activity/integrity",
+			text: "failed with 1 finding.", kind: "error", class: "flash flash-error", role: "alert"},
+		{what: "ingest from a deleted bucket", from: "/activity", action: "/activity/ingest", back: "/activity",
+			before: func() {
+				if _, err := p.s3.DeleteBucket(context.Background(), &s3.DeleteBucketInput{Bucket: aws.String(p.bucket)}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			text: "Ingested 0 new events from 0 files; some sources failed: ", kind: "error", class: "flash flash-error", role: "alert"},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			r := c.submit(t, tc.from, tc.action, nil)
+			if r.StatusCode != http.StatusSeeOther || r.Location() != tc.back {
+				t.Fatalf("POST %s: got %d to %q, want 303 to %s", tc.action, r.StatusCode, r.Location(), tc.back)
+			}
+			text, kind, class, role := flashOf(t, c.get(t, tc.back))
+			if !strings.Contains(text, tc.text) || kind != tc.kind || class != tc.class || role != tc.role {
+				t.Errorf("flash: got %q kind=%q class=%q role=%q, want %q kind=%q class=%q role=%q", text, kind, class, role, tc.text, tc.kind, tc.class, tc.role)
+			}
+			// A flash is shown once.
+			if _, again := c.get(t, tc.back).TestID(t, "flash"); again {
+				t.Errorf("flash shown again on the next page")
+			}
+		})
+	}
+}
