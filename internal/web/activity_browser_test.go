@@ -74,6 +74,13 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot("event")
 
+	// A page size typed into the address bar that is not a number is named.
+	run("bad limit", chromedp.Navigate(e.h.url+"/activity?name=CreateBucket&limit=5abc"), chromedp.WaitVisible(`[data-testid="error-limit"]`))
+	if got := text(`[data-testid="error-limit"]`); !strings.Contains(got, `limit parameter must be a whole number between 1 and 500, not "5abc"`) {
+		t.Errorf("limit=5abc: got %q, want the parameter and value named", got)
+	}
+	shot("bad-limit")
+
 	run("sensitive", chromedp.Navigate(e.h.url+"/activity/sensitive"), chromedp.WaitVisible(`[data-testid="activity-filter"]`))
 	shot("sensitive")
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,41 @@ func TestActivityFlashKinds(t *testing.T) {
 				t.Errorf("flash shown again on the next page")
 			}
 		})
+	}
+}
+
+// TestActivityLimitIsAWholeNumber: limit=5abc is refused by name on the
+// explorer and in the API, instead of being read as 5.
+func TestActivityLimitIsAWholeNumber(t *testing.T) {
+	p := newTrailPortal(t)
+	c, officer := p.h.signedIn(t, staff.Compliance)
+	token := p.h.apiToken(t, officer.User)
+
+	for _, bad := range []string{"5abc", "5.0", "1e2", " 5", "0", "501"} {
+		r := c.get(t, "/activity?limit="+url.QueryEscape(bad))
+		msg, ok := r.TestID(t, "error-limit")
+		if r.StatusCode != http.StatusBadRequest || !ok || !strings.Contains(msg, "limit") || !strings.Contains(msg, "whole number between 1 and 500") {
+			t.Errorf("explorer limit=%q: got %d %q, want 400 naming limit", bad, r.StatusCode, msg)
+		}
+		if _, rows := r.TestID(t, "events"); rows {
+			t.Errorf("explorer limit=%q: searched anyway", bad)
+		}
+
+		r = p.h.api(t, http.MethodGet, "/api/v1/activity/events?limit="+url.QueryEscape(bad), token, "", "")
+		var ae apiError
+		r.JSON(t, &ae)
+		if r.StatusCode != http.StatusBadRequest || ae.Error.Code != "invalid" || !strings.Contains(ae.Error.Fields["limit"], "whole number") {
+			t.Errorf("API limit=%q: got %d %s, want 400 invalid naming limit", bad, r.StatusCode, r.Body)
+		}
+	}
+	// The message names the value as given.
+	if msg, _ := c.get(t, "/activity?limit=5abc").TestID(t, "error-limit"); !strings.Contains(msg, `"5abc"`) {
+		t.Errorf("explorer limit=5abc: got %q, want the value named", msg)
+	}
+	if r := c.get(t, "/activity?limit=5"); r.StatusCode != http.StatusOK {
+		t.Errorf("explorer limit=5: got %d, want 200", r.StatusCode)
+	}
+	if r := p.h.api(t, http.MethodGet, "/api/v1/activity/events?limit=5", token, "", ""); r.StatusCode != http.StatusOK {
+		t.Errorf("API limit=5: got %d, want 200\n%s", r.StatusCode, r.Body)
 	}
 }

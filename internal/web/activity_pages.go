@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -51,8 +52,12 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 		}
 	}
 	if l := q.Get("limit"); l != "" {
-		if _, err := fmt.Sscan(l, &f.Limit); err != nil || f.Limit < 1 || f.Limit > activity.MaxLimit {
-			v.Add("limit", fmt.Sprintf("must be between 1 and %d", activity.MaxLimit))
+		// Strictly a whole number: "5abc" is refused, not read as 5.
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > activity.MaxLimit {
+			v.Add("limit", fmt.Sprintf("must be a whole number between 1 and %d, not %q", activity.MaxLimit, l))
+		} else {
+			f.Limit = n
 		}
 	}
 	return f, view, v.Err()

@@ -2,6 +2,8 @@ package templates
 
 import (
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,6 +70,35 @@ type ActivityView struct {
 	Configured    bool
 	Sensitive     bool // the sensitive-events tab
 	Categories    []string
+}
+
+// filterFields are the explorer's form fields that show their own error.
+var filterFields = []string{"since", "until", "access"}
+
+// ParamError is what is wrong with a query parameter the explorer's form
+// has no field for (limit, before: they come from links and scripts).
+type ParamError struct{ Name, Message string }
+
+// paramErrors lists the errors of parameters without a form field, by name.
+func paramErrors(errs FormErrors) []ParamError {
+	var out []ParamError
+	for name, msg := range errs {
+		if !slices.Contains(filterFields, name) {
+			out = append(out, ParamError{name, msg})
+		}
+	}
+	slices.SortFunc(out, func(a, b ParamError) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// fieldErrors reports whether a form field has an error.
+func fieldErrors(errs FormErrors) bool {
+	for _, name := range filterFields {
+		if errs[name] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // IngestStatus is what the page shows about the ingestion job.
