@@ -74,6 +74,10 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot("event")
 
+	if got := text(`[data-testid="event-run"] [data-testid="actor"]`); got != "ops@example.com" {
+		t.Errorf("run started by: got %q, want the person's email, not the portal's label", got)
+	}
+
 	// A page size typed into the address bar that is not a number is named.
 	run("bad limit", chromedp.Navigate(e.h.url+"/activity?name=CreateBucket&limit=5abc"), chromedp.WaitVisible(`[data-testid="error-limit"]`))
 	if got := text(`[data-testid="error-limit"]`); !strings.Contains(got, `limit parameter must be a whole number between 1 and 500, not "5abc"`) {

@@ -36,8 +36,9 @@ func (s *Server) renderEvidence(c echo.Context, status int, selected string, err
 	if err != nil {
 		return err
 	}
+	people := s.actors(c)
 	for _, r := range reports {
-		v.Reports = append(v.Reports, templates.ReportRow{ID: r.ID, Jurisdiction: r.Jurisdiction, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy,
+		v.Reports = append(v.Reports, templates.ReportRow{ID: r.ID, Jurisdiction: r.Jurisdiction, GeneratedAt: r.GeneratedAt, GeneratedBy: people.view(r.GeneratedBy),
 			Passed: r.Passed, Failed: r.Failed, Unknwn: r.Unknwn, SHA256: r.SHA256})
 	}
 	return s.render(c, status, templates.Evidence(s.page(c, "Evidence reports", "activity"), v))
@@ -78,8 +79,8 @@ func (s *Server) activityEvidenceCreate(c echo.Context) error {
 		return err
 	}
 	j, _ := regions.JurisdictionByID(f.Jurisdiction)
-	v := templates.EvidenceReportView{Jurisdiction: j.Name + " (" + j.ID + ")", Regime: j.Regime, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy,
-		Sandbox: s.cfg.SandboxNotice}
+	v := templates.EvidenceReportView{Jurisdiction: j.Name + " (" + j.ID + ")", Regime: j.Regime, GeneratedAt: r.GeneratedAt,
+		GeneratedBy: s.actors(c).view(r.GeneratedBy).Plain(), Sandbox: s.cfg.SandboxNotice}
 	v.Passed, v.Failed, v.Unknown = r.Counts()
 	activity.SortControls(r.Controls)
 	for _, ctl := range r.Controls {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"portal/internal/activity"
+	"portal/internal/audit"
 	"portal/internal/peers"
 	"portal/internal/staff"
 )
@@ -149,5 +151,69 @@ func TestActivityLimitIsAWholeNumber(t *testing.T) {
 	}
 	if r := p.h.api(t, http.MethodGet, "/api/v1/activity/events?limit=5", token, "", ""); r.StatusCode != http.StatusOK {
 		t.Errorf("API limit=5: got %d, want 200\n%s", r.StatusCode, r.Body)
+	}
+}
+
+// TestActivityShowsPeopleByName: the run that made an event, and who
+// validated the logs, are shown by the person's name and email, linked to
+// their staff page for an admin, never as the portal's internal label.
+func TestActivityShowsPeopleByName(t *testing.T) {
+	p := newTrailPortal(t)
+	ctx := context.Background()
+	olga, _, err := p.h.app.Staff.Create(ctx, audit.Entry{Actor: "test"}, staff.NewUser{Email: "olga.ops@example.com", Name: "Olga Ops", Roles: []staff.Role{staff.Ops}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := p.h.clock.Now().UTC().Add(-2 * time.Hour).Truncate(time.Minute)
+	ev := activity.Record{EventID: "5e1d0c0b-2222-4333-8444-555566667777", RequestID: "REQ-OLGA-RUN", Time: at, Account: p.dev, Region: "eu-central-1",
+		Source: "s3.amazonaws.com", Name: "CreateBucket",
+		Identity:          activity.Identity{Type: "AssumedRole", Account: p.dev, Role: "PortalDeployer", Session: "portal", AccessKey: "ASIAPORTAL"},
+		SourceIP:          "198.51.100.200",
+		RequestParameters: map[string]any{"bucketName": "medportal-dev-eu-documents"}}
+	w := &activity.TrailWriter{Client: p.s3, Bucket: p.bucket, Account: p.dev, Region: "eu-central-1", TrailName: "org-trail"}
+	if _, err := w.WriteLogFile(ctx, at.Add(5*time.Minute), []json.RawMessage{ev.JSON()}, "run"); err != nil {
+		t.Fatal(err)
+	}
+	runID := insertRun(t, p.h.app.DB, "dev-eu", at.Add(-time.Minute), at.Add(3*time.Minute), ev.RequestID)
+	if _, err := p.h.app.DB.ExecContext(ctx, `UPDATE runs SET created_by = ? WHERE id = ?`, olga.Label(), runID); err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := p.h.signedIn(t, staff.Admin)
+	officer, officerUser := p.h.signedIn(t, staff.Compliance)
+	officer.submit(t, "/activity", "/activity/ingest", nil)
+
+	r := officer.get(t, "/activity?name=CreateBucket")
+	href, ok := r.Doc(t).Find(`[data-testid="event-link"]`).Attr("href")
+	if !ok {
+		t.Fatalf("no CreateBucket event listed\n%s", r.Body)
+	}
+	for _, tc := range []struct {
+		who  string
+		c    *client
+		link string
+	}{
+		{"admin", admin, "/access/staff/" + itoa(olga.ID)},
+		{"compliance", officer, ""},
+	} {
+		page := tc.c.get(t, href)
+		run, _ := page.TestID(t, "event-run")
+		if !strings.Contains(run, "started by Olga Ops (olga.ops@example.com).") || strings.Contains(run, "user:") {
+			t.Errorf("%s: event run: got %q, want it started by Olga Ops (olga.ops@example.com)", tc.who, run)
+		}
+		link, linked := page.Doc(t).Find(`[data-testid="event-run"] [data-testid="actor-link"]`).Attr("href")
+		if link != tc.link || linked != (tc.link != "") {
+			t.Errorf("%s: link to Olga's staff page: got %q, want %q", tc.who, link, tc.link)
+		}
+	}
+
+	// Two validations by the officer: the latest and the earlier one name them.
+	officer.submit(t, "/activity/integrity", "/activity/integrity", nil)
+	officer.submit(t, "/activity/integrity", "/activity/integrity", nil)
+	r = officer.get(t, "/activity/integrity")
+	if by := r.Doc(t).Find(`[data-testid="validations"] [data-testid="actor"]`).First().Text(); strings.TrimSpace(by) != officerUser.Email {
+		t.Errorf("earlier validations: by %q, want %s", by, officerUser.Email)
+	}
+	if strings.Contains(r.Body, "user:") {
+		t.Errorf("integrity page shows an internal label")
 	}
 }

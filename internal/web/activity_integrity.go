@@ -10,8 +10,8 @@ import (
 	"portal/web/templates"
 )
 
-func validationRow(v activity.Validation) templates.ValidationRow {
-	return templates.ValidationRow{ID: v.ID, StartedAt: v.StartedAt, FinishedAt: v.FinishedAt, StartedBy: v.StartedBy, OK: v.OK, Digests: v.Digests,
+func validationRow(v activity.Validation, people *actors) templates.ValidationRow {
+	return templates.ValidationRow{ID: v.ID, StartedAt: v.StartedAt, FinishedAt: v.FinishedAt, StartedBy: people.view(v.StartedBy), OK: v.OK, Digests: v.Digests,
 		LogFiles: v.LogFiles, Problems: len(v.Problems)}
 }
 
@@ -53,13 +53,14 @@ func (s *Server) activityIntegrity(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	people := s.actors(c)
 	if len(hist) > 0 {
-		cur := validationRow(hist[0])
+		cur := validationRow(hist[0], people)
 		v.Current = &cur
 		v.Chains, v.Problems = validationDetail(hist[0])
 	}
 	for _, h := range hist[min(1, len(hist)):] {
-		v.History = append(v.History, validationRow(h))
+		v.History = append(v.History, validationRow(h, people))
 	}
 	return s.render(c, http.StatusOK, templates.Integrity(s.page(c, "Log integrity", "activity"), v))
 }
@@ -95,5 +96,5 @@ func (s *Server) activityValidation(c echo.Context) error {
 		return err
 	}
 	chains, problems := validationDetail(v)
-	return s.render(c, http.StatusOK, templates.ValidationPage(s.page(c, fmt.Sprintf("Validation #%d", v.ID), "activity"), validationRow(v), chains, problems))
+	return s.render(c, http.StatusOK, templates.ValidationPage(s.page(c, fmt.Sprintf("Validation #%d", v.ID), "activity"), validationRow(v, s.actors(c)), chains, problems))
 }

@@ -186,8 +186,9 @@ func (s *Server) activityEvent(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		people := s.actors(c)
 		for _, m := range matches {
-			v.Runs = append(v.Runs, templates.RunLink{ID: m.Run.ID, Stack: m.Run.Stack, State: m.Run.State, By: m.Run.CreatedBy, How: m.How})
+			v.Runs = append(v.Runs, templates.RunLink{ID: m.Run.ID, Stack: m.Run.Stack, State: m.Run.State, By: people.view(m.Run.CreatedBy), How: m.How})
 		}
 	}
 	return s.render(c, http.StatusOK, templates.EventPage(s.page(c, e.Name+" event", "activity"), v))

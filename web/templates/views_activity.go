@@ -114,7 +114,7 @@ type RunLink struct {
 	ID    int64
 	Stack string
 	State string
-	By    string
+	By    ActorView
 	How   string // how the link was made
 }
 
@@ -139,7 +139,7 @@ type ValidationRow struct {
 	ID         int64
 	StartedAt  time.Time
 	FinishedAt time.Time
-	StartedBy  string
+	StartedBy  ActorView
 	OK         bool
 	Digests    int
 	LogFiles   int
@@ -223,7 +223,7 @@ type ReportRow struct {
 	ID                     int64
 	Jurisdiction           string
 	GeneratedAt            time.Time
-	GeneratedBy            string
+	GeneratedBy            ActorView
 	Passed, Failed, Unknwn int
 	SHA256                 string
 }
