@@ -287,6 +287,21 @@ func isWordByte(c byte) bool {
 func TestSearchFiltersCombine(t *testing.T) {
 	s, _ := newService(t, activity.Config{})
 	all := seedEvents(t, s, 3000)
+	odd, err := activity.ParseRecord([]byte(oddRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := s.Insert(context.Background(), []activity.Event{odd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, added...)
+	slices.SortFunc(all, func(a, b activity.Event) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return int(a.Seq - b.Seq)
+	})
 	var kms activity.Event // an event naming a KMS key id (a UUID)
 	for _, e := range all {
 		if e.Source == "kms.amazonaws.com" && len(e.Resources) > 0 {
@@ -316,18 +331,22 @@ func TestSearchFiltersCombine(t *testing.T) {
 		"text: key id":           {Text: kms.Resources[0][strings.LastIndexByte(kms.Resources[0], '/')+1:]},
 		"text: event id":         {Text: all[17].ID},
 		"text: request id":       {Text: " " + all[42].RequestID},
+		"text: not A to Z":       {Text: "ZOË"},
+		"text: spelt with \\u":   {Text: "café"},
+		"text: in a policy":      {Text: "Statement Effect Allow"},
+		"text: an id inside":     {Text: "inner-id"},
 		"nothing":                {Account: "999999999999"},
 		"everything at once-ish": {Since: t0, Until: t0.Add(20 * 24 * time.Hour), Account: "111111111111", Region: "us-east-1", Access: activity.AccessRead, Source: "ec2.amazonaws.com"},
 	}
 	// Text is searched one of three ways depending on how many events
 	// its words match; each must give the same answer.
 	plans := []struct {
-		name              string
-		rowsMax, eachFrom int
-	}{{"few matches", 1 << 30, 1 << 30}, {"some matches", 0, 1 << 30}, {"many matches", 0, 1}}
+		name                         string
+		rowsMax, scanFrom, scanShare int
+	}{{"few matches", 1 << 30, 1 << 30, 1}, {"some matches", 0, 1 << 30, 1 << 30}, {"many matches", 0, 1, 1}}
 	for _, p := range plans {
 		t.Run(p.name, func(t *testing.T) {
-			defer activity.SetTextPlans(p.rowsMax, p.eachFrom)()
+			defer activity.SetTextPlans(p.rowsMax, p.scanFrom, p.scanShare)()
 			for name, f := range filters {
 				if f.Text == "" && p.name != plans[0].name {
 					continue
@@ -451,6 +470,15 @@ func TestExports(t *testing.T) {
 	}
 }
 
+// oddRecord has escapes, non-ASCII text, numbers of every kind and ids
+// in odd places.
+const oddRecord = `{"eventVersion":"1.08","eventID":"odd-1","eventTime":"2026-03-02T09:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy",` +
+	`"awsRegion":"eu-central-1","recipientAccountId":"111111111111","requestID":"REQ-ODD","userIdentity":{"type":"IAMUser","userName":"ZOË"},` +
+	`"userAgent":"Caf\u00e9 \"quoted\"\nnext\\line \ud83d\ude00 emoji\/slash","requestParameters":{"bucketName":"Zürich-docs",` +
+	`"policy":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\"}]}","count":42,"ratio":0.5,"exp":1e3,"neg":-7,` +
+	`"big":123456789012345678901,"flag":true,"nothing":null,"nested":{"eventID":"inner-id","list":["a1",2,{"requestID":"r-inner"}]},` +
+	`"sharedEventID":{"deep":"kept"}}}`
+
 // TestTextIndexBackfill stores events, then takes the database back to
 // before migration 0502 (no text index) and opens it again: the
 // migration's index of the stored events holds the same words, per event,
@@ -464,14 +492,7 @@ func TestTextIndexBackfill(t *testing.T) {
 	}
 	s := activity.New(activity.Config{}, db, audit.New(db, nil), nil, nil)
 	seedEvents(t, s, 300)
-	// Escapes, non-ASCII text, numbers of every kind, ids in odd places.
-	odd := `{"eventVersion":"1.08","eventID":"odd-1","eventTime":"2026-03-02T09:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketPolicy",` +
-		`"awsRegion":"eu-central-1","recipientAccountId":"111111111111","requestID":"REQ-ODD","userIdentity":{"type":"IAMUser","userName":"ZOË"},` +
-		`"userAgent":"Caf\u00e9 \"quoted\"\nnext\\line \ud83d\ude00 emoji\/slash","requestParameters":{"bucketName":"Zürich-docs",` +
-		`"policy":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\"}]}","count":42,"ratio":0.5,"exp":1e3,"neg":-7,` +
-		`"big":123456789012345678901,"flag":true,"nothing":null,"nested":{"eventID":"inner-id","list":["a1",2,{"requestID":"r-inner"}]},` +
-		`"sharedEventID":{"deep":"kept"}}}`
-	e, err := activity.ParseRecord([]byte(odd))
+	e, err := activity.ParseRecord([]byte(oddRecord))
 	if err != nil {
 		t.Fatal(err)
 	}

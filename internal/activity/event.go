@@ -428,43 +428,50 @@ var idKeys = map[string]bool{"eventID": true, "requestID": true, "sharedEventID"
 func valueWords(raw []byte) string {
 	out := make([]byte, 0, len(raw)/3)
 	var seen wordSet
-	add := func(text []byte) {
-		forEachWord(text, func(w []byte) {
-			if !seen.add(w) {
-				return
-			}
+	forEachValueWord(raw, func(w []byte) bool {
+		if seen.add(w) {
 			if len(out) > 0 {
 				out = append(out, ' ')
 			}
 			out = append(out, w...)
+		}
+		return true
+	})
+	return string(out)
+}
+
+// forEachValueWord calls fn with each word of raw's values (see
+// valueWords), repeats included, until fn returns false.
+func forEachValueWord(raw []byte, fn func(w []byte) bool) {
+	more := true
+	words := func(text []byte) {
+		forEachWord(text, func(w []byte) {
+			more = more && fn(w)
 		})
 	}
 	skip := false // the next value belongs to an idKeys field
-	for i := 0; i < len(raw); i++ {
+	for i := 0; i < len(raw) && more; i++ {
 		switch c := raw[i]; {
 		case c == '"':
 			j, escaped := stringEnd(raw, i)
 			if j == len(raw) {
-				return string(out)
+				return
 			}
 			k := j + 1
 			for k < len(raw) && isJSONSpace(raw[k]) {
 				k++
 			}
+			text := raw[i+1 : j]
+			if escaped {
+				text = []byte(jsonString(raw[i:j+1], true))
+			}
 			if k < len(raw) && raw[k] == ':' { // a field name
-				skip = idKeys[string(raw[i+1:j])]
+				skip = idKeys[string(text)]
 				i = k
 				continue
 			}
 			if !skip {
-				text := raw[i+1 : j]
-				if escaped {
-					var s string
-					if json.Unmarshal(raw[i:j+1], &s) == nil {
-						text = []byte(s)
-					}
-				}
-				add(text)
+				words(text)
 			}
 			skip = false
 			i = j
@@ -477,7 +484,7 @@ func valueWords(raw []byte) string {
 			// print differently there, and are rarely looked for.
 			if !skip {
 				if _, err := strconv.ParseInt(string(raw[i:j]), 10, 64); err == nil {
-					add(raw[i:j])
+					words(raw[i:j])
 				}
 			}
 			skip = false
@@ -488,7 +495,72 @@ func valueWords(raw []byte) string {
 			skip = false
 		}
 	}
-	return string(out)
+}
+
+// hasWords reports whether raw's values hold every word of want (folded
+// to lower case), the last one as the start of a word when prefix: what
+// the text index answers, asked of one record.
+func hasWords(raw []byte, want [][]byte, prefix bool) bool {
+	if len(want) == 0 || len(want) > 64 {
+		return false
+	}
+	// Most rows fail a quick look for the words anywhere in the record
+	// (a word of a value is in the record as is, unless spelt with \u).
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		lower := lowerASCII(raw)
+		for _, x := range want {
+			if !bytes.Contains(lower, x) {
+				return false
+			}
+		}
+	}
+	var found uint64
+	all := uint64(1)<<len(want) - 1
+	forEachValueWord(raw, func(w []byte) bool {
+		for i, x := range want {
+			if found&(1<<i) != 0 {
+				continue
+			}
+			if prefix && i == len(want)-1 {
+				if len(w) >= len(x) && equalFoldASCII(w[:len(x)], x) {
+					found |= 1 << i
+				}
+			} else if equalFoldASCII(w, x) {
+				found |= 1 << i
+			}
+		}
+		return found != all
+	})
+	return found == all
+}
+
+// lowerASCII returns a copy of b with A-Z folded to a-z (as the index
+// folds case: other letters are kept as they are).
+func lowerASCII(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// equalFoldASCII reports whether w folded to ASCII lower case is lower.
+func equalFoldASCII(w, lower []byte) bool {
+	if len(w) != len(lower) {
+		return false
+	}
+	for i, c := range w {
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // wordSet remembers words by a 64-bit hash of their ASCII-folded bytes

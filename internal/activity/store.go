@@ -1,15 +1,20 @@
 package activity
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"modernc.org/sqlite"
 
 	"portal/internal/apperr"
 	"portal/internal/store"
@@ -93,14 +98,16 @@ type textPlan int
 const (
 	// textNone: no Text.
 	textNone textPlan = iota
-	// textRows: few events match; they are looked up by row id.
+	// textRows: few events match; the index lists them and each is
+	// looked up by row id.
 	textRows
-	// textSet: the matching row ids are collected once and each row the
-	// query's index order meets is checked against them.
+	// textSet: the index lists the matching row ids once, and each row
+	// the query's own index order meets is checked against the list.
 	textSet
-	// textEach: most events match; the index is asked about each row the
-	// query meets (collecting every match would cost more).
-	textEach
+	// textScan: so many events match that listing them all would cost
+	// more than reading each row the query meets, and checking its words
+	// (activity_has_words, the same test the index answers).
+	textScan
 )
 
 func (f Filter) where(plan textPlan) (string, []any) {
@@ -150,27 +157,34 @@ func (f Filter) where(plan textPlan) (string, []any) {
 	if f.Sensitive {
 		add("sensitive != ''")
 	}
-	if f.Text != "" {
-		match, _ := textMatch(f.Text) // checked by Service.plan
-		var cond string
-		switch plan {
-		case textRows:
-			cond = "id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)"
-		case textSet:
-			// + keeps id from being used as an index: the set is a check.
-			cond = "+id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)"
-		default:
-			cond = "EXISTS (SELECT 1 FROM activity_text WHERE activity_text MATCH ? AND rowid = activity_events.id)"
-		}
-		if id := strings.TrimSpace(f.Text); isID(id) {
-			add("("+cond+" OR event_id = ? OR (request_id = ? AND request_id != ''))", match, id, id)
-		} else {
-			add(cond, match)
-		}
-	}
 	if !f.Before.IsZero() {
 		ms := f.Before.At.UnixMilli()
 		add("(at < ? OR (at = ? AND id < ?))", ms, ms, f.Before.Seq)
+	}
+	// Last: the other conditions spare rows this (dearer) test.
+	if f.Text != "" {
+		q, _ := parseText(f.Text) // checked by Service.plan
+		match, complete := q.match()
+		var conds []string
+		switch plan {
+		case textRows:
+			conds = append(conds, "id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)")
+			args = append(args, match)
+		case textSet:
+			// + keeps id from being used as an index: the list is a check.
+			conds = append(conds, "+id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)")
+			args = append(args, match)
+		}
+		if plan == textScan || !complete {
+			conds = append(conds, "activity_has_words(raw, ?)")
+			args = append(args, q.String())
+		}
+		cond := strings.Join(conds, " AND ")
+		if q.id != "" {
+			cond = "((" + cond + ") OR event_id = ? OR (request_id = ? AND request_id != ''))"
+			args = append(args, q.id, q.id)
+		}
+		where = append(where, cond)
 	}
 	if len(where) == 0 {
 		return "", nil
@@ -184,34 +198,95 @@ const TextWords = "Words are runs of letters and digits; an event's words are th
 	"Every word must appear in the event; the last may be the start of a longer word if it has 3 or more characters. " +
 	"An event id or request id finds that event."
 
-// textMatch is the FTS5 query for a Text filter: every word, as a quoted
-// string, and the last also as a prefix when the text ends in a word of
-// at least 3 characters (shorter prefixes would match too many words).
-func textMatch(text string) (string, error) {
-	var words [][]byte
-	forEachWord([]byte(text), func(w []byte) { words = append(words, w) })
-	if len(words) == 0 {
-		return "", apperr.New(apperr.Invalid, "needs at least one letter or digit")
+// textQuery is a Text filter, read.
+type textQuery struct {
+	words [][]byte // folded to lower case
+	// prefix: the last word may also start a longer one (the text ends in
+	// it, and it has at least 3 characters: shorter prefixes would match
+	// too many words to be worth it).
+	prefix bool
+	id     string // the text, trimmed, if it could be an event or request id
+}
+
+// maxTextWords bounds a Text filter (activity_has_words keeps a bit per word).
+const maxTextWords = 32
+
+func parseText(text string) (textQuery, error) {
+	var q textQuery
+	forEachWord([]byte(text), func(w []byte) { q.words = append(q.words, lowerASCII(w)) })
+	switch {
+	case len(q.words) == 0:
+		return q, apperr.New(apperr.Invalid, "needs at least one letter or digit")
+	case len(q.words) > maxTextWords:
+		return q, apperr.New(apperr.Invalid, "has more than %d words", maxTextWords)
 	}
-	var q strings.Builder
+	q.prefix = len(q.words[len(q.words)-1]) >= 3 && isWordByte(text[len(text)-1])
+	if id := strings.TrimSpace(text); isID(id) {
+		q.id = id
+	}
+	return q, nil
+}
+
+// match is the FTS5 query listing the candidates: the whole words, each
+// a quoted string (words hold no quote: only letters, digits and
+// non-ASCII bytes). A last word that may be a prefix is left to
+// activity_has_words, unless it is the only word: FTS5 answers a prefix
+// by merging the lists of every word it starts, which costs little only
+// when the other words have narrowed nothing. complete says the index's
+// answer needs no check.
+func (q textQuery) match() (match string, complete bool) {
+	words := q.words
+	if q.prefix && len(words) > 1 {
+		words = words[:len(words)-1]
+	}
+	var b strings.Builder
 	for i, w := range words {
-		if i > 0 {
-			q.WriteByte(' ')
+		if slices.ContainsFunc(words[:i], func(x []byte) bool { return bytes.Equal(x, w) }) {
+			continue
 		}
-		// Words hold no quote (only letters, digits and non-ASCII bytes).
-		q.WriteByte('"')
-		q.Write(w)
-		q.WriteByte('"')
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('"')
+		b.Write(w)
+		b.WriteByte('"')
 	}
-	if last := words[len(words)-1]; len(last) >= 3 && isWordByte(text[len(text)-1]) {
-		q.WriteByte('*')
+	if q.prefix && len(q.words) == 1 {
+		b.WriteByte('*')
 	}
-	return q.String(), nil
+	return b.String(), !q.prefix || len(q.words) == 1
+}
+
+// String is the words, space separated, the last followed by * when it
+// is a prefix: activity_has_words' second argument.
+func (q textQuery) String() string {
+	s := string(bytes.Join(q.words, []byte(" ")))
+	if q.prefix {
+		s += "*"
+	}
+	return s
+}
+
+func init() {
+	// activity_has_words(raw, words) is 1 when the record raw holds the
+	// words (a textQuery.String), as the text index would say. Functions
+	// are registered with the driver, for every connection it opens.
+	sqlite.MustRegisterFunction("activity_has_words", &sqlite.FunctionImpl{NArgs: 2, Deterministic: true, VolatileArgs: true,
+		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			raw, _ := args[0].(string)
+			words, _ := args[1].(string)
+			prefix := strings.HasSuffix(words, "*")
+			want := bytes.Fields([]byte(strings.TrimSuffix(words, "*")))
+			if hasWords([]byte(raw), want, prefix) {
+				return int64(1), nil
+			}
+			return int64(0), nil
+		}})
 }
 
 // CheckText says why text cannot be a Text filter, or nil.
 func CheckText(text string) error {
-	_, err := textMatch(text)
+	_, err := parseText(text)
 	return err
 }
 
@@ -229,35 +304,54 @@ func isID(s string) bool {
 	return true
 }
 
-// Text plans are chosen by how many events the words match, counted up
-// to textEachFrom: up to textRowsMax they are looked up; from
-// textEachFrom the index is asked row by row.
+// A Text filter's plan follows from how many events its words match,
+// counted up to textScanFrom: up to textRowsMax, textRows; from
+// textScanFrom or 1/textScanShare of all events, textScan; else textSet.
 var (
-	textRowsMax  = 2000
-	textEachFrom = 100000
+	textRowsMax   = 10000
+	textScanFrom  = 20000
+	textScanShare = 20
 )
 
-// plan checks f's Text and picks how to find its matches.
+// textSample is how many of the newest events a lone prefix is tried on
+// before its matches are counted in the index: FTS5 answers a prefix by
+// merging the lists of every word it starts, which takes long exactly
+// when they hold many events, and reading rows is then the cheaper plan.
+const textSample = 1000
+
+// plan checks f's Text and picks how to find its matches, by counting
+// the index's candidates (up to textScanFrom).
 func (s *Service) plan(ctx context.Context, f Filter) (textPlan, error) {
 	if f.Text == "" {
 		return textNone, nil
 	}
-	match, err := textMatch(f.Text)
+	q, err := parseText(f.Text)
 	if err != nil {
 		return textNone, apperr.New(apperr.Invalid, "Text %q %s", f.Text, apperr.MessageOf(err))
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM activity_text WHERE activity_text MATCH ? LIMIT ?)`,
-		match, textEachFrom).Scan(&n); err != nil {
+	if q.prefix && len(q.words) == 1 {
+		var k int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT raw FROM activity_events ORDER BY id DESC LIMIT ?)
+			WHERE activity_has_words(raw, ?)`, textSample, q.String()).Scan(&k); err != nil {
+			return textNone, fmt.Errorf("activity: search %q: %w", f.Text, err)
+		}
+		if k*textScanShare >= textSample {
+			return textScan, nil
+		}
+	}
+	match, _ := q.match()
+	var n, total int
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM activity_text WHERE activity_text MATCH ? LIMIT ?)),
+		(SELECT COALESCE(MAX(id), 0) FROM activity_events)`, match, textScanFrom).Scan(&n, &total); err != nil {
 		return textNone, fmt.Errorf("activity: search %q: %w", f.Text, err)
 	}
 	switch {
 	case n <= textRowsMax:
 		return textRows, nil
-	case n < textEachFrom:
-		return textSet, nil
+	case n >= textScanFrom || n >= total/textScanShare:
+		return textScan, nil
 	}
-	return textEach, nil
+	return textSet, nil
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
@@ -637,7 +731,7 @@ func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if plan == textEach {
+	if plan == textScan {
 		plan = textSet // every match is counted anyway
 	}
 	where, args := f.where(plan)

@@ -43,6 +43,11 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		v.Add("until", "must be after From")
 	}
+	if f.Text != "" {
+		if err := activity.CheckText(f.Text); err != nil {
+			v.Add("q", apperr.MessageOf(err))
+		}
+	}
 	if f.Access != "" && f.Access != activity.AccessRead && f.Access != activity.AccessWrite {
 		v.Add("access", "must be read or write")
 	}
