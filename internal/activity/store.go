@@ -146,7 +146,8 @@ func (f Filter) where(plan textPlan) (string, []any) {
 	case AnyError:
 		add("error_code != ''")
 	default:
-		add("error_code = ?", f.ErrorCode)
+		// != '' lets the planner use the index of failures.
+		add("error_code = ? AND error_code != ''", f.ErrorCode)
 	}
 	switch f.Access {
 	case AccessRead:
