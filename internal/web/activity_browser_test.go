@@ -89,10 +89,13 @@ func TestActivityInBrowser(t *testing.T) {
 	shot("sensitive")
 
 	run("validate", chromedp.Click(`[data-testid="tab-integrity"]`), chromedp.WaitVisible(`[data-testid="validate-now"]`),
-		chromedp.Click(`[data-testid="validate-now"]`), chromedp.WaitVisible(`[data-testid="validation-ok"]`))
+		// The page shows the last validation before the click too: the
+		// flash says this one has finished.
+		chromedp.Click(`[data-testid="validate-now"]`), chromedp.WaitVisible(`[data-testid="flash"]`), chromedp.WaitVisible(`[data-testid="validation-ok"]`))
 	shot("integrity-ok")
 	tamper(t, e, e.logs[7])
-	run("validate again", chromedp.Click(`[data-testid="validate-now"]`), chromedp.WaitVisible(`[data-testid="validation-failed"]`))
+	run("validate again", chromedp.Click(`[data-testid="validate-now"]`), chromedp.WaitVisible(`[data-testid="flash"].flash-error`),
+		chromedp.WaitVisible(`[data-testid="validation-failed"]`))
 	if got := text(`[data-testid="problems"]`); !strings.Contains(got, e.logs[7]) {
 		t.Errorf("findings: got %q, want the tampered file %s", got, e.logs[7])
 	}
