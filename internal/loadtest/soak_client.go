@@ -315,8 +315,12 @@ func planAndApply(ctx context.Context, base, token string, do doFunc, c *soakCou
 	waitRun(ctx, q.RunID, api, c)
 }
 
-// waitRun polls a run until it is neither queued nor running.
+// waitRun polls a run until it is neither queued nor running, or until it
+// has been queued for 20 seconds: a run queued behind one the SIGKILL
+// interrupted waits for that one to be resumed, which the caller's next
+// round does.
 func waitRun(ctx context.Context, id int64, api func(method, path string, body any, out any) int, c *soakCounts) {
+	queuedSince := time.Now()
 	for ctx.Err() == nil {
 		var run struct {
 			State string `json:"state"`
@@ -325,7 +329,14 @@ func waitRun(ctx context.Context, id int64, api func(method, path string, body a
 			return
 		}
 		c.served.Add(1)
-		if run.State != "queued" && run.State != "running" {
+		switch run.State {
+		case "running":
+			queuedSince = time.Now()
+		case "queued":
+			if time.Since(queuedSince) > 20*time.Second {
+				return
+			}
+		default:
 			return
 		}
 		sleep(ctx, time.Second)
