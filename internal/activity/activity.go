@@ -83,6 +83,7 @@ type Service struct {
 	jobs     *jobs.Scheduler
 	schedule Schedule
 	last     lastIngest
+	facets   facetCache
 }
 
 // New returns the service.

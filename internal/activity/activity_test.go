@@ -570,3 +570,43 @@ func vocabulary(t *testing.T, db *store.DB) map[string][]string {
 	}
 	return out
 }
+
+// TestFacetsFollowIngestion: the explorer's drop-downs and counts are kept
+// between page views, and an insert makes them current again.
+func TestFacetsFollowIngestion(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	ctx := context.Background()
+	seedEvents(t, s, 200)
+	f, err := s.Facets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"111111111111", "222222222222", "333333333333"}, f.Accounts); diff != "" {
+		t.Errorf("accounts (-want +got):\n%s", diff)
+	}
+	if f.Total != 200 || f.Sandbox != 0 {
+		t.Errorf("got %d events, %d from the sandbox; want 200, 0", f.Total, f.Sandbox)
+	}
+	f.Accounts[0] = "changed by the caller"
+	if again, _ := s.Facets(ctx); again.Accounts[0] != "111111111111" {
+		t.Errorf("a caller's change to the facets shows in the next view: %q", again.Accounts[0])
+	}
+	e, err := activity.ParseRecord(rec("CreateBucket", "s3.amazonaws.com", func(r *activity.Record) {
+		r.Account, r.Region, r.Time = "444444444444", "ap-southeast-1", t0.Add(40*24*time.Hour)
+	}).JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sandbox = true
+	if _, err := s.Insert(ctx, []activity.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	f, err = s.Facets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(f.Accounts, "444444444444") || f.Total != 201 || f.Sandbox != 1 || !f.Newest.Equal(e.Time) {
+		t.Errorf("after an insert: accounts %v, %d events, %d from the sandbox, newest %v; want 444444444444 among them, 201, 1, %v",
+			f.Accounts, f.Total, f.Sandbox, f.Newest, e.Time)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -799,39 +800,77 @@ type Facets struct {
 	Oldest, Newest             time.Time
 }
 
+// facetsSample is how many of the newest events the drop-downs' values
+// are read from: a skip-scan over the few distinct values would need an
+// index per column.
+const facetsSample = 20000
+
+// facetCache keeps the last Facets with the newest row id they saw:
+// events are only ever added, so while MAX(id) (one index probe) is the
+// same they are still true, on every replica; a page view then costs no
+// scan, and an ingestion that adds events makes the next view recompute.
+type facetCache struct {
+	mu    sync.Mutex // held while computing, so concurrent views wait for one
+	ok    bool
+	maxID int64
+	val   Facets
+}
+
 // Facets returns the values seen so far.
 func (s *Service) Facets(ctx context.Context) (Facets, error) {
+	var maxID int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM activity_events`).Scan(&maxID); err != nil {
+		return Facets{}, fmt.Errorf("activity: facets: %w", err)
+	}
+	c := &s.facets
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ok && c.maxID == maxID {
+		return c.val.clone(), nil
+	}
+	f, err := s.facetsOf(ctx)
+	if err != nil {
+		return f, err
+	}
+	c.ok, c.maxID, c.val = true, maxID, f
+	return f.clone(), nil
+}
+
+func (f Facets) clone() Facets {
+	f.Accounts, f.Regions, f.Sources = slices.Clone(f.Accounts), slices.Clone(f.Regions), slices.Clone(f.Sources)
+	return f
+}
+
+func (s *Service) facetsOf(ctx context.Context) (Facets, error) {
 	var f Facets
-	for _, q := range []struct {
-		col string
-		dst *[]string
-	}{{"account", &f.Accounts}, {"region", &f.Regions}, {"source", &f.Sources}} {
-		// A skip-scan over the small set of distinct values would need an
-		// index per column; these columns have few values and the scan
-		// is bounded by a sample of recent events instead.
-		rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT `+q.col+` FROM (SELECT `+q.col+` FROM activity_events ORDER BY at DESC LIMIT 20000) ORDER BY 1`)
-		if err != nil {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account, region, source FROM
+		(SELECT account, region, source FROM activity_events ORDER BY at DESC LIMIT ?)`, facetsSample)
+	if err != nil {
+		return f, fmt.Errorf("activity: facets: %w", err)
+	}
+	accounts, regions, sources := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for rows.Next() {
+		var account, region, source string
+		if err := rows.Scan(&account, &region, &source); err != nil {
+			rows.Close()
 			return f, fmt.Errorf("activity: facets: %w", err)
 		}
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return f, err
-			}
-			*q.dst = append(*q.dst, v)
-		}
-		rows.Close()
+		accounts[account], regions[region], sources[source] = true, true, true
 	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return f, fmt.Errorf("activity: facets: %w", err)
+	}
+	f.Accounts, f.Regions, f.Sources = sortedKeys(accounts), sortedKeys(regions), sortedKeys(sources)
+	// Each its own query: MIN and MAX are one index probe each only alone.
 	var oldest, newest sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MAX(id), MIN(at), MAX(at) FROM activity_events`).Scan(new(sql.NullInt64), &oldest, &newest); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT MIN(at) FROM activity_events), (SELECT MAX(at) FROM activity_events),
+		(SELECT COUNT(*) FROM activity_events), (SELECT COUNT(*) FROM activity_events WHERE sandbox = 1)`).
+		Scan(&oldest, &newest, &f.Total, &f.Sandbox); err != nil {
 		return f, fmt.Errorf("activity: facets: %w", err)
 	}
 	if oldest.Valid {
 		f.Oldest, f.Newest = time.UnixMilli(oldest.Int64).UTC(), time.UnixMilli(newest.Int64).UTC()
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(sandbox), 0) FROM activity_events`).Scan(&f.Total, &f.Sandbox); err != nil {
-			return f, fmt.Errorf("activity: facets: %w", err)
-		}
 	}
 	return f, nil
 }
