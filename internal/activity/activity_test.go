@@ -190,44 +190,45 @@ func matches(f activity.Filter, e activity.Event) bool {
 	return true
 }
 
-// matchesText is Filter.Text's meaning: the event or request id, or every
-// word of the text among the event's value words, the last one (of 3 or
-// more characters, ending the text) possibly as the start of one.
+// matchesText is Filter.Text's meaning: the event or request id, or the
+// words of the text next to each other in one of the event's values, the
+// last one (of 3 or more characters, ending the text) possibly cut short.
 func matchesText(text string, e activity.Event) bool {
 	if id := strings.TrimSpace(text); id != "" && (id == e.ID || id == e.RequestID) {
 		return true
 	}
-	have := valueWords(e.Raw)
 	want := words(text)
-	for i, w := range want {
-		if have[w] {
-			continue
-		}
-		last := i == len(want)-1
-		if !last || len(w) < 3 || !isWordByte(text[len(text)-1]) {
-			return false
-		}
-		found := false
-		for h := range have {
-			found = found || strings.HasPrefix(h, w)
-		}
-		if !found {
-			return false
+	prefix := len(want) > 0 && len(want[len(want)-1]) >= 3 && isWordByte(text[len(text)-1])
+	for _, have := range values(e.Raw) {
+		for start := 0; start+len(want) <= len(have); start++ {
+			ok := len(want) > 0
+			for i, w := range want {
+				h := have[start+i]
+				if i == len(want)-1 && prefix {
+					ok = ok && strings.HasPrefix(h, w)
+				} else {
+					ok = ok && h == w
+				}
+			}
+			if ok {
+				return true
+			}
 		}
 	}
-	return len(want) > 0
+	return false
 }
 
-// valueWords are the words of a record's strings and integers, leaving
-// out field names, true/false/null, fractions and the record's ids.
-func valueWords(raw []byte) map[string]bool {
+// values are the words of each of a record's strings and integers,
+// leaving out field names, true/false/null, fractions and the record's
+// ids.
+func values(raw []byte) [][]string {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		panic(err)
 	}
-	out := map[string]bool{}
+	var out [][]string
 	var walk func(key string, v any)
 	walk = func(key string, v any) {
 		id := key == "eventID" || key == "requestID" || key == "sharedEventID"
@@ -242,15 +243,11 @@ func valueWords(raw []byte) map[string]bool {
 			}
 		case string:
 			if !id {
-				for _, w := range words(x) {
-					out[w] = true
-				}
+				out = append(out, words(x))
 			}
 		case json.Number:
 			if _, err := strconv.ParseInt(string(x), 10, 64); err == nil && !id {
-				for _, w := range words(string(x)) {
-					out[w] = true
-				}
+				out = append(out, words(string(x)))
 			}
 		}
 	}
@@ -325,6 +322,8 @@ func TestSearchFiltersCombine(t *testing.T) {
 		"text: inside a word":    {Text: "portal"},
 		"text: short last word":  {Text: "s3", Access: activity.AccessWrite},
 		"text: several words":    {Text: "dara sec", Region: "us-east-1"},
+		"text: words apart":      {Text: "medportal dev eu doc"},
+		"text: words reversed":   {Text: "sec dara"},
 		"text: a field name":     {Text: "eventName"},
 		"text: common word":      {Text: "amazonaws", Since: t0.Add(24 * time.Hour), Until: t0.Add(48 * time.Hour)},
 		"text: error message":    {Text: "not authorized", Account: "222222222222"},

@@ -443,14 +443,19 @@ func valueWords(raw []byte) string {
 // forEachValueWord calls fn with each word of raw's values (see
 // valueWords), repeats included, until fn returns false.
 func forEachValueWord(raw []byte, fn func(w []byte) bool) {
-	more := true
-	words := func(text []byte) {
-		forEachWord(text, func(w []byte) {
-			more = more && fn(w)
-		})
-	}
+	forEachValue(raw, func(text []byte) bool {
+		more := true
+		forEachWord(text, func(w []byte) { more = more && fn(w) })
+		return more
+	})
+}
+
+// forEachValue calls fn with the text of each of raw's values that
+// valueWords reads (a string, unescaped, or an integer), until fn
+// returns false.
+func forEachValue(raw []byte, fn func(text []byte) bool) {
 	skip := false // the next value belongs to an idKeys field
-	for i := 0; i < len(raw) && more; i++ {
+	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; {
 		case c == '"':
 			j, escaped := stringEnd(raw, i)
@@ -470,8 +475,8 @@ func forEachValueWord(raw []byte, fn func(w []byte) bool) {
 				i = k
 				continue
 			}
-			if !skip {
-				words(text)
+			if !skip && !fn(text) {
+				return
 			}
 			skip = false
 			i = j
@@ -483,8 +488,8 @@ func forEachValueWord(raw []byte, fn func(w []byte) bool) {
 			// Integers as SQLite's JSON reads them (an int64); fractions
 			// print differently there, and are rarely looked for.
 			if !skip {
-				if _, err := strconv.ParseInt(string(raw[i:j]), 10, 64); err == nil {
-					words(raw[i:j])
+				if _, err := strconv.ParseInt(string(raw[i:j]), 10, 64); err == nil && !fn(raw[i:j]) {
+					return
 				}
 			}
 			skip = false
@@ -497,11 +502,13 @@ func forEachValueWord(raw []byte, fn func(w []byte) bool) {
 	}
 }
 
-// hasWords reports whether raw's values hold every word of want (folded
-// to lower case), the last one as the start of a word when prefix: what
-// the text index answers, asked of one record.
-func hasWords(raw []byte, want [][]byte, prefix bool) bool {
-	if len(want) == 0 || len(want) > 64 {
+// hasPhrase reports whether one of raw's values has the words of want
+// (folded to lower case) next to each other in that order, the last one
+// as the start of a word when prefix. The text index finds the events
+// that have every word somewhere; this tells which of them have the
+// words as they were typed.
+func hasPhrase(raw []byte, want [][]byte, prefix bool) bool {
+	if len(want) == 0 {
 		return false
 	}
 	// Most rows fail a quick look for the words anywhere in the record
@@ -514,24 +521,31 @@ func hasWords(raw []byte, want [][]byte, prefix bool) bool {
 			}
 		}
 	}
-	var found uint64
-	all := uint64(1)<<len(want) - 1
-	forEachValueWord(raw, func(w []byte) bool {
-		for i, x := range want {
-			if found&(1<<i) != 0 {
-				continue
-			}
-			if prefix && i == len(want)-1 {
-				if len(w) >= len(x) && equalFoldASCII(w[:len(x)], x) {
-					found |= 1 << i
-				}
-			} else if equalFoldASCII(w, x) {
-				found |= 1 << i
-			}
+	found := false
+	var words [][]byte
+	forEachValue(raw, func(text []byte) bool {
+		words = words[:0]
+		forEachWord(text, func(w []byte) { words = append(words, w) })
+		for start := 0; start+len(want) <= len(words) && !found; start++ {
+			found = phraseAt(words[start:], want, prefix)
 		}
-		return found != all
+		return !found
 	})
-	return found == all
+	return found
+}
+
+// phraseAt reports whether words begins with want.
+func phraseAt(words, want [][]byte, prefix bool) bool {
+	for i, x := range want {
+		w := words[i]
+		if prefix && i == len(want)-1 && len(w) > len(x) {
+			w = w[:len(x)]
+		}
+		if !equalFoldASCII(w, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // lowerASCII returns a copy of b with A-Z folded to a-z (as the index

@@ -54,10 +54,11 @@ type Filter struct {
 	ErrorCode string // exact, or AnyError
 	Access    string // AccessRead, AccessWrite or ""
 	Sensitive bool
-	// Text finds events whose values hold every word of it (ignoring
-	// ASCII case), the last word also as the start of a longer one when
-	// it has at least 3 characters; or whose event or request id it is.
-	// See TextWords for what counts as a word and a value.
+	// Text finds events with a value holding the words of Text next to
+	// each other, in order (ignoring A-Z case, and what separates them),
+	// the last word also as the start of a longer one when it has at
+	// least 3 characters; or whose event or request id it is. See
+	// valueWords for what counts as a word and a value.
 	Text string
 	// Limit is Search's page size: DefaultLimit when <= 0, at most MaxLimit.
 	Limit int
@@ -106,8 +107,8 @@ const (
 	// the query's own index order meets is checked against the list.
 	textSet
 	// textScan: so many events match that listing them all would cost
-	// more than reading each row the query meets, and checking its words
-	// (activity_has_words, the same test the index answers).
+	// more than reading each row the query meets and checking its words
+	// (activity_has_words).
 	textScan
 )
 
@@ -178,7 +179,7 @@ func (f Filter) where(plan textPlan) (string, []any) {
 			args = append(args, match)
 		}
 		if plan == textScan || !complete {
-			conds = append(conds, "activity_has_words(raw, ?)")
+			conds = append(conds, "activity_has_words(raw, ?) = 1")
 			args = append(args, q.String())
 		}
 		cond := strings.Join(conds, " AND ")
@@ -194,12 +195,6 @@ func (f Filter) where(plan textPlan) (string, []any) {
 	return " WHERE " + strings.Join(where, " AND "), args
 }
 
-// TextWords explains Filter.Text to people (the explorer's help).
-const TextWords = "Words are runs of letters and digits; an event's words are those of its values " +
-	"(names, ARNs, IP addresses, parameters, messages), not of field names or true/false. " +
-	"Every word must appear in the event; the last may be the start of a longer word if it has 3 or more characters. " +
-	"An event id or request id finds that event."
-
 // textQuery is a Text filter, read.
 type textQuery struct {
 	words [][]byte // folded to lower case
@@ -210,7 +205,7 @@ type textQuery struct {
 	id     string // the text, trimmed, if it could be an event or request id
 }
 
-// maxTextWords bounds a Text filter (activity_has_words keeps a bit per word).
+// maxTextWords bounds a Text filter.
 const maxTextWords = 32
 
 func parseText(text string) (textQuery, error) {
@@ -229,13 +224,14 @@ func parseText(text string) (textQuery, error) {
 	return q, nil
 }
 
-// match is the FTS5 query listing the candidates: the whole words, each
-// a quoted string (words hold no quote: only letters, digits and
-// non-ASCII bytes). A last word that may be a prefix is left to
-// activity_has_words, unless it is the only word: FTS5 answers a prefix
-// by merging the lists of every word it starts, which costs little only
-// when the other words have narrowed nothing. complete says the index's
-// answer needs no check.
+// match is the FTS5 query listing the candidates: every word, each a
+// quoted string (words hold no quote: only letters, digits and non-ASCII
+// bytes), found anywhere in the event. A last word that may be a prefix
+// is left out unless it is the only word: FTS5 answers a prefix by
+// merging the lists of every word it starts, which costs little only
+// when no other word has narrowed the candidates. complete says the
+// index's answer needs no check by activity_has_words (one whole word;
+// several must also be next to each other in one value).
 func (q textQuery) match() (match string, complete bool) {
 	words := q.words
 	if q.prefix && len(words) > 1 {
@@ -256,7 +252,7 @@ func (q textQuery) match() (match string, complete bool) {
 	if q.prefix && len(q.words) == 1 {
 		b.WriteByte('*')
 	}
-	return b.String(), !q.prefix || len(q.words) == 1
+	return b.String(), len(q.words) == 1
 }
 
 // String is the words, space separated, the last followed by * when it
@@ -270,8 +266,8 @@ func (q textQuery) String() string {
 }
 
 func init() {
-	// activity_has_words(raw, words) is 1 when the record raw holds the
-	// words (a textQuery.String), as the text index would say. Functions
+	// activity_has_words(raw, words) is 1 when a value of the record raw
+	// has the words (a textQuery.String) as typed: hasPhrase. Functions
 	// are registered with the driver, for every connection it opens.
 	sqlite.MustRegisterFunction("activity_has_words", &sqlite.FunctionImpl{NArgs: 2, Deterministic: true, VolatileArgs: true,
 		Scalar: func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
@@ -279,7 +275,7 @@ func init() {
 			words, _ := args[1].(string)
 			prefix := strings.HasSuffix(words, "*")
 			want := bytes.Fields([]byte(strings.TrimSuffix(words, "*")))
-			if hasWords([]byte(raw), want, prefix) {
+			if hasPhrase([]byte(raw), want, prefix) {
 				return int64(1), nil
 			}
 			return int64(0), nil

@@ -85,6 +85,20 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot("bad-limit")
 
+	// Text finds the words of events' values, the last one cut short;
+	// text with no word in it is named under the field.
+	run("text", chromedp.Navigate(e.h.url+"/activity?q=medportal-dev-eu-doc"), chromedp.WaitVisible(`[data-testid="event-link"]`),
+		chromedp.Click(`[data-testid="text-help"] summary`))
+	if got := text(`[data-testid="events"]`); !strings.Contains(got, "CreateBucket") || strings.Contains(got, "GetBucketPolicy") {
+		t.Errorf("text medportal-dev-eu-doc: got %q, want the bucket's creation and no event of other buckets", got)
+	}
+	shot("text")
+	run("text without a word", chromedp.Navigate(e.h.url+"/activity?q=--"), chromedp.WaitVisible(`[data-testid="error-q"]`))
+	if got := text(`[data-testid="error-q"]`); got != "Text needs at least one letter or digit" {
+		t.Errorf("text --: got %q, want the field named and what it needs", got)
+	}
+	shot("text-error")
+
 	run("sensitive", chromedp.Navigate(e.h.url+"/activity/sensitive"), chromedp.WaitVisible(`[data-testid="activity-filter"]`))
 	shot("sensitive")
 
