@@ -185,6 +185,23 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 		}
 		return u
 	}
+	// waitURL waits for the page the browser is on (the form's target
+	// once it has navigated) to have want in its address; reads made while
+	// it navigates fail and are tried again.
+	waitURL := func(want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			u, err := chromedp.Run(ctx, chromedp.Location())
+			if err == nil && strings.Contains(u, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the browser is at %q (%v), want an address with %q", u, err, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	waitText := func(sel, want string, within time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(within)
@@ -239,9 +256,10 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 		t.Errorf("flash after Ingest now: %q", got)
 	}
 	do("filter", chromedp.SetValue(`#f-name`, "CreateBucket"), chromedp.SetValue(`#f-resource`, bucket),
-		chromedp.Click(`[data-testid=activity-search]`),
-		// The unfiltered page shows events too: wait for the filtered one.
-		chromedp.Poll[chromedp.Void](`location.search.includes('name=CreateBucket')`), chromedp.WaitVisible(`[data-testid=events]`))
+		chromedp.Click(`[data-testid=activity-search]`))
+	// The unfiltered page shows events too: wait for the filtered one.
+	waitURL("name=CreateBucket", 30*time.Second)
+	do("filtered", chromedp.WaitVisible(`[data-testid=events]`))
 	shot("04-create-bucket")
 	type eventRow struct {
 		Text      string   `json:"text"`
@@ -309,8 +327,9 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	weekAgo := clk.Now().Add(-7 * 24 * time.Hour).Format("2006-01-02T15:04")
 	do("week of writes", chromedp.Navigate(a.URL()+"/activity"), chromedp.WaitVisible(`[data-testid=activity-filter]`),
 		chromedp.SetValue(`#f-since`, weekAgo), chromedp.SetValue(`#f-access`, "write"),
-		chromedp.Click(`[data-testid=activity-search]`),
-		chromedp.Poll[chromedp.Void](`location.search.includes('access=write')`), chromedp.WaitVisible(`[data-testid=export-csv]`))
+		chromedp.Click(`[data-testid=activity-search]`))
+	waitURL("access=write", 30*time.Second)
+	do("writes", chromedp.WaitVisible(`[data-testid=export-csv]`))
 	shot("07-week-writes")
 	// The browser fetches the link with Cora's session, as a click would.
 	body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.querySelector('[data-testid=export-csv]').href)
