@@ -323,6 +323,8 @@ func TestSearchFiltersCombine(t *testing.T) {
 		"text: short last word":  {Text: "s3", Access: activity.AccessWrite},
 		"text: several words":    {Text: "dara sec", Region: "us-east-1"},
 		"text: words apart":      {Text: "medportal dev eu doc"},
+		"text and other values":  {Text: "dara", Source: "ec2.amazonaws.com", Region: "eu-central-1", SourceIP: "198.51.100.7"},
+		"text and failures":      {Text: "not authorized", ErrorCode: "AccessDenied", Name: "DescribeInstances"},
 		"text: words reversed":   {Text: "sec dara"},
 		"text: a field name":     {Text: "eventName"},
 		"text: common word":      {Text: "amazonaws", Since: t0.Add(24 * time.Hour), Until: t0.Add(48 * time.Hour)},

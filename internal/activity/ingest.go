@@ -248,11 +248,12 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 	}
 	defer w.close()
 	// Events are inserted as their file arrives, and committed with the
-	// checkpoint about every ingestTxEvents; the newly added ones are
-	// reported (and notified) once committed.
-	var pending []Event
+	// checkpoint about every ingestTxEvents; what was added is reported
+	// (and sensitive events notified) once committed. Only sensitive
+	// events are kept until then: the rest may go with their file.
+	var sens []Event
 	var last string
-	files, seen := 0, 0
+	files, seen, added := 0, 0, 0
 	commit := func() error {
 		if files == 0 {
 			return nil
@@ -261,8 +262,8 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 			return err
 		}
 		res.Files += files
-		s.account(ctx, res, seen, pending)
-		pending, files, seen = nil, 0, 0
+		s.report(ctx, res, seen, added, sens)
+		sens, files, seen, added = nil, 0, 0, 0
 		return nil
 	}
 	for c := range queue {
@@ -275,11 +276,12 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 			}
 			return f.err
 		}
-		added, err := w.insert(ctx, f.events, f.words)
+		stored, err := w.insert(ctx, f.events, f.words)
 		if err != nil {
 			return err
 		}
-		pending = append(pending, added...)
+		added += len(stored)
+		sens = append(sens, sensitiveOf(stored)...)
 		last = f.key
 		files++
 		seen += len(f.events)
@@ -293,18 +295,31 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 }
 
 func (s *Service) account(ctx context.Context, res *IngestResult, seen int, added []Event) {
+	s.report(ctx, res, seen, len(added), sensitiveOf(added))
+}
+
+// report adds to res what a stored batch did, and notifies its sensitive
+// events.
+func (s *Service) report(ctx context.Context, res *IngestResult, seen, added int, sens []Event) {
 	res.Events += seen
-	res.New += len(added)
-	var sens []Event
-	for _, e := range added {
-		if e.Sensitive != "" {
-			sens = append(sens, e)
-		}
-	}
+	res.New += added
 	res.Sensitive += len(sens)
 	if len(sens) > 0 && s.cfg.Notify != nil {
 		s.cfg.Notify(ctx, sens)
 	}
+}
+
+// sensitiveOf returns the sensitive events among events, each with its
+// own copy of its record (not the whole log file's buffer).
+func sensitiveOf(events []Event) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Sensitive != "" {
+			e.Raw = bytes.Clone(e.Raw)
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // fetchLog downloads a log file (one of s.Workers at once: S3 latency)

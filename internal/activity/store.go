@@ -167,7 +167,7 @@ func (f Filter) where(plan textPlan) (string, []any) {
 	// Last: the other conditions spare rows this (dearer) test.
 	if f.Text != "" {
 		q, _ := parseText(f.Text) // checked by Service.plan
-		match, complete := q.match()
+		match, complete := q.match(f.valueWords())
 		var conds []string
 		switch plan {
 		case textRows:
@@ -226,17 +226,19 @@ func parseText(text string) (textQuery, error) {
 
 // match is the FTS5 query listing the candidates: every word, each a
 // quoted string (words hold no quote: only letters, digits and non-ASCII
-// bytes), found anywhere in the event. A last word that may be a prefix
-// is left out unless it is the only word: FTS5 answers a prefix by
-// merging the lists of every word it starts, which costs little only
-// when no other word has narrowed the candidates. complete says the
-// index's answer needs no check by activity_has_words (one whole word;
-// several must also be next to each other in one value).
-func (q textQuery) match() (match string, complete bool) {
+// bytes), found anywhere in the event, and the words of the filter's
+// other values (also). A last word that may be a prefix is left out
+// unless it is the only word: FTS5 answers a prefix by merging the lists
+// of every word it starts, which costs little only when no other word
+// has narrowed the candidates. complete says the index's answer needs no
+// check by activity_has_words (one whole word; several must also be next
+// to each other in one value).
+func (q textQuery) match(also [][]byte) (match string, complete bool) {
 	words := q.words
 	if q.prefix && len(words) > 1 {
 		words = words[:len(words)-1]
 	}
+	words = append(slices.Clip(words), also...)
 	var b strings.Builder
 	for i, w := range words {
 		if slices.ContainsFunc(words[:i], func(x []byte) bool { return bytes.Equal(x, w) }) {
@@ -248,11 +250,25 @@ func (q textQuery) match() (match string, complete bool) {
 		b.WriteByte('"')
 		b.Write(w)
 		b.WriteByte('"')
-	}
-	if q.prefix && len(q.words) == 1 {
-		b.WriteByte('*')
+		if q.prefix && len(q.words) == 1 && i == 0 {
+			b.WriteByte('*')
+		}
 	}
 	return b.String(), len(q.words) == 1
+}
+
+// valueWords are the words of f's values that must be among an event's
+// value words for it to match: an account, region, event source and
+// name, source IP and error code are each a value of the record, so the
+// text index narrows by them too.
+func (f Filter) valueWords() [][]byte {
+	var out [][]byte
+	for _, v := range []string{f.Account, f.Region, f.Source, f.Name, f.SourceIP, f.ErrorCode} {
+		if v != AnyError {
+			forEachWord([]byte(v), func(w []byte) { out = append(out, lowerASCII(w)) })
+		}
+	}
+	return out
 }
 
 // String is the words, space separated, the last followed by * when it
@@ -337,7 +353,7 @@ func (s *Service) plan(ctx context.Context, f Filter) (textPlan, error) {
 			return textScan, nil
 		}
 	}
-	match, _ := q.match()
+	match, _ := q.match(f.valueWords())
 	var n, total int
 	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM activity_text WHERE activity_text MATCH ? LIMIT ?)),
 		(SELECT COALESCE(MAX(id), 0) FROM activity_events)`, match, textScanFrom).Scan(&n, &total); err != nil {
