@@ -147,7 +147,19 @@ func TestFirstAdminInBrowser(t *testing.T) {
 		t.Errorf("new user's roles are %v, want [ops]", u.Roles)
 	}
 
-	do("open the audit trail", chromedp.Click(`[data-testid=nav-audit]`), chromedp.WaitVisible(`[data-testid=audit-rows]`),
+	do("open the audit trail", chromedp.Click(`[data-testid=nav-audit]`))
+	// Wait until the browser has left the staff page: a node found on a
+	// page still being replaced cannot be clicked.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		u, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.HasSuffix(u, "/audit") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the Audit link the browser is at %q (%v)", u, err)
+		}
+	}
+	do("verify the chain", chromedp.WaitVisible(`[data-testid=audit-rows]`),
 		chromedp.Click(`[data-testid=verify-chain]`), chromedp.WaitVisible(`[data-testid=chain-ok]`))
 	shot("06-audit")
 	rows := text(`[data-testid=audit-rows]`)
