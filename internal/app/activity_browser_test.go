@@ -23,7 +23,6 @@ import (
 
 	"portal/internal/activity"
 	"portal/internal/app"
-	"portal/internal/audit"
 	"portal/internal/peers"
 	"portal/internal/regions"
 	"portal/internal/staff"
@@ -52,30 +51,6 @@ func (c *walkClock) code(t *testing.T, secret string) string {
 		t.Fatal(err)
 	}
 	return code
-}
-
-// walkUser creates a person holding roles, with a password and two-factor
-// enrolled.
-func walkUser(t *testing.T, a *app.App, clk *walkClock, email string, roles ...staff.Role) (password, secret string) {
-	t.Helper()
-	ctx := context.Background()
-	by := audit.Entry{Actor: "test"}
-	u, otp, err := a.Staff.Create(ctx, by, staff.NewUser{Email: email, Roles: roles})
-	if err != nil {
-		t.Fatal(err)
-	}
-	password = "correct horse battery staple 42"
-	if err := a.Staff.ChangePassword(ctx, by, u.ID, otp, password, password); err != nil {
-		t.Fatal(err)
-	}
-	e, err := a.Staff.BeginEnrolment(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Staff.ConfirmEnrolment(ctx, by, u.ID, e.Secret, clk.code(t, e.Secret)); err != nil {
-		t.Fatal(err)
-	}
-	return password, e.Secret
 }
 
 // TestActivityWalkThroughInBrowser is the activity issue's "done when",
@@ -153,8 +128,8 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 		}
 		a.Close()
 	})
-	opsPass, opsSecret := walkUser(t, a, clk, "olga.ops@example.com", staff.Ops)
-	coraPass, coraSecret := walkUser(t, a, clk, "cora.compliance@example.com", staff.Compliance)
+	opsPass, opsSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
+	coraPass, coraSecret := staffUser(t, a, clk, "cora.compliance@example.com", "Cora Compliance", staff.Compliance)
 
 	ctx := peers.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)

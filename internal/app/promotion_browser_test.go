@@ -91,9 +91,15 @@ func (emulatorVerifier) VerifyStack(ctx context.Context, info engine.StackInfo, 
 	return r
 }
 
+// codeClock gives two-factor codes from the clock the portal under test
+// reads, each from a fresh time step.
+type codeClock interface {
+	code(t *testing.T, secret string) string
+}
+
 // staffUser creates a person holding roles, with a password and two-factor
 // enrolled, ready to sign in.
-func staffUser(t *testing.T, a *app.App, clk *promoClock, email, name string, roles ...staff.Role) (password, secret string) {
+func staffUser(t *testing.T, a *app.App, clk codeClock, email, name string, roles ...staff.Role) (password, secret string) {
 	t.Helper()
 	ctx := context.Background()
 	by := audit.Entry{Actor: "test"}
