@@ -217,3 +217,15 @@ func TestActivityShowsPeopleByName(t *testing.T) {
 		t.Errorf("integrity page shows an internal label")
 	}
 }
+
+// TestIntegrityWithoutDigestKeys checks that a trail without trusted
+// digest keys says so, with the flag that gives them, instead of an empty
+// list.
+func TestIntegrityWithoutDigestKeys(t *testing.T) {
+	p := newTrailPortal(t)
+	c, _ := p.h.signedIn(t, staff.Compliance)
+	got, ok := c.get(t, "/activity/integrity").TestID(t, "no-digest-keys")
+	if !ok || !strings.Contains(got, "-activity-digest-keys") {
+		t.Errorf("integrity page without keys: %q, want it to say none are configured and name -activity-digest-keys", got)
+	}
+}
