@@ -172,7 +172,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	shots := screenshotDir(t)
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
 		chromedp.SendKeys(`#f-email`, officer.Email), chromedp.SendKeys(`#f-password`, pw),
-		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`h1`),
+		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=who]`), // signed in: the page names the user
 		chromedp.Navigate(a.URL()+"/plans/"+itoa(p.ID)), chromedp.WaitVisible(`[data-testid=plan-counts]`)); err != nil {
 		t.Fatalf("open the plan: %v", err)
 	}
