@@ -119,7 +119,7 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot("integrity-tampered")
 
-	run("alarms", chromedp.Click(`[data-testid="tab-alarms"]`), chromedp.WaitReady(`main`))
+	run("alarms", chromedp.Click(`[data-testid="tab-alarms"]`), chromedp.WaitVisible(`[data-testid="tab-alarms"][aria-current="page"]`))
 	shot("alarms")
 	run("metrics", chromedp.Navigate(e.h.url+"/activity/metrics?stack=dev-eu&range=6h"), chromedp.WaitVisible(`[data-testid="charts"]`))
 	shot("metrics")
