@@ -27,7 +27,7 @@ const SessionName = "portal"
 // a retryable error (throttling, 5xx, a dropped connection), with jittered
 // backoff of at most MaxBackoff: AWS throttles under load, and three tries
 // (the SDK's default) lose about one call in a thousand at a 10% error
-// rate. The engine's applies use the same figures.
+// rate. The engine's applies use the same figures (engine.New).
 const (
 	MaxAttempts = 10
 	MaxBackoff  = 5 * time.Second

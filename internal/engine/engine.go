@@ -12,6 +12,8 @@ import (
 
 	"portal/internal/audit"
 	"portal/internal/store"
+
+	"portal/internal/accounts"
 )
 
 // ConfigSource returns the AWS configuration for an environment's account
@@ -48,7 +50,7 @@ func New(reg *Registry, configs ConfigSource, db *store.DB, log *audit.Log, logg
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{reg: reg, configs: configs, db: db, audit: log, log: logger, now: now, Parallelism: 8, MaxAttempts: 10, MaxBackoff: 5 * time.Second}
+	return &Engine{reg: reg, configs: configs, db: db, audit: log, log: logger, now: now, Parallelism: 8, MaxAttempts: accounts.MaxAttempts, MaxBackoff: accounts.MaxBackoff}
 }
 
 // Registry returns the engine's drivers.

@@ -46,11 +46,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	motoLog, err := os.OpenFile(filepath.Join(*dir, "moto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	defer motoLog.Close()
 	stripeLog, err := os.OpenFile(filepath.Join(*dir, "stripe-mock.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
@@ -60,6 +55,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	awsURL := *endpoint
 	if awsURL == "" {
 		fmt.Fprintln(stdout, "Starting moto (AWS) and stripe-mock (Stripe) on loopback…")
+		motoLog, err := os.OpenFile(filepath.Join(*dir, "moto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		defer motoLog.Close()
 		moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
 		if err != nil {
 			return err
