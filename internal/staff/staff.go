@@ -65,6 +65,13 @@ type Config struct {
 	MaxAccountFailures int
 	MaxIPFailures      int
 	Window             time.Duration
+	// Second factor: at most MaxCodeFailures wrong codes per account within
+	// Window (whatever the sign-in they came from), at most
+	// MaxCodesPerSignIn for one pending sign-in, which is void after that or
+	// after PendingSignInLife.
+	MaxCodeFailures   int
+	MaxCodesPerSignIn int
+	PendingSignInLife time.Duration
 }
 
 // DefaultConfig is the production configuration.
@@ -76,6 +83,9 @@ func DefaultConfig() Config {
 		MaxAccountFailures: 5,
 		MaxIPFailures:      20,
 		Window:             15 * time.Minute,
+		MaxCodeFailures:    10,
+		MaxCodesPerSignIn:  5,
+		PendingSignInLife:  5 * time.Minute,
 	}
 }
 
@@ -102,6 +112,9 @@ func NewService(db *store.DB, log *audit.Log, sealer *Sealer, cfg Config, now fu
 	dummy, _ := HashPassword(OneTimePassword(), cfg.Hash)
 	return &Service{db: db, audit: log, sealer: sealer, cfg: cfg, now: now, dummyHash: dummy}
 }
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
 
 // Requires2FA reports whether u must use two-factor authentication.
 func (s *Service) Requires2FA(u User) bool { return u.Has(s.cfg.Require2FA...) }

@@ -16,6 +16,7 @@ import (
 
 	"portal/internal/apperr"
 	"portal/internal/audit"
+	"portal/internal/store"
 )
 
 const totpPeriod = 30
@@ -104,10 +105,20 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, by audit.Entry, id int64
 	return err
 }
 
-// VerifyCode checks a two-factor code for account id, refusing replays, and
-// audits failures.
+// VerifyCode checks a two-factor code for account id, refusing replays. Once
+// the account has had Config.MaxCodeFailures wrong codes within
+// Config.Window, every code is refused (the right one too) until the window
+// moves on, so a stolen password does not buy unlimited guesses.
 func (s *Service) VerifyCode(ctx context.Context, by audit.Entry, id int64, code string) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var fails int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM second_factor_failures WHERE user_id = ? AND at > ?`,
+			id, store.Time(s.now().Add(-s.cfg.Window))).Scan(&fails); err != nil {
+			return fmt.Errorf("staff: verify code: %w", err)
+		}
+		if fails >= s.cfg.MaxCodeFailures {
+			return apperr.New(apperr.TooMany, "Too many wrong two-factor codes for this account. Wait %d minutes, then sign in again.", int(s.cfg.Window.Minutes()))
+		}
 		var sealed string
 		var enabled bool
 		var last int64
@@ -133,10 +144,27 @@ func (s *Service) VerifyCode(ctx context.Context, by audit.Entry, id int64, code
 var errBadCode = &apperr.Error{Kind: apperr.Invalid, Message: "the code is not valid",
 	Fields: map[string]string{"code": "is not valid; enter the current 6-digit code from your app"}}
 
-// RecordFailedCode audits a wrong two-factor code.
+// RecordFailedCode counts a wrong two-factor code against the account and
+// audits it, in one transaction.
 func (s *Service) RecordFailedCode(ctx context.Context, by audit.Entry, u User) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO second_factor_failures (user_id, at) VALUES (?, ?)`, u.ID, store.Time(s.now())); err != nil {
+			return fmt.Errorf("staff: record failed code: %w", err)
+		}
+		e := by
+		e.Action, e.Target, e.Details = "auth.2fa_failed", u.Label(), nil
+		if _, err := s.audit.Append(ctx, tx, e); err != nil {
+			return fmt.Errorf("staff: audit failed code: %w", err)
+		}
+		return nil
+	})
+}
+
+// RecordAbandonedSignIn audits a pending sign-in made void by too many wrong
+// codes.
+func (s *Service) RecordAbandonedSignIn(ctx context.Context, by audit.Entry, u User, reason string) error {
 	e := by
-	e.Action, e.Target, e.Details = "auth.2fa_failed", u.Label(), nil
+	e.Action, e.Target, e.Details = "auth.sign_in_void", u.Label(), map[string]any{"reason": reason}
 	_, err := s.audit.Record(ctx, e)
 	return err
 }

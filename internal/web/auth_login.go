@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -61,6 +63,8 @@ func (s *Server) loginSubmit(c echo.Context) error {
 		return err
 	}
 	s.sessions.Put(ctx, sessPendingID, u.ID)
+	s.sessions.Put(ctx, sessPendingAt, s.deps.Now().Unix())
+	s.sessions.Remove(ctx, sessPendingFails)
 	s.sessions.Put(ctx, "next", safeNext(f.Next))
 	switch {
 	case u.TOTPEnabled:
@@ -78,7 +82,7 @@ func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) err
 		return err
 	}
 	next := s.sessions.PopString(ctx, "next")
-	s.sessions.Remove(ctx, sessPendingID)
+	s.clearPending(ctx)
 	s.sessions.Remove(ctx, sessEnrol)
 	s.sessions.Put(ctx, sessUserID, u.ID)
 	c.Set(ctxUser, &u)
@@ -92,17 +96,32 @@ func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) err
 }
 
 // pendingUser returns the account whose password was accepted but whose
-// sign-in awaits two-factor, or nil.
+// sign-in awaits two-factor, or nil. A pending sign-in lives
+// staff.Config.PendingSignInLife; after that it is void.
 func (s *Server) pendingUser(c echo.Context) *staff.User {
-	id := s.sessions.GetInt64(c.Request().Context(), sessPendingID)
+	ctx := c.Request().Context()
+	id := s.sessions.GetInt64(ctx, sessPendingID)
 	if id == 0 {
 		return nil
 	}
-	u, err := s.deps.Staff.Get(c.Request().Context(), id)
+	at := time.Unix(s.sessions.GetInt64(ctx, sessPendingAt), 0)
+	if s.deps.Now().Sub(at) > s.deps.Staff.Config().PendingSignInLife {
+		s.clearPending(ctx)
+		return nil
+	}
+	u, err := s.deps.Staff.Get(ctx, id)
 	if err != nil || u.Disabled {
 		return nil
 	}
 	return &u
+}
+
+// clearPending ends a pending sign-in.
+func (s *Server) clearPending(ctx context.Context) {
+	s.sessions.Remove(ctx, sessPendingID)
+	s.sessions.Remove(ctx, sessPendingAt)
+	s.sessions.Remove(ctx, sessPendingFails)
+	s.sessions.Remove(ctx, sessEnrol)
 }
 
 func (s *Server) logout(c echo.Context) error {

@@ -2,10 +2,15 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"portal/internal/audit"
 	"portal/internal/staff"
@@ -351,4 +356,101 @@ func safeWant(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// wrongCode returns a six-digit code that is not secret's code at the
+// clock's current step.
+func (h *harness) wrongCode(t *testing.T, secret string) string {
+	t.Helper()
+	right, err := totp.GenerateCode(secret, h.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(right)
+	return fmt.Sprintf("%06d", (n+500000)%1000000)
+}
+
+// pending starts a sign-in with u's password and fails unless it waits on
+// the second factor.
+func (c *client) pending(t *testing.T, u user) {
+	t.Helper()
+	if r := c.login(t, u.Email, u.Password, ""); r.StatusCode != http.StatusSeeOther || r.Location() != "/login/2fa" {
+		t.Fatalf("password: got %d to %q, want 303 to /login/2fa", r.StatusCode, r.Location())
+	}
+}
+
+// TestTwoFactorAttemptsPerSignIn: a pending sign-in allows a few wrong codes,
+// then it is void and even the right code leads back to the password.
+func TestTwoFactorAttemptsPerSignIn(t *testing.T) {
+	h := newHarness(t)
+	u := h.newUser(t, staff.Ops)
+	c := h.client()
+	c.pending(t, u)
+	max := h.app.Staff.Config().MaxCodesPerSignIn
+	for i := 1; i < max; i++ {
+		if r := c.submit(t, "/login/2fa", "/login/2fa", url.Values{"code": {h.wrongCode(t, u.Secret)}}); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("wrong code %d of %d: got %d, want 400", i, max, r.StatusCode)
+		}
+	}
+	r := c.submit(t, "/login/2fa", "/login/2fa", url.Values{"code": {h.wrongCode(t, u.Secret)}})
+	if msg, _ := r.TestID(t, "login-error"); r.StatusCode != http.StatusTooManyRequests || !strings.Contains(msg, "Sign in again") {
+		t.Fatalf("wrong code %d of %d: got %d with %q, want 429 and the sign-in page saying to sign in again", max, max, r.StatusCode, msg)
+	}
+	// The pending sign-in is gone: the right code cannot be posted to it.
+	if r := c.get(t, "/login/2fa"); r.StatusCode != http.StatusSeeOther || r.Location() != "/login" {
+		t.Fatalf("GET /login/2fa after the sign-in was void: got %d to %q, want 303 to /login", r.StatusCode, r.Location())
+	}
+	if got := h.records(t, audit.Filter{Action: "auth.sign_in_void", Target: u.Label()}); len(got) != 1 {
+		t.Errorf("got %d auth.sign_in_void records, want 1", len(got))
+	}
+	// Signing in again with the password and the right code works.
+	c.signIn(t, u, "/")
+}
+
+// TestTwoFactorAttemptsPerAccount: wrong codes count against the account
+// across sign-ins, so starting a new sign-in does not buy more guesses; once
+// the limit is reached the right code is refused too, until the window
+// passes.
+func TestTwoFactorAttemptsPerAccount(t *testing.T) {
+	h := newHarness(t)
+	u := h.newUser(t, staff.Ops)
+	cfg := h.app.Staff.Config()
+	perSignIn := cfg.MaxCodesPerSignIn - 1
+	for wrong := 0; wrong < cfg.MaxCodeFailures; {
+		c := h.client()
+		c.pending(t, u)
+		for i := 0; i < perSignIn && wrong < cfg.MaxCodeFailures; i++ {
+			if r := c.submit(t, "/login/2fa", "/login/2fa", url.Values{"code": {h.wrongCode(t, u.Secret)}}); r.StatusCode != http.StatusBadRequest {
+				t.Fatalf("wrong code %d: got %d, want 400", wrong+1, r.StatusCode)
+			}
+			wrong++
+		}
+	}
+	c := h.client()
+	c.pending(t, u)
+	r := c.submit(t, "/login/2fa", "/login/2fa", url.Values{"code": {h.code(t, u.Secret)}})
+	if msg, _ := r.TestID(t, "login-error"); r.StatusCode != http.StatusTooManyRequests || !strings.Contains(msg, "Too many wrong two-factor codes") {
+		t.Fatalf("right code after %d wrong ones: got %d (to %q) with %q, want 429 naming the wrong codes", cfg.MaxCodeFailures, r.StatusCode, r.Location(), msg)
+	}
+	if r := c.get(t, "/"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("GET / after the refused code: got %d, want 303 to the sign-in page", r.StatusCode)
+	}
+	h.clock.Advance(cfg.Window)
+	c.signIn(t, u, "/")
+}
+
+// TestTwoFactorPendingSignInExpires: the half-signed-in state is short-lived.
+func TestTwoFactorPendingSignInExpires(t *testing.T) {
+	h := newHarness(t)
+	u := h.newUser(t, staff.Ops)
+	c := h.client()
+	c.pending(t, u)
+	h.clock.Advance(h.app.Staff.Config().PendingSignInLife + time.Second)
+	csrf := c.csrf(t, "/login")
+	if r := c.post(t, "/login/2fa", url.Values{"_csrf": {csrf}, "code": {h.code(t, u.Secret)}}); r.StatusCode != http.StatusSeeOther || r.Location() != "/login" {
+		t.Fatalf("right code after the pending sign-in expired: got %d to %q, want 303 to /login", r.StatusCode, r.Location())
+	}
+	if r := c.get(t, "/"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Location(), "/login") {
+		t.Fatalf("GET / after an expired pending sign-in: got %d to %q, want 303 to the sign-in page", r.StatusCode, r.Location())
+	}
 }

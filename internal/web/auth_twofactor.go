@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -24,17 +25,37 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
 	ctx := c.Request().Context()
-	if err := s.deps.Staff.VerifyCode(ctx, who(c), u.ID, c.FormValue("code")); err != nil {
-		if apperr.KindOf(err) != apperr.Invalid {
-			return err
-		}
-		if err := s.deps.Staff.RecordFailedCode(ctx, who(c), *u); err != nil {
-			return err
-		}
-		return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Two-factor code", ""),
-			templates.TwoFactorView{Email: u.Email, Error: apperr.FieldsOf(err)["code"]}))
+	err := s.deps.Staff.VerifyCode(ctx, who(c), u.ID, c.FormValue("code"))
+	if err == nil {
+		return s.completeSignIn(c, *u, "password+totp")
 	}
-	return s.completeSignIn(c, *u, "password+totp")
+	switch apperr.KindOf(err) {
+	case apperr.TooMany:
+		// The account has had too many wrong codes: this sign-in is over too.
+		s.clearPending(ctx)
+		if err := s.deps.Staff.RecordAbandonedSignIn(ctx, who(c), *u, "account has too many wrong codes"); err != nil {
+			return err
+		}
+		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Email: u.Email, Error: apperr.MessageOf(err)}))
+	case apperr.Invalid:
+	default:
+		return err
+	}
+	if err := s.deps.Staff.RecordFailedCode(ctx, who(c), *u); err != nil {
+		return err
+	}
+	fails := s.sessions.GetInt(ctx, sessPendingFails) + 1
+	if fails >= s.deps.Staff.Config().MaxCodesPerSignIn {
+		s.clearPending(ctx)
+		if err := s.deps.Staff.RecordAbandonedSignIn(ctx, who(c), *u, "too many wrong codes"); err != nil {
+			return err
+		}
+		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Email: u.Email,
+			Error: fmt.Sprintf("%d wrong two-factor codes: this sign-in has ended. Sign in again with your password.", fails)}))
+	}
+	s.sessions.Put(ctx, sessPendingFails, fails)
+	return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Two-factor code", ""),
+		templates.TwoFactorView{Email: u.Email, Error: apperr.FieldsOf(err)["code"]}))
 }
 
 // enrolUser is who is enrolling: a signed-in person without two-factor, or

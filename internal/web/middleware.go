@@ -23,9 +23,13 @@ const (
 	// Session keys.
 	sessUserID    = "uid"
 	sessPendingID = "pending_uid"
-	sessEnrol     = "enrol_secret"
-	sessFlash     = "flash"
-	sessFlashKind = "flash_kind"
+	// sessPendingAt (unix seconds) and sessPendingFails bound a pending
+	// sign-in: its life and how many wrong codes it may try.
+	sessPendingAt    = "pending_at"
+	sessPendingFails = "pending_fails"
+	sessEnrol        = "enrol_secret"
+	sessFlash        = "flash"
+	sessFlashKind    = "flash_kind"
 	// ctxSession is set once the request's session is loaded; requests
 	// without one (API, machine endpoints, a failed load) must not touch it.
 	ctxSession = "portal.session"
