@@ -82,20 +82,21 @@ test: tools lint ## Install tools, lint, then run all tests with -race.
 	go test -race -count=1 -timeout 20m ./...
 
 run: tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
-	go run ./cmd/portal sandbox
+	go run ./cmd/portal-dev sandbox
 
-build: ## Build bin/portal.
+build: ## Build bin/portal (production: links no test peer or load tool) and bin/portal-dev (sandbox, bench, soak).
 	go build -o bin/portal ./cmd/portal
+	go build -o bin/portal-dev ./cmd/portal-dev
 
 BENCHFLAGS ?=
 
 bench: tools build ## Go benchmarks + HTTP load on a sandbox portal; report (Markdown, JSON) vs the previous one in reports/. BENCHFLAGS="-clients 50 -load-duration 1m" to vary.
-	bin/portal bench $(BENCHFLAGS)
+	bin/portal-dev bench $(BENCHFLAGS)
 
 SOAKFLAGS ?=
 
 soak: tools build ## 10 min of mixed load from 100 clients on a sandbox: SIGKILL, moto restart, AWS faults, bad input; end-of-run checks. SOAKFLAGS="-duration 2m" to shorten.
-	bin/portal soak $(SOAKFLAGS)
+	bin/portal-dev soak $(SOAKFLAGS)
 
 FUZZTIME ?= 30s
 

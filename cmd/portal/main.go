@@ -13,22 +13,18 @@ import (
 
 	"portal/internal/app"
 	"portal/internal/audit"
-	"portal/internal/loadtest"
-	"portal/internal/sandbox"
 )
 
 const usage = `Usage: portal <command> [flags]
 
 Commands:
   serve                 run the portal (see portal serve -help)
-  sandbox               run the portal on a local sandbox: moto, stripe-mock and SQLite under .sandbox/
   users add             create a staff account and print its one-time password
   audit verify          verify the audit trail's hash chain
   blueprint validate    validate blueprint files and their guardrails (exit 1 on any error)
-  bench                 run the Go benchmarks and an HTTP load on a sandbox; report in reports/ (make bench)
-  soak                  mixed load, SIGKILL restarts, bad and repeated input on a sandbox; end-of-run checks (make soak)
 
-Run portal <command> -help for a command's flags.
+Run portal <command> -help for a command's flags. The local sandbox, benchmarks
+and soak are in the development binary, cmd/portal-dev.
 `
 
 func main() {
@@ -47,18 +43,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case cmd == "serve":
 		return serve(ctx, rest, stdout, stderr)
-	case cmd == "sandbox":
-		return report(stderr, sandbox.Run(ctx, rest, stdout, stderr))
 	case cmd == "users" && len(rest) > 0 && rest[0] == "add":
 		return usersAdd(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		return audit.VerifyCommand(ctx, rest[1:], stdout, stderr)
 	case cmd == "blueprint" && len(rest) > 0 && rest[0] == "validate":
 		return blueprintValidate(ctx, rest[1:], stdout, stderr)
-	case cmd == "bench":
-		return loadtest.BenchCommand(ctx, rest, stdout, stderr)
-	case cmd == "soak":
-		return loadtest.SoakCommand(ctx, rest, stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -67,5 +68,24 @@ func TestUnknownCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"frobnicate"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
 		t.Errorf("exit %d, stderr %q; want 2 naming the command", code, errOut.String())
+	}
+}
+
+// TestProductionBinaryLinksNoTestCode: the portal binary must not carry the
+// testing package, the browser driver, the test peers or the load tools;
+// those belong to cmd/portal-dev and the tests.
+func TestProductionBinaryLinksNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		switch {
+		case dep == "testing", strings.HasPrefix(dep, "github.com/chromedp/"),
+			dep == "portal/internal/peers", strings.HasPrefix(dep, "portal/internal/peers/"),
+			dep == "portal/internal/loadtest", dep == "portal/internal/sandbox",
+			dep == "portal/internal/billing/stripefixture":
+			t.Errorf("cmd/portal links %s; keep it out of the production binary", dep)
+		}
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"portal/internal/audit"
 	"portal/internal/engine"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 	"portal/internal/store"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // clock is a settable clock shared by every service of a harness.
 type clock struct {
@@ -50,7 +51,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	ctx := context.Background()
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +68,7 @@ func newHarness(t *testing.T) *harness {
 	st := staff.NewService(db, alog, sealer, cfg, clk.Now)
 	accounts := map[string]string{}
 	for _, env := range Environments {
-		accounts[env] = peers.AccountForTest(t)
+		accounts[env] = peertest.AccountForTest(t)
 	}
 	var mu sync.Mutex
 	cache := map[string]aws.Config{}
@@ -77,7 +78,7 @@ func newHarness(t *testing.T) *harness {
 		if c, ok := cache[env]; ok {
 			return c
 		}
-		c := peers.AssumeAccount(ctx, m.AWSConfig(globalRegion), accounts[env], peers.TestRole)
+		c := peers.AssumeAccount(ctx, m.AWSConfig(globalRegion), accounts[env], peertest.TestRole)
 		cache[env] = c
 		return c
 	}

@@ -18,11 +18,11 @@ import (
 	"portal/internal/activity"
 	"portal/internal/apperr"
 	"portal/internal/audit"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 func openDB(tb testing.TB) *store.DB {
 	tb.Helper()

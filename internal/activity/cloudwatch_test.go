@@ -11,7 +11,7 @@ import (
 
 	"portal/internal/activity"
 	"portal/internal/engine"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
 type fakeState []engine.StateResource
@@ -22,7 +22,7 @@ func (f fakeState) Resources(context.Context, string) ([]engine.StateResource, e
 // history) and its load balancer's request count through the awsQuery
 // client, against moto.
 func TestCloudWatchAlarmsAndMetrics(t *testing.T) {
-	cfg, _ := peers.AccountConfigForTest(t, peers.MotoForTest(t), "eu-central-1")
+	cfg, _ := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), "eu-central-1")
 	cw := activity.NewCloudWatchClient(cfg)
 	ctx := context.Background()
 	lb := "app/medportal-dev-eu/50dc6c495c0c9188"

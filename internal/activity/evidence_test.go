@@ -22,7 +22,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/engine"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
 // stacksState is what the engine manages, per stack.
@@ -39,7 +39,7 @@ func (s stacksState) Resources(_ context.Context, stack string) ([]engine.StateR
 // evidence, and each unencrypted one fails the control.
 func TestEvidenceEncryptionOnEveryStore(t *testing.T) {
 	const home, away = "eu-central-1", "eu-west-1"
-	cfg, acct := peers.AccountConfigForTest(t, peers.MotoForTest(t), home)
+	cfg, acct := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), home)
 	inRegion := func(region string) aws.Config {
 		c := cfg.Copy()
 		c.Region = region

@@ -26,7 +26,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/engine"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
 // testKey is generated once per test binary: RSA key generation is slow.
@@ -42,7 +42,7 @@ var testKey = sync.OnceValue(func() *rsa.PrivateKey {
 // client for it.
 func trailBucket(t *testing.T) (*s3.Client, string, string) {
 	t.Helper()
-	cfg, account := peers.AccountConfigForTest(t, peers.MotoForTest(t), "us-east-1")
+	cfg, account := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), "us-east-1")
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = true, true })
 	bucket := "trail-" + account
 	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {

@@ -18,6 +18,7 @@ import (
 	"portal/internal/access"
 	"portal/internal/app"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
@@ -28,7 +29,7 @@ import (
 // account shows it, and at expiry (the injected clock moved on) it is
 // gone; the review campaign lists the grant.
 func TestAWSAccessInBrowser(t *testing.T) {
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	t.Setenv("AWS_ENDPOINT_URL", m.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -36,8 +37,8 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	accounts := map[string]string{}
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {
-		accounts[env] = peers.AccountForTest(t)
-		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peers.TestRole))
+		accounts[env] = peertest.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peertest.TestRole))
 	}
 	cfg, err := app.ParseServe(args)
 	if err != nil {
@@ -62,7 +63,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	adaPass, adaSecret := staffUser(t, a, clk, "ada.admin@example.com", "Ada Admin", staff.Admin)
 	benPass, benSecret := staffUser(t, a, clk, "ben.admin@example.com", "Ben Admin", staff.Admin)
 	olgaPass, olgaSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
-	prodIAM := iam.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("us-east-1"), accounts["prod"], peers.TestRole))
+	prodIAM := iam.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("us-east-1"), accounts["prod"], peertest.TestRole))
 	members := func(group string) []string {
 		t.Helper()
 		out, err := prodIAM.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String(group)})
@@ -76,11 +77,11 @@ func TestAWSAccessInBrowser(t *testing.T) {
 		return names
 	}
 
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, "access-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "access-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

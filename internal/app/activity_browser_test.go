@@ -24,6 +24,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/app"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
@@ -66,7 +67,7 @@ func (c *walkClock) code(t *testing.T, secret string) string {
 func TestActivityWalkThroughInBrowser(t *testing.T) {
 	// Bucket names are global in moto, and the shipped stack's are fixed:
 	// this test creates medportal-dev-eu-* on a moto of its own.
-	m := peers.IsolatedMotoForTest(t)
+	m := peertest.IsolatedMotoForTest(t)
 	t.Setenv("AWS_ENDPOINT_URL", m.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -75,8 +76,8 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", dir, "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {
-		accounts[env] = peers.AccountForTest(t)
-		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peers.TestRole))
+		accounts[env] = peertest.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peertest.TestRole))
 	}
 	cfg, err := app.ParseServe(args)
 	if err != nil {
@@ -87,7 +88,7 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 
 	// The sandbox's trail: a week of background activity in every account
 	// and home region, in a bucket of the dev account.
-	devS3 := s3.NewFromConfig(peers.AssumeAccount(bg, m.AWSConfig("us-east-1"), accounts["dev"], peers.TestRole),
+	devS3 := s3.NewFromConfig(peers.AssumeAccount(bg, m.AWSConfig("us-east-1"), accounts["dev"], peertest.TestRole),
 		func(o *s3.Options) { o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = true, true })
 	var accts, regs []string
 	for _, env := range regions.EnvironmentNames() {
@@ -131,11 +132,11 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	opsPass, opsSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
 	coraPass, coraSecret := staffUser(t, a, clk, "cora.compliance@example.com", "Cora Compliance", staff.Compliance)
 
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, "activity-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "activity-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

@@ -14,11 +14,11 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"portal/internal/app"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // startApp runs the portal on a free port with a fresh database and
 // returns it once it serves.
@@ -66,11 +66,11 @@ func TestFirstAdminInBrowser(t *testing.T) {
 	if a.FirstAdmin == nil {
 		t.Fatal("a fresh portal created no first administrator")
 	}
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

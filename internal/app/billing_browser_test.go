@@ -15,7 +15,7 @@ import (
 	"portal/internal/app"
 	"portal/internal/audit"
 	"portal/internal/billing/stripefixture"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
@@ -67,11 +67,11 @@ func TestFinanceInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bctx := peers.Chromium(t)
+	bctx := peertest.Chromium(t)
 	bctx, bcancel := context.WithTimeout(bctx, 90*time.Second)
 	defer bcancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, bctx, filepath.Join(shots, "finance-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, bctx, filepath.Join(shots, "finance-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {

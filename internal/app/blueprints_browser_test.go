@@ -15,7 +15,7 @@ import (
 
 	"portal/internal/app"
 	"portal/internal/audit"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 	"portal/internal/versions"
 )
@@ -93,11 +93,11 @@ func TestOpsEditsBlueprintInBrowser(t *testing.T) {
 	})
 	email, password, secret := opsUser(t, a, clk)
 
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, "bp-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "bp-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

@@ -17,6 +17,7 @@ import (
 	"portal/internal/app"
 	"portal/internal/audit"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/staff"
 )
@@ -26,15 +27,15 @@ import (
 // stack through the API, apply it, watch the run, and plan again to find
 // nothing left to change.
 func TestDeployShippedStackThroughAPI(t *testing.T) {
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	t.Setenv("AWS_ENDPOINT_URL", m.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_REGION", "us-east-1")
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {
-		acct := peers.AccountForTest(t)
-		args = append(args, "-"+env+"-account-id", acct, "-"+env+"-role-arn", peers.RoleARN(acct, peers.TestRole))
+		acct := peertest.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", acct, "-"+env+"-role-arn", peers.RoleARN(acct, peertest.TestRole))
 	}
 	cfg, err := app.ParseServe(args)
 	if err != nil {
@@ -166,7 +167,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	if err := a.Staff.ChangePassword(bg, audit.Entry{Actor: "test"}, officer.ID, otp, pw, pw); err != nil {
 		t.Fatal(err)
 	}
-	bctx := peers.Chromium(t)
+	bctx := peertest.Chromium(t)
 	bctx, cancel := context.WithTimeout(bctx, time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
@@ -176,14 +177,14 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 		chromedp.Navigate(a.URL()+"/plans/"+itoa(p.ID)), chromedp.WaitVisible(`[data-testid=plan-counts]`)); err != nil {
 		t.Fatalf("open the plan: %v", err)
 	}
-	peers.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan.png"))
+	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan.png"))
 	if n, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=service-S3]`)); err != nil || !strings.Contains(n, "documents_bucket") {
 		t.Errorf("the plan page's S3 group: %q, %v; want the documents bucket", n, err)
 	}
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/runs/"+itoa(queued.RunID)), chromedp.WaitVisible(`[data-testid=run-state]`)); err != nil {
 		t.Fatalf("open the run: %v", err)
 	}
-	peers.Screenshot(t, bctx, filepath.Join(shots, "deploy-run.png"))
+	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-run.png"))
 	if st, _ := chromedp.Run(bctx, chromedp.Text(`[data-testid=run-state]`)); st != "succeeded" {
 		t.Errorf("the run page says %q, want succeeded", st)
 	}

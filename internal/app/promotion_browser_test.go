@@ -22,6 +22,7 @@ import (
 	"portal/internal/engine"
 	"portal/internal/guardrails"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/staff"
 	"portal/internal/verify"
@@ -126,7 +127,7 @@ func staffUser(t *testing.T, a *app.App, clk codeClock, email, name string, role
 // it as a second person, watch verification, change a key behind the
 // portal's back and see drift flagged and reconciled.
 func TestPromotionInBrowser(t *testing.T) {
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	t.Setenv("AWS_ENDPOINT_URL", m.URL())
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -134,8 +135,8 @@ func TestPromotionInBrowser(t *testing.T) {
 	accounts := map[string]string{}
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-verify-accept-unsupported", "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {
-		accounts[env] = peers.AccountForTest(t)
-		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peers.TestRole))
+		accounts[env] = peertest.AccountForTest(t)
+		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peertest.TestRole))
 	}
 	cfg, err := app.ParseServe(args)
 	if err != nil {
@@ -162,11 +163,11 @@ func TestPromotionInBrowser(t *testing.T) {
 	opsPass, opsSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
 	adminPass, adminSecret := staffUser(t, a, clk, "ada.admin@example.com", "Ada Admin", staff.Admin)
 
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
-	shot := func(name string) { peers.Screenshot(t, ctx, filepath.Join(shots, "promo-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "promo-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -318,7 +319,7 @@ func TestPromotionInBrowser(t *testing.T) {
 	if err != nil || len(res) != 1 {
 		t.Fatalf("dev-eu resources: got %+v, %v, want the key", res, err)
 	}
-	kc := kms.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("eu-central-1"), accounts["dev"], peers.TestRole))
+	kc := kms.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("eu-central-1"), accounts["dev"], peertest.TestRole))
 	if _, err := kc.DisableKeyRotation(context.Background(), &kms.DisableKeyRotationInput{KeyId: aws.String(res[0].PhysicalID)}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,11 @@ import (
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/billing/stripefixture"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 const testKey = "sk_test_fixture0000000000001234"
 

@@ -13,7 +13,7 @@ import (
 
 	"portal/internal/billing"
 	"portal/internal/billing/stripefixture"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
 const whsec = "whsec_test_secret"
@@ -240,7 +240,7 @@ func TestWebhookWithoutSecretRefuses(t *testing.T) {
 // stripe-mock with strict version checking: a full sync and a re-fetch
 // of every object kind an event can name.
 func TestStripeMockContract(t *testing.T) {
-	sm := peers.StripeMockForTest(t)
+	sm := peertest.StripeMockForTest(t)
 	e := newService(t, sm.URL(), nil)
 	ctx := context.Background()
 	run, err := e.svc.Sync(ctx, "demand")

@@ -11,16 +11,17 @@ import (
 
 	"portal/internal/engine"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // newEnv returns an Env for a fresh AWS account in moto, so tests never
 // see each other's resources. Its log lines go to t.Log.
 func newEnv(t *testing.T, stackRegion string) *engine.Env {
 	t.Helper()
-	m := peers.MotoForTest(t)
-	account := peers.AccountForTest(t)
+	m := peertest.MotoForTest(t)
+	account := peertest.AccountForTest(t)
 	var mu sync.Mutex
 	cfgs := map[string]aws.Config{}
 	return &engine.Env{
@@ -31,7 +32,7 @@ func newEnv(t *testing.T, stackRegion string) *engine.Env {
 			if c, ok := cfgs[region]; ok {
 				return c
 			}
-			c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), account, peers.TestRole)
+			c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), account, peertest.TestRole)
 			cfgs[region] = c
 			return c
 		},

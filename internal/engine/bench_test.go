@@ -9,7 +9,7 @@ import (
 
 	"portal/internal/blueprints"
 	"portal/internal/engine"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 )
 
@@ -117,8 +117,8 @@ func BenchmarkApplyOneStack(b *testing.B) {
 // to a real AWS region: moto answers in microseconds but one request at a
 // time, which hides what parallelism buys against AWS.
 func BenchmarkApplyOneStackWithLatency(b *testing.B) {
-	m := peers.MotoForTest(b)
-	proxy := peers.StartFaultProxy(b, m.URL(), 0, 1)
+	m := peertest.MotoForTest(b)
+	proxy := peertest.StartFaultProxy(b, m.URL(), 0, 1)
 	proxy.Latency = 30 * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -22,6 +22,7 @@ import (
 	"portal/internal/drivers"
 	"portal/internal/engine"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
@@ -56,7 +57,7 @@ func crashEngine(t testing.TB, path, motoURL, account string, now func() time.Ti
 	source := func(env, region string) (aws.Config, error) {
 		base := aws.Config{Region: region, BaseEndpoint: aws.String(motoURL),
 			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("testing", "testing", ""))}
-		return peers.AssumeAccount(context.Background(), base, account, peers.TestRole), nil
+		return peers.AssumeAccount(context.Background(), base, account, peertest.TestRole), nil
 	}
 	eng := engine.New(reg, source, db, audit.New(db, nil), slog.New(slog.NewTextHandler(io.Discard, nil)), now)
 	eng.Parallelism = 1
@@ -80,8 +81,8 @@ func TestCrashChild(t *testing.T) {
 // TestKilledMidApply kills the process applying a plan with SIGKILL half-way,
 // then recovers, resumes, and checks AWS: every resource exists once.
 func TestKilledMidApply(t *testing.T) {
-	m := peers.MotoForTest(t)
-	account := peers.AccountForTest(t)
+	m := peertest.MotoForTest(t)
+	account := peertest.AccountForTest(t)
 	path := filepath.Join(t.TempDir(), "portal.db")
 	eng, db := crashEngine(t, path, m.URL(), account, nil)
 	defer db.Close()
@@ -150,7 +151,7 @@ func TestKilledMidApply(t *testing.T) {
 	}
 
 	// Every key exists exactly once in AWS.
-	c := tagging.NewFromConfig(peers.AssumeAccount(ctx, m.AWSConfig("eu-central-1"), account, peers.TestRole))
+	c := tagging.NewFromConfig(peers.AssumeAccount(ctx, m.AWSConfig("eu-central-1"), account, peertest.TestRole))
 	out, err := c.GetResources(ctx, &tagging.GetResourcesInput{ResourceTypeFilters: []string{"kms:key"},
 		TagFilters: []taggingtypes.TagFilter{{Key: aws.String(engine.TagStack), Values: []string{"dev-eu"}}}})
 	if err != nil {

@@ -20,10 +20,11 @@ import (
 	"portal/internal/engine"
 	"portal/internal/guardrails"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 var by = audit.Entry{Actor: "user:1 ops@example.com"}
 
@@ -44,8 +45,8 @@ func newHarness(t *testing.T) *harness {
 // endpoint instead of moto directly, e.g. through a fault proxy.
 func newHarnessVia(t *testing.T, endpoint string) *harness {
 	t.Helper()
-	m := peers.MotoForTest(t)
-	account := peers.AccountForTest(t)
+	m := peertest.MotoForTest(t)
+	account := peertest.AccountForTest(t)
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func newHarnessVia(t *testing.T, endpoint string) *harness {
 		if c, ok := cache[region]; ok {
 			return c
 		}
-		c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), account, peers.TestRole)
+		c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), account, peertest.TestRole)
 		if endpoint != "" {
 			c.BaseEndpoint = aws.String(endpoint)
 		}
@@ -344,8 +345,8 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // AWS calls with throttling errors and 503s: the engine's retries carry the
 // apply through.
 func TestApplyThroughFaults(t *testing.T) {
-	m := peers.MotoForTest(t)
-	proxy := peers.StartFaultProxy(t, m.URL(), 0.25, 7)
+	m := peertest.MotoForTest(t)
+	proxy := peertest.StartFaultProxy(t, m.URL(), 0.25, 7)
 	h := newHarnessVia(t, proxy.URL())
 	h.eng.MaxBackoff = 50 * time.Millisecond
 	_, run := h.planApply(t, keyStack(true), "apply")

@@ -23,10 +23,11 @@ import (
 	"portal/internal/engine"
 	"portal/internal/inventory"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // estate is three fresh moto accounts playing dev, test and prod.
 type estate struct {
@@ -38,10 +39,10 @@ type estate struct {
 
 func newEstate(t testing.TB) *estate {
 	t.Helper()
-	e := &estate{m: peers.MotoForTest(t), cfgs: map[string]aws.Config{}}
+	e := &estate{m: peertest.MotoForTest(t), cfgs: map[string]aws.Config{}}
 	for _, name := range regions.EnvironmentNames() {
-		id := peers.AccountForTest(t)
-		e.envs = append(e.envs, regions.Environment{Name: name, AccountID: id, DeployerRoleARN: peers.RoleARN(id, peers.TestRole)})
+		id := peertest.AccountForTest(t)
+		e.envs = append(e.envs, regions.Environment{Name: name, AccountID: id, DeployerRoleARN: peers.RoleARN(id, peertest.TestRole)})
 	}
 	return e
 }
@@ -67,7 +68,7 @@ func (e *estate) Config(env, region string) (aws.Config, error) {
 	if acct == "" {
 		return aws.Config{}, fmt.Errorf("no environment %s", env)
 	}
-	c := peers.AssumeAccount(context.Background(), e.m.AWSConfig(region), acct, peers.TestRole)
+	c := peers.AssumeAccount(context.Background(), e.m.AWSConfig(region), acct, peertest.TestRole)
 	e.cfgs[key] = c
 	return c, nil
 }

@@ -17,7 +17,7 @@ import (
 	"portal/internal/staff"
 )
 
-// BenchPages are the pages loaded by `portal bench`.
+// BenchPages are the pages loaded by `portal-dev bench`.
 var BenchPages = []Page{
 	{Name: "Overview", Path: "/"},
 	{Name: "Runs", Path: "/runs"},
@@ -25,12 +25,12 @@ var BenchPages = []Page{
 	{Name: "Billing", Path: "/billing"},
 }
 
-// BenchCommand implements `portal bench`: the Go benchmarks of every
+// BenchCommand implements `portal-dev bench`: the Go benchmarks of every
 // package, then an HTTP load against a sandbox portal, then a report in
 // Markdown and JSON beside the previous one. It returns the exit code: 1
 // when any step failed (the report is written all the same).
 func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("portal bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("portal-dev bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "report folder (default reports/ in the project)")
 	pattern := fs.String("bench", ".", "Go benchmarks to run (go test -bench); empty skips them")
@@ -48,7 +48,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	root, err := peers.ProjectRoot()
 	if err != nil {
-		fmt.Fprintf(stderr, "portal bench: %v\n", err)
+		fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
 		return 1
 	}
 	if *out == "" {
@@ -56,12 +56,12 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *exe == "" {
 		if *exe, err = os.Executable(); err != nil {
-			fmt.Fprintf(stderr, "portal bench: %v\n", err)
+			fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
 			return 1
 		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fmt.Fprintf(stderr, "portal bench: %v\n", err)
+		fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
 		return 1
 	}
 	r := &Report{Started: time.Now().UTC(), Commit: commit(root),
@@ -72,7 +72,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "== Go benchmarks (%s)\n", *pkgs)
 		raw, err := os.Create(filepath.Join(*out, "bench-"+stamp+"-go.txt"))
 		if err != nil {
-			fmt.Fprintf(stderr, "portal bench: %v\n", err)
+			fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
 			return 1
 		}
 		var buf bytes.Buffer
@@ -109,7 +109,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		prevName = "bench-" + prev.Started.Format("20060102-150405") + ".md"
 	}
 	if err := writeReport(r, prev, prevName, *out, stamp); err != nil {
-		fmt.Fprintf(stderr, "portal bench: %v\n", err)
+		fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
 		return 1
 	}
 	md := filepath.Join(*out, "bench-"+stamp+".md")
@@ -118,7 +118,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "\nReport: %s (and .json); latest also as %s\n", md, filepath.Join(*out, "bench-latest.md"))
 	if len(r.Failures) > 0 {
 		for _, f := range r.Failures {
-			fmt.Fprintf(stderr, "portal bench: failed: %s\n", f)
+			fmt.Fprintf(stderr, "portal-dev bench: failed: %s\n", f)
 		}
 		return 1
 	}

@@ -13,9 +13,10 @@ import (
 
 	"portal/internal/engine"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // TestFindDuplicates makes, in the dev sandbox account in moto, a stack
 // resource that exists twice, one that exists once, a replaced KMS key
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) { peers.Main(m) }
 // and checks that only the first is reported.
 func TestFindDuplicates(t *testing.T) {
 	ctx := context.Background()
-	moto := peers.IsolatedMotoForTest(t)
+	moto := peertest.IsolatedMotoForTest(t)
 	base := moto.AWSConfig("us-east-1")
 	dev := peers.AssumeAccount(ctx, moto.AWSConfig("eu-central-1"), "111111111111", "PortalDeployer")
 	s3c := s3.NewFromConfig(dev, func(o *s3.Options) { o.UsePathStyle = true })

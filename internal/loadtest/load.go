@@ -1,4 +1,4 @@
-// Package loadtest is the portal's performance harness: `portal bench`
+// Package loadtest is the portal's performance harness: `portal-dev bench`
 // runs the Go benchmarks and an HTTP load against a sandbox portal and
 // writes a report beside the previous one.
 package loadtest

@@ -63,7 +63,7 @@ func PrepareAccount(ctx context.Context, dir, email string, roles ...staff.Role)
 	return Account{Email: email, Password: loadPassword}, nil
 }
 
-// Sandbox is a `portal sandbox` process: the portal, moto and stripe-mock.
+// Sandbox is a `portal-dev sandbox` process: the portal, moto and stripe-mock.
 type Sandbox struct {
 	URL  string
 	cmd  *exec.Cmd
@@ -72,7 +72,7 @@ type Sandbox struct {
 
 var runningAt = regexp.MustCompile(`The portal is running at (http://\S+) `)
 
-// StartSandbox runs exe (a portal binary) as `portal sandbox` on a free
+// StartSandbox runs exe (a portal binary) as `portal-dev sandbox` on a free
 // port with its data in dir and any further flags, and returns once it
 // serves. Its output goes to log.
 func StartSandbox(ctx context.Context, exe, dir string, log io.Writer, flags ...string) (*Sandbox, error) {

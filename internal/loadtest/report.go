@@ -20,7 +20,7 @@ type Figure struct {
 	HigherIsBetter bool `json:"higher_is_better,omitempty"`
 }
 
-// Report is what `portal bench` writes, as JSON and as Markdown.
+// Report is what `portal-dev bench` writes, as JSON and as Markdown.
 type Report struct {
 	Started  time.Time   `json:"started"`
 	Took     float64     `json:"took_s"`

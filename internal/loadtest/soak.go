@@ -18,7 +18,7 @@ import (
 	"portal/internal/staff"
 )
 
-// sandboxWebhookSecret is the signing secret `portal sandbox` gives the
+// sandboxWebhookSecret is the signing secret `portal-dev sandbox` gives the
 // portal (internal/sandbox); deliveries signed with it are genuine there.
 const sandboxWebhookSecret = "whsec_sandbox_not_a_real_secret"
 
@@ -56,14 +56,14 @@ func (c *soakCounts) fail(what string) {
 	c.mu.Unlock()
 }
 
-// SoakCommand implements `portal soak`: mixed load from many clients on a
+// SoakCommand implements `portal-dev soak`: mixed load from many clients on a
 // sandbox portal while the portal is killed with SIGKILL and restarted,
 // moto is restarted on its own, a share of AWS calls is answered with
 // throttling and 5xx by a fault proxy, webhooks come duplicated and out of
 // order and malformed requests arrive; then the end-of-run checks. Exit 1
 // when a check fails.
 func SoakCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("portal soak", flag.ContinueOnError)
+	fs := flag.NewFlagSet("portal-dev soak", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o soakOptions
 	fs.DurationVar(&o.duration, "duration", 10*time.Minute, "how long the load lasts")
@@ -80,11 +80,11 @@ func SoakCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	if o.faults < 0 || o.faults > 1 {
-		fmt.Fprintf(stderr, "portal soak: -aws-faults %v is not a share between 0 and 1\n", o.faults)
+		fmt.Fprintf(stderr, "portal-dev soak: -aws-faults %v is not a share between 0 and 1\n", o.faults)
 		return 2
 	}
 	if err := soak(ctx, o, stdout); err != nil {
-		fmt.Fprintf(stderr, "portal soak: %v\n", err)
+		fmt.Fprintf(stderr, "portal-dev soak: %v\n", err)
 		return 1
 	}
 	return 0

@@ -17,11 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"portal/internal/notify"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // endpoint is an HTTP subscriber: moto really POSTs SNS messages to it.
 type endpoint struct {
@@ -48,7 +48,7 @@ func (e *endpoint) got() []string {
 
 func TestOpsNotificationsGoToTheOpsTopicOnly(t *testing.T) {
 	ctx := context.Background()
-	cfg, _ := peers.AccountConfigForTest(t, peers.MotoForTest(t), "eu-central-1")
+	cfg, _ := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), "eu-central-1")
 	c := sns.NewFromConfig(cfg)
 	subscribe := func(name string) (string, *endpoint) {
 		topic, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -54,17 +53,6 @@ func NewFaultProxy(target string, share float64, seed int64) (*FaultProxy, error
 	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve)}
 	go p.srv.Serve(ln)
 	return p, nil
-}
-
-// StartFaultProxy is NewFaultProxy for a test, stopped at its end.
-func StartFaultProxy(tb testing.TB, target string, share float64, seed int64) *FaultProxy {
-	tb.Helper()
-	p, err := NewFaultProxy(target, share, seed)
-	if err != nil {
-		tb.Fatalf("peers: fault proxy: %v", err)
-	}
-	tb.Cleanup(func() { p.Close() })
-	return p
 }
 
 // SetTarget points the proxy at another endpoint.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
 // TestFaultProxyErrorsAreRetryable checks that every fault the proxy
@@ -21,8 +22,8 @@ import (
 // portal speaks: an error it could not parse would fail a call at once
 // instead of testing retries.
 func TestFaultProxyErrorsAreRetryable(t *testing.T) {
-	m := peers.MotoForTest(t)
-	p := peers.StartFaultProxy(t, m.URL(), 1, 7)
+	m := peertest.MotoForTest(t)
+	p := peertest.StartFaultProxy(t, m.URL(), 1, 7)
 	cfg := m.AWSConfig("eu-central-1")
 	cfg.BaseEndpoint = aws.String(p.URL())
 	cfg.RetryMaxAttempts = 1
@@ -63,8 +64,8 @@ func TestFaultProxyErrorsAreRetryable(t *testing.T) {
 // answer for its default account).
 func TestFaultProxyKeepsSessionsAcrossRestart(t *testing.T) {
 	ctx := context.Background()
-	first := peers.IsolatedMotoForTest(t)
-	p := peers.StartFaultProxy(t, first.URL(), 0, 1)
+	first := peertest.IsolatedMotoForTest(t)
+	p := peertest.StartFaultProxy(t, first.URL(), 0, 1)
 	cfg := first.AWSConfig("us-east-1")
 	cfg.BaseEndpoint = aws.String(p.URL())
 	dev := peers.AssumeAccount(ctx, cfg, "111111111111", "PortalDeployer")
@@ -78,7 +79,7 @@ func TestFaultProxyKeepsSessionsAcrossRestart(t *testing.T) {
 	if got := who(); got != "111111111111" {
 		t.Fatalf("before the restart the session acts in %s, want 111111111111", got)
 	}
-	second := peers.IsolatedMotoForTest(t)
+	second := peertest.IsolatedMotoForTest(t)
 	if err := p.SetTarget(second.URL()); err != nil {
 		t.Fatal(err)
 	}

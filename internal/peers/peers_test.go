@@ -20,9 +20,10 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 func TestProjectRoot(t *testing.T) {
 	root, err := peers.ProjectRoot()
@@ -112,12 +113,12 @@ func TestMotoStartStop(t *testing.T) {
 
 func TestAssumeAccount(t *testing.T) {
 	t.Parallel()
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	ctx := context.Background()
-	base := peers.AWSConfigForTest(t, m, "eu-west-1")
-	for _, account := range []string{peers.AccountForTest(t), peers.AccountForTest(t), "000000000001"} {
+	base := peertest.AWSConfigForTest(t, m, "eu-west-1")
+	for _, account := range []string{peertest.AccountForTest(t), peertest.AccountForTest(t), "000000000001"} {
 		t.Run(account, func(t *testing.T) {
-			cfg := peers.AssumeAccount(ctx, base, account, peers.TestRole)
+			cfg := peers.AssumeAccount(ctx, base, account, peertest.TestRole)
 			id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 			if err != nil {
 				t.Fatalf("GetCallerIdentity: %v", err)
@@ -125,7 +126,7 @@ func TestAssumeAccount(t *testing.T) {
 			if got := aws.ToString(id.Account); got != account {
 				t.Errorf("account: got %s, want %s", got, account)
 			}
-			wantARN := fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", account, peers.TestRole, peers.RoleSessionName)
+			wantARN := fmt.Sprintf("arn:aws:sts::%s:assumed-role/%s/%s", account, peertest.TestRole, peers.RoleSessionName)
 			if got := aws.ToString(id.Arn); got != wantARN {
 				t.Errorf("ARN: got %s, want %s", got, wantARN)
 			}
@@ -135,10 +136,10 @@ func TestAssumeAccount(t *testing.T) {
 
 func TestS3PerAccount(t *testing.T) {
 	t.Parallel()
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	ctx := context.Background()
-	cfgA, accountA := peers.AccountConfigForTest(t, m, "us-east-1")
-	cfgB, _ := peers.AccountConfigForTest(t, m, "us-east-1")
+	cfgA, accountA := peertest.AccountConfigForTest(t, m, "us-east-1")
+	cfgB, _ := peertest.AccountConfigForTest(t, m, "us-east-1")
 	a, b := s3.NewFromConfig(cfgA), s3.NewFromConfig(cfgB)
 
 	bucket := "portal-test-" + accountA
@@ -184,8 +185,8 @@ func TestS3PerAccount(t *testing.T) {
 
 func TestStripeMock(t *testing.T) {
 	t.Parallel()
-	sm := peers.StripeMockForTest(t)
-	sc := peers.StripeClientForTest(t, sm)
+	sm := peertest.StripeMockForTest(t)
+	sc := peertest.StripeClientForTest(t, sm)
 	tests := []struct {
 		name   string
 		call   func() (string, error)
@@ -230,7 +231,7 @@ func TestStripeMock(t *testing.T) {
 // -strict-version-check: a request for another API version is refused.
 func TestStripeMockStrictVersion(t *testing.T) {
 	t.Parallel()
-	sm := peers.StripeMockForTest(t)
+	sm := peertest.StripeMockForTest(t)
 	for _, tc := range []struct {
 		version string
 		want    int
@@ -259,7 +260,7 @@ func TestChromium(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	for _, tc := range []struct {
 		name, url, want string
 	}{
@@ -279,7 +280,7 @@ func TestChromium(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "page.png")
-	peers.Screenshot(t, ctx, path)
+	peertest.Screenshot(t, ctx, path)
 	png, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read screenshot: %v", err)

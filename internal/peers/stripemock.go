@@ -78,3 +78,7 @@ func (s *StripeMock) Stop() error {
 	}
 	return nil
 }
+
+// StripeTestKey is the secret key the sandbox and tests give stripe-mock,
+// which accepts any key of this shape.
+const StripeTestKey = "sk_test_123"

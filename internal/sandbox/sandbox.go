@@ -23,7 +23,7 @@ import (
 // portal at them and serves until ctx ends, then stops everything it
 // started.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("portal sandbox", flag.ContinueOnError)
+	fs := flag.NewFlagSet("portal-dev sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address for the portal (port 0 picks a free port)")
 	dir := fs.String("dir", "", "sandbox folder (default .sandbox in the project)")

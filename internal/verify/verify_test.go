@@ -23,11 +23,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/textract"
 	txtypes "github.com/aws/aws-sdk-go-v2/service/textract/types"
 
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/verify"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // fakeTextract answers like the real asynchronous text detection API: a
 // job id, one IN_PROGRESS answer, then the document's LINE (and WORD)
@@ -80,7 +80,7 @@ type stack struct {
 func newStack(t *testing.T) stack {
 	t.Helper()
 	ctx := context.Background()
-	cfg, account := peers.AccountConfigForTest(t, peers.MotoForTest(t), "eu-central-1")
+	cfg, account := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), "eu-central-1")
 	name := "medportal-dev-eu-" + account
 	key, err := kms.NewFromConfig(cfg).CreateKey(ctx, &kms.CreateKeyInput{})
 	if err != nil {

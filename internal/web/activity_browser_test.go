@@ -12,7 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
@@ -30,7 +30,7 @@ func TestActivityInBrowser(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx := peers.Chromium(t)
+	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -43,7 +43,7 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot := func(name string) {
 		start := time.Now()
-		peers.Screenshot(t, ctx, filepath.Join(shots, "activity-"+name+".png"))
+		peertest.Screenshot(t, ctx, filepath.Join(shots, "activity-"+name+".png"))
 		t.Logf("screenshot %s: %s", name, time.Since(start).Round(time.Millisecond))
 	}
 	text := func(sel string) string {

@@ -15,6 +15,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
@@ -28,8 +29,8 @@ type trailPortal struct {
 
 func newTrailPortal(t *testing.T) *trailPortal {
 	t.Helper()
-	moto := peers.MotoForTest(t)
-	dev, tst, prod := peers.AccountForTest(t), peers.AccountForTest(t), peers.AccountForTest(t)
+	moto := peertest.MotoForTest(t)
+	dev, tst, prod := peertest.AccountForTest(t), peertest.AccountForTest(t), peertest.AccountForTest(t)
 	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
 		t.Setenv(k, v)
 	}

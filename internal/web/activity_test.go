@@ -25,12 +25,13 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 	"portal/internal/store"
 )
 
 // TestMain stops the test peers (moto) the activity tests start.
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // activityEstate is a portal whose dev, test and prod accounts are fresh
 // moto accounts, with a trail bucket in dev holding a day of CloudTrail
@@ -49,8 +50,8 @@ type activityEstate struct {
 
 func newActivityEstate(t *testing.T) *activityEstate {
 	t.Helper()
-	moto := peers.MotoForTest(t)
-	dev, tst, prod := peers.AccountForTest(t), peers.AccountForTest(t), peers.AccountForTest(t)
+	moto := peertest.MotoForTest(t)
+	dev, tst, prod := peertest.AccountForTest(t), peertest.AccountForTest(t), peertest.AccountForTest(t)
 	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
 		t.Setenv(k, v)
 	}

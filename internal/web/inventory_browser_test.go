@@ -11,7 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"portal/internal/audit"
-	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
@@ -29,7 +29,7 @@ func TestInventoryInBrowser(t *testing.T) {
 	e.waitDiscovery(t, first.ID)
 	u := e.h.newUser(t, staff.Compliance)
 
-	bctx := peers.Chromium(t)
+	bctx := peertest.Chromium(t)
 	bctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
 	dir := os.Getenv("PORTAL_SCREENSHOTS")
@@ -38,7 +38,7 @@ func TestInventoryInBrowser(t *testing.T) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := func(name string) { peers.Screenshot(t, bctx, filepath.Join(dir, "inventory-"+name+".png")) }
+	shot := func(name string) { peertest.Screenshot(t, bctx, filepath.Join(dir, "inventory-"+name+".png")) }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {

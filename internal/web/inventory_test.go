@@ -18,6 +18,7 @@ import (
 	"portal/internal/engine"
 	"portal/internal/inventory"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 )
 
@@ -34,8 +35,8 @@ type invEstate struct {
 
 func newInvEstate(t *testing.T) *invEstate {
 	t.Helper()
-	moto := peers.MotoForTest(t)
-	dev, tst, prod := peers.AccountForTest(t), peers.AccountForTest(t), peers.AccountForTest(t)
+	moto := peertest.MotoForTest(t)
+	dev, tst, prod := peertest.AccountForTest(t), peertest.AccountForTest(t), peertest.AccountForTest(t)
 	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
 		t.Setenv(k, v)
 	}
@@ -61,7 +62,7 @@ func newInvEstate(t *testing.T) *invEstate {
 func (e *invEstate) bucket(t *testing.T, region, name string, tags map[string]string) string {
 	t.Helper()
 	ctx := context.Background()
-	c := s3.NewFromConfig(peers.AssumeAccount(ctx, e.moto.AWSConfig(region), e.dev, peers.TestRole))
+	c := s3.NewFromConfig(peers.AssumeAccount(ctx, e.moto.AWSConfig(region), e.dev, peertest.TestRole))
 	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
 	if region != "us-east-1" {
 		in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(region)}

@@ -24,13 +24,14 @@ import (
 	"portal/internal/jobs"
 	"portal/internal/notify"
 	"portal/internal/peers"
+	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/store"
 	"portal/internal/verify"
 	"portal/internal/workflows"
 )
 
-func TestMain(m *testing.M) { peers.Main(m) }
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // clock is the injected clock; tests move it to expire approvals and
 // leases.
@@ -138,12 +139,12 @@ func as(a workflows.Approver) audit.Entry { return audit.Entry{Actor: a.Label} }
 
 func newHarness(t *testing.T, network bool) *harness {
 	t.Helper()
-	m := peers.MotoForTest(t)
+	m := peertest.MotoForTest(t)
 	accounts := map[string]string{}
 	var envs []regions.EnvironmentConfig
 	for _, env := range regions.EnvironmentNames() {
-		accounts[env] = peers.AccountForTest(t)
-		envs = append(envs, regions.EnvironmentConfig{Name: env, AccountID: accounts[env], DeployerRoleARN: peers.RoleARN(accounts[env], peers.TestRole)})
+		accounts[env] = peertest.AccountForTest(t)
+		envs = append(envs, regions.EnvironmentConfig{Name: env, AccountID: accounts[env], DeployerRoleARN: peers.RoleARN(accounts[env], peertest.TestRole)})
 	}
 	cat, err := regions.New(envs)
 	if err != nil {
@@ -164,7 +165,7 @@ func newHarness(t *testing.T, network bool) *harness {
 		if c, ok := cache[k]; ok {
 			return c
 		}
-		c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), accounts[env], peers.TestRole)
+		c := peers.AssumeAccount(context.Background(), m.AWSConfig(region), accounts[env], peertest.TestRole)
 		cache[k] = c
 		return c
 	}

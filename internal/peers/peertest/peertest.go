@@ -1,4 +1,8 @@
-package peers
+// Package peertest starts the real peers (moto, stripe-mock, chromium) for
+// tests: shared per test binary, failing the test loudly when a peer is
+// missing. It is imported only by tests, so the portal binary links none of
+// it.
+package peertest
 
 import (
 	"context"
@@ -16,25 +20,23 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+
+	"portal/internal/peers"
 )
 
 // TestRole is the role tests assume in their account (see AccountConfigForTest).
 const TestRole = "PortalDeployer"
-
-// StripeTestKey is the secret key StripeClientForTest uses; stripe-mock
-// accepts any key of this shape.
-const StripeTestKey = "sk_test_123"
 
 // shared holds the per-test-binary instances behind MotoForTest and
 // StripeMockForTest: each starts on first use and lives until StopAll. This
 // is the package's only mutable package-level state.
 var shared struct {
 	motoOnce sync.Once
-	moto     *Moto
+	moto     *peers.Moto
 	motoErr  error
 
 	stripeOnce sync.Once
-	stripe     *StripeMock
+	stripe     *peers.StripeMock
 	stripeErr  error
 }
 
@@ -73,10 +75,10 @@ func StopAll() error {
 // first use. Tests share it and isolate their state by account (see
 // AccountConfigForTest). If moto cannot start, and in particular if it is not
 // installed, the test fails with the reason and the install command.
-func MotoForTest(tb testing.TB) *Moto {
+func MotoForTest(tb testing.TB) *peers.Moto {
 	tb.Helper()
 	shared.motoOnce.Do(func() {
-		shared.moto, shared.motoErr = StartMoto(context.Background(), MotoOptions{})
+		shared.moto, shared.motoErr = peers.StartMoto(context.Background(), peers.MotoOptions{})
 	})
 	if shared.motoErr != nil {
 		tb.Fatalf("moto is required: %v", shared.motoErr)
@@ -87,9 +89,9 @@ func MotoForTest(tb testing.TB) *Moto {
 // IsolatedMotoForTest starts a moto server of the test's own, stopped when
 // the test ends. Use it only for tests that need a server-wide state (such as
 // /moto-api/reset); others use MotoForTest.
-func IsolatedMotoForTest(tb testing.TB) *Moto {
+func IsolatedMotoForTest(tb testing.TB) *peers.Moto {
 	tb.Helper()
-	m, err := StartMoto(context.Background(), MotoOptions{})
+	m, err := peers.StartMoto(context.Background(), peers.MotoOptions{})
 	if err != nil {
 		tb.Fatalf("moto is required: %v", err)
 	}
@@ -105,10 +107,10 @@ func IsolatedMotoForTest(tb testing.TB) *Moto {
 // it on first use (stripe-mock is stateless, so sharing is safe). If it
 // cannot start, and in particular if it is not installed, the test fails with
 // the reason and the install command.
-func StripeMockForTest(tb testing.TB) *StripeMock {
+func StripeMockForTest(tb testing.TB) *peers.StripeMock {
 	tb.Helper()
 	shared.stripeOnce.Do(func() {
-		shared.stripe, shared.stripeErr = StartStripeMock(context.Background(), StripeMockOptions{})
+		shared.stripe, shared.stripeErr = peers.StartStripeMock(context.Background(), peers.StripeMockOptions{})
 	})
 	if shared.stripeErr != nil {
 		tb.Fatalf("stripe-mock is required: %v", shared.stripeErr)
@@ -118,20 +120,20 @@ func StripeMockForTest(tb testing.TB) *StripeMock {
 
 // StripeClientForTest returns a stripe-go client that talks to s with
 // StripeTestKey, without network retries and logging errors only.
-func StripeClientForTest(tb testing.TB, s *StripeMock) *client.API {
+func StripeClientForTest(tb testing.TB, s *peers.StripeMock) *client.API {
 	tb.Helper()
 	backend := stripe.GetBackendWithConfig(stripe.APIBackend, &stripe.BackendConfig{
 		URL:               stripe.String(s.URL()),
 		MaxNetworkRetries: stripe.Int64(0),
 		LeveledLogger:     &stripe.LeveledLogger{Level: stripe.LevelError},
 	})
-	return client.New(StripeTestKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
+	return client.New(peers.StripeTestKey, &stripe.Backends{API: backend, Connect: backend, Uploads: backend})
 }
 
 // AWSConfigForTest returns an aws-sdk-go-v2 configuration pointed at m in
 // region, with static dummy credentials for moto's default account
 // (see Moto.AWSConfig).
-func AWSConfigForTest(tb testing.TB, m *Moto, region string) aws.Config {
+func AWSConfigForTest(tb testing.TB, m *peers.Moto, region string) aws.Config {
 	tb.Helper()
 	return m.AWSConfig(region)
 }
@@ -156,11 +158,11 @@ func AccountForTest(tb testing.TB) string {
 // test's own (AccountForTest) on m in region, holding the credentials of
 // TestRole assumed in it, and that account id. It fails the test unless STS
 // confirms the caller is in that account.
-func AccountConfigForTest(tb testing.TB, m *Moto, region string) (aws.Config, string) {
+func AccountConfigForTest(tb testing.TB, m *peers.Moto, region string) (aws.Config, string) {
 	tb.Helper()
 	account := AccountForTest(tb)
 	ctx := context.Background()
-	cfg := AssumeAccount(ctx, m.AWSConfig(region), account, TestRole)
+	cfg := peers.AssumeAccount(ctx, m.AWSConfig(region), account, TestRole)
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		tb.Fatalf("peers: assume %s in account %s: %v", TestRole, account, err)
@@ -184,7 +186,7 @@ func Chromium(tb testing.TB) context.Context {
 		path = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(path); err != nil {
-		tb.Fatalf("chromium is required: %v: %s (run `make tools`, which runs `apt-get install -y chromium`, or set PORTAL_CHROMIUM)", ErrNotInstalled, path)
+		tb.Fatalf("chromium is required: %v: %s (run `make tools`, which runs `apt-get install -y chromium`, or set PORTAL_CHROMIUM)", peers.ErrNotInstalled, path)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -230,4 +232,15 @@ func Screenshot(tb testing.TB, ctx context.Context, path string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		tb.Fatalf("peers: screenshot: %v", err)
 	}
+}
+
+// StartFaultProxy is peers.NewFaultProxy for a test, stopped at its end.
+func StartFaultProxy(tb testing.TB, target string, share float64, seed int64) *peers.FaultProxy {
+	tb.Helper()
+	p, err := peers.NewFaultProxy(target, share, seed)
+	if err != nil {
+		tb.Fatalf("peers: fault proxy: %v", err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	return p
 }
