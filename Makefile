@@ -35,12 +35,14 @@ ifneq ($(origin CI),undefined)
 export CI
 endif
 
-.PHONY: help tools generate lint check test run build bench soak fuzz clean
+.PHONY: help tools sandbox-tools generate lint check test run build bench soak fuzz clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install templ, stripe-mock, moto (venv) and chromium.
+tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install everything the tests need: templ, stripe-mock, moto (venv) and chromium.
+
+sandbox-tools: $(STRIPE_STAMP) $(MOTO_STAMP) ## Install only what the sandbox needs: stripe-mock and moto (venv).
 
 $(TEMPL_STAMP):
 	@test -n "$(TEMPL_VERSION)" || { echo "cannot read the version of github.com/a-h/templ from go.mod" >&2; exit 1; }
@@ -81,7 +83,7 @@ check: lint ## Alias for lint.
 test: tools lint ## Install tools, lint, then run all tests with -race.
 	go test -race -count=1 -timeout 20m ./...
 
-run: tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
+run: sandbox-tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
 	go run ./cmd/portal-dev sandbox
 
 build: ## Build bin/portal (production: links no test peer or load tool) and bin/portal-dev (sandbox, bench, soak).
