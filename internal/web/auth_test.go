@@ -323,6 +323,9 @@ func TestSignInNext(t *testing.T) {
 		{"https://evil.example/", "/"},
 		{"evil.example", "/"},
 		{"javascript:alert(1)", "/"},
+		{"/\t/evil.example/x", "/"},
+		{"/%09/evil.example/x", "/"},
+		{"/%5Cevil.example", "/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.next, func(t *testing.T) {

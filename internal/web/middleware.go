@@ -206,10 +206,68 @@ func (s *Server) logRequests() echo.MiddlewareFunc {
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// safeNext returns next if it is a local path, else "/".
+// safeNext returns next when it is a path on this portal, else "/". It is
+// where a sign-in lands, so anything a browser might read as another origin
+// is refused: a scheme or host, a leading "//" or "/\" (browsers treat a
+// backslash as a slash), tabs, newlines and other control characters (which
+// browsers strip, so "/\t/evil.example" becomes "//evil.example"), bytes
+// outside printable ASCII, and the same tricks percent-encoded, at any depth.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\") {
-		return next
+	if !localPath(next) {
+		return "/"
 	}
-	return "/"
+	// Decode until nothing changes (refusing what is still encoded after
+	// a few rounds), checking every form a browser or proxy might produce.
+	decoded := next
+	for round := 0; ; round++ {
+		d, err := url.PathUnescape(decoded)
+		if err != nil || round == 4 && d != decoded {
+			return "/"
+		}
+		if d == decoded {
+			break
+		}
+		if !localPathDecoded(d) {
+			return "/"
+		}
+		decoded = d
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	return next
+}
+
+// maxNextLen bounds a redirect target; the portal's own addresses are far
+// shorter.
+const maxNextLen = 2048
+
+// localPath reports whether s, as sent, is a same-origin path: it starts
+// with one "/" and holds only printable ASCII other than backslash and space.
+func localPath(s string) bool {
+	if s == "" || len(s) > maxNextLen || s[0] != '/' || (len(s) > 1 && s[1] == '/') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b <= ' ' || b >= 0x7f || b == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// localPathDecoded is localPath for a percent-decoded form, where spaces and
+// other text may legitimately appear in the query but never a control
+// character, a backslash or a second leading slash.
+func localPathDecoded(s string) bool {
+	if s == "" || s[0] != '/' || (len(s) > 1 && (s[1] == '/' || s[1] == '\\')) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || r == '\\' || (r >= 0x80 && r <= 0x9f) || r == '\uFFFD' {
+			return false
+		}
+	}
+	return true
 }
