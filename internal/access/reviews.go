@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"portal/internal/apperr"
+	"portal/internal/csvcell"
 	"portal/internal/store"
 )
 
@@ -270,8 +271,8 @@ func WriteReviewCSV(w io.Writer, r Review, items []ReviewItem) error {
 		if last == "" {
 			last = "unknown"
 		}
-		_ = cw.Write([]string{fmt.Sprint(r.ID), r.Title, ts(r.OpenedAt), ts(r.ClosedAt), fmt.Sprint(it.GrantID), it.UserEmail, it.PortalRoles,
-			it.Environment, it.Role, it.Kind, ts(it.GrantedAt), ts(it.ExpiresAt), it.Principal, last, it.Decision, it.DecidedBy, ts(it.DecidedAt), it.Note})
+		_ = cw.Write(csvcell.Row([]string{fmt.Sprint(r.ID), r.Title, ts(r.OpenedAt), ts(r.ClosedAt), fmt.Sprint(it.GrantID), it.UserEmail, it.PortalRoles,
+			it.Environment, it.Role, it.Kind, ts(it.GrantedAt), ts(it.ExpiresAt), it.Principal, last, it.Decision, it.DecidedBy, ts(it.DecidedAt), it.Note}))
 	}
 	cw.Flush()
 	return cw.Error()

@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite"
 
 	"portal/internal/apperr"
+	"portal/internal/csvcell"
 	"portal/internal/store"
 )
 
@@ -927,9 +928,11 @@ func (s *Service) ExportCSV(ctx context.Context, f Filter, w io.Writer) error {
 	n := 0
 	err := s.exportRows(ctx, f, func(e Event) error {
 		n++
-		if err := cw.Write([]string{e.Time.Format(time.RFC3339), e.ID, e.Account, e.Region, e.Source, e.Name, strconv.FormatBool(e.ReadOnly),
+		// Every field but the time and the flags comes from CloudTrail,
+		// that is from whoever made the call: neutralise formulas.
+		if err := cw.Write(csvcell.Row([]string{e.Time.Format(time.RFC3339), e.ID, e.Account, e.Region, e.Source, e.Name, strconv.FormatBool(e.ReadOnly),
 			e.IdentityType, e.PrincipalARN, e.UserName, e.AccessKey, e.Session, e.SourceIP, e.ErrorCode, e.RequestID,
-			strings.Join(e.Resources, " "), e.Sensitive, strconv.FormatBool(e.Sandbox)}); err != nil {
+			strings.Join(e.Resources, " "), e.Sensitive, strconv.FormatBool(e.Sandbox)})); err != nil {
 			return err
 		}
 		if n%1000 == 0 {

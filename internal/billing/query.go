@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"portal/internal/apperr"
+	"portal/internal/csvcell"
 	"portal/internal/store"
 )
 
@@ -216,7 +217,7 @@ func (s *Service) ExportTransactions(ctx context.Context, f TxFilter, w io.Write
 		_ = cw.Write([]string{t.ID, t.Created.Format(time.RFC3339), t.AvailableOn.Format(time.RFC3339), t.Type, t.Category, t.Status,
 			strings.ToUpper(t.Amount.Currency), t.Amount.Decimal(), t.Fee.Decimal(), t.Net.Decimal(),
 			i64(t.Amount.Amount), i64(t.Fee.Amount), i64(t.Net.Amount), t.SourceID, t.SourceType, t.ChargeID, t.CustomerID,
-			t.Jurisdiction, t.PayoutID, csvSafe(t.Description)})
+			t.Jurisdiction, t.PayoutID, csvcell.Text(t.Description)})
 		if n++; n%1000 == 0 {
 			if cw.Flush(); cw.Error() != nil {
 				return cw.Error()
@@ -231,14 +232,6 @@ func (s *Service) ExportTransactions(ctx context.Context, f TxFilter, w io.Write
 }
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
-
-// csvSafe keeps a spreadsheet from reading a text cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
 
 // Transaction returns one balance transaction.
 func (s *Service) Transaction(ctx context.Context, id string) (TxRow, error) {

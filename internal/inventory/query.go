@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"portal/internal/apperr"
+	"portal/internal/csvcell"
 	"portal/internal/regions"
 )
 
@@ -554,6 +555,8 @@ func csvRow(r Resource) []string {
 		tags[i] = k + "=" + r.Tags[k]
 	}
 	st := r.Settings
-	return []string{r.ARN, r.Environment, r.AccountID, r.Region, r.Service, r.Type, r.Name, yesNo(r.Managed), r.Stack, r.PortalID, r.Version,
-		r.Jurisdiction, r.Violation, r.Note, st.Encryption, st.KMSKey, st.PublicAccess, st.Versioning, st.Backups, st.MultiAZ, st.Deletion, strings.Join(tags, "; ")}
+	// Names, tags and notes come from AWS, that is from whoever tagged the
+	// resource: neutralise formulas.
+	return csvcell.Row([]string{r.ARN, r.Environment, r.AccountID, r.Region, r.Service, r.Type, r.Name, yesNo(r.Managed), r.Stack, r.PortalID, r.Version,
+		r.Jurisdiction, r.Violation, r.Note, st.Encryption, st.KMSKey, st.PublicAccess, st.Versioning, st.Backups, st.MultiAZ, st.Deletion, strings.Join(tags, "; ")})
 }
