@@ -130,3 +130,50 @@ func TestDatabaseDown(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDFromClient: a proxy's request ID is kept when it is short and
+// plain; anything else is replaced before it reaches logs or the audit trail.
+func TestRequestIDFromClient(t *testing.T) {
+	h := newHarness(t)
+	tests := []struct {
+		name, sent string
+		kept       bool
+	}{
+		{"plain", "req-42_a.b:c", true},
+		{"64 characters", strings.Repeat("a", 64), true},
+		{"too long", strings.Repeat("a", 65), false},
+		{"8 KiB", strings.Repeat("x", 8<<10), false},
+		{"spaces", "a b", false},
+		{"markup", "<script>alert(1)</script>", false},
+		{"log injection", "x\u2028level=ERROR", false},
+		{"non-ASCII", "réq", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := h.client()
+			c.header.Set("X-Request-Id", tt.sent)
+			email := "nobody-" + itoa(h.seq.Add(1)) + "@example.com"
+			r := c.login(t, email, "wrong password", "")
+			got := r.Header.Get("X-Request-Id")
+			if tt.kept && got != tt.sent {
+				t.Errorf("response X-Request-Id %q, want %q kept", got, tt.sent)
+			}
+			if !tt.kept && (got == tt.sent || len(got) != 32) {
+				t.Errorf("response X-Request-Id %q, want a fresh 32-character ID", got)
+			}
+			recs := h.records(t, auditFilterAction("auth.sign_in_failed"))
+			var found bool
+			for _, rec := range recs {
+				if rec.Target == "email:"+email {
+					found = true
+					if rec.RequestID != got {
+						t.Errorf("audit request ID %q, want %q", rec.RequestID, got)
+					}
+				}
+			}
+			if !found {
+				t.Fatalf("no auth.sign_in_failed record for %s", email)
+			}
+		})
+	}
+}

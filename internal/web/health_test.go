@@ -96,3 +96,24 @@ func TestStylesheets(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsMethodLabel: the method label comes from a fixed set, so
+// invented methods cannot mint series.
+func TestMetricsMethodLabel(t *testing.T) {
+	h := newHarness(t)
+	for i := range 20 {
+		h.client().do(t, "PROBE"+itoa(int64(i)), "/login", nil, nil)
+	}
+	h.client().do(t, http.MethodDelete, "/login", nil, nil)
+	r := h.client().get(t, "/metrics")
+	lines := grep(r.Body, "portal_echo_requests_total{")
+	if strings.Contains(lines, "PROBE") {
+		t.Errorf("metrics carry client-chosen methods:\n%s", lines)
+	}
+	if !regexp.MustCompile(`(?m)^portal_echo_requests_total\{[^}]*method="OTHER"[^}]*url="/login"[^}]*\} 20$`).MatchString(r.Body) {
+		t.Errorf("want the 20 invented methods counted under method=\"OTHER\"; got:\n%s", lines)
+	}
+	if !strings.Contains(lines, `method="DELETE"`) {
+		t.Errorf("want DELETE kept as its own label; got:\n%s", lines)
+	}
+}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,7 +47,7 @@ func (s *Server) registerMiddleware() {
 		e.IPExtractor = echo.ExtractIPFromXFFHeader()
 	}
 	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
-	e.Use(middleware.RequestID())
+	e.Use(s.requestID)
 	e.Use(s.logRequests())
 	e.Use(middleware.Recover())
 	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
@@ -55,7 +56,12 @@ func (s *Server) registerMiddleware() {
 		Skipper:    func(c echo.Context) bool { return c.Path() == "/metrics" },
 		// The Host header is the client's to choose: as a label it would let
 		// anyone create unbounded series. Unknown paths share one series too.
-		LabelFuncs:                map[string]echoprometheus.LabelValueFunc{"host": func(echo.Context, error) string { return "portal" }},
+		// The method is the client's to choose too: methods outside the
+		// standard set share one label.
+		LabelFuncs: map[string]echoprometheus.LabelValueFunc{
+			"host":   func(echo.Context, error) string { return "portal" },
+			"method": func(c echo.Context, _ error) string { return methodLabel(c.Request().Method) },
+		},
 		DoNotUseRequestPathFor404: true,
 	}))
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
@@ -81,6 +87,63 @@ func (s *Server) registerMiddleware() {
 		},
 	}))
 	e.Use(s.loadUser)
+}
+
+// methodLabel is the metrics label of an HTTP method: one of the methods
+// HTTP defines, or "OTHER".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// maxRequestIDLen bounds a request ID taken from the client.
+const maxRequestIDLen = 64
+
+// requestID gives every request an ID, sent back in X-Request-Id and kept
+// in logs and audit records. A proxy's ID is kept when it is at most 64
+// characters of letters, digits and "-_.:"; anything else (too long, spaces,
+// control characters, markup) is replaced by a fresh one, so a client
+// cannot put what it likes into the logs or the audit trail.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		// The request header too: the request logger reads it first.
+		c.Request().Header.Set(echo.HeaderXRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '-', b == '_', b == '.', b == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns 32 random letters and digits.
+func newRequestID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	for i, c := range b {
+		b[i] = alphabet[int(c)%len(alphabet)]
+	}
+	return string(b)
 }
 
 // skipBrowserState reports requests that carry no browser session: the JSON
