@@ -6,7 +6,6 @@ package staff
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -60,11 +59,18 @@ type Config struct {
 	Issuer string
 	// Hash sets the argon2id cost.
 	Hash HashParams
-	// Throttling: at most MaxAccountFailures failed sign-ins per account and
-	// MaxIPFailures per source IP within Window.
-	MaxAccountFailures int
-	MaxIPFailures      int
-	Window             time.Duration
+	// Sign-in limits (see signin.go): within Window, at most
+	// MaxAccountSourceFailures failed passwords for one account from one
+	// source, MaxIPFailures from one source for any accounts, and
+	// MaxAccountFailures for one account from anywhere except its known
+	// devices. A device is known for DeviceLife after its last sign-in; an
+	// account keeps its MaxDevices most recent.
+	MaxAccountSourceFailures int
+	MaxIPFailures            int
+	MaxAccountFailures       int
+	Window                   time.Duration
+	DeviceLife               time.Duration
+	MaxDevices               int
 	// Second factor: at most MaxCodeFailures wrong codes per account within
 	// Window (whatever the sign-in they came from), at most
 	// MaxCodesPerSignIn for one pending sign-in, which is void after that or
@@ -77,15 +83,18 @@ type Config struct {
 // DefaultConfig is the production configuration.
 func DefaultConfig() Config {
 	return Config{
-		Require2FA:         []Role{Admin, Ops},
-		Issuer:             "Portal",
-		Hash:               DefaultHashParams,
-		MaxAccountFailures: 5,
-		MaxIPFailures:      20,
-		Window:             15 * time.Minute,
-		MaxCodeFailures:    10,
-		MaxCodesPerSignIn:  5,
-		PendingSignInLife:  5 * time.Minute,
+		Require2FA:               []Role{Admin, Ops},
+		Issuer:                   "Portal",
+		Hash:                     DefaultHashParams,
+		MaxAccountSourceFailures: 5,
+		MaxIPFailures:            20,
+		MaxAccountFailures:       30,
+		Window:                   15 * time.Minute,
+		DeviceLife:               90 * 24 * time.Hour,
+		MaxDevices:               20,
+		MaxCodeFailures:          10,
+		MaxCodesPerSignIn:        5,
+		PendingSignInLife:        5 * time.Minute,
 	}
 }
 
@@ -129,7 +138,8 @@ type NewUser struct {
 // Validate checks the input and names each bad field.
 func (n *NewUser) Validate() error {
 	var v apperr.Validation
-	n.Email = strings.TrimSpace(n.Email)
+	// Emails are stored lower-case: case variants are one account.
+	n.Email = strings.ToLower(strings.TrimSpace(n.Email))
 	n.Name = strings.TrimSpace(n.Name)
 	if n.Email == "" {
 		v.Add("email", "is required")
@@ -214,7 +224,7 @@ func (s *Service) Get(ctx context.Context, id int64) (User, error) {
 
 // GetByEmail returns the account with email (case-insensitive).
 func (s *Service) GetByEmail(ctx context.Context, email string) (User, error) {
-	return getUser(ctx, s.db, "u.email = ?", strings.TrimSpace(email))
+	return getUser(ctx, s.db, "u.email = ?", strings.ToLower(strings.TrimSpace(email)))
 }
 
 // List returns every account, ordered by email.
@@ -431,79 +441,6 @@ func (s *Service) ChangePassword(ctx context.Context, by audit.Entry, id int64, 
 		return nil, err
 	})
 	return err
-}
-
-// ErrBadCredentials is the one answer to a wrong email or password, so the
-// answer does not reveal which accounts exist.
-var ErrBadCredentials = apperr.New(apperr.Unauthorized, "Email or password is incorrect.")
-
-// Authenticate checks email and password, throttled per account and per
-// source IP, and audits the attempt either way.
-func (s *Service) Authenticate(ctx context.Context, by audit.Entry, email, password string) (User, error) {
-	email = strings.TrimSpace(email)
-	now := s.now()
-	since := store.Time(now.Add(-s.cfg.Window))
-	var acctFails, ipFails int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM login_attempts WHERE email = ? AND ok = 0 AND at > ?`, email, since).Scan(&acctFails); err != nil {
-		return User{}, fmt.Errorf("staff: throttle: %w", err)
-	}
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM login_attempts WHERE ip = ? AND ok = 0 AND at > ?`, by.SourceIP, since).Scan(&ipFails); err != nil {
-		return User{}, fmt.Errorf("staff: throttle: %w", err)
-	}
-	if acctFails >= s.cfg.MaxAccountFailures || ipFails >= s.cfg.MaxIPFailures {
-		_ = s.recordAttempt(ctx, by, email, false, "throttled")
-		return User{}, apperr.New(apperr.TooMany, "Too many failed sign-in attempts. Wait %d minutes and try again.", int(s.cfg.Window.Minutes()))
-	}
-
-	var id int64
-	var hash string
-	var disabled bool
-	err := s.db.QueryRowContext(ctx, `SELECT id, password_hash, disabled FROM users WHERE email = ?`, email).Scan(&id, &hash, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		// Spend the same time as a real check so timing does not reveal accounts.
-		_, _ = CheckPassword(s.dummyHash, password)
-		_ = s.recordAttempt(ctx, by, email, false, "unknown account")
-		return User{}, ErrBadCredentials
-	} else if err != nil {
-		return User{}, fmt.Errorf("staff: authenticate: %w", err)
-	}
-	ok, err := CheckPassword(hash, password)
-	if err != nil {
-		return User{}, err
-	}
-	if !ok {
-		_ = s.recordAttempt(ctx, by, email, false, "wrong password")
-		return User{}, ErrBadCredentials
-	}
-	if disabled {
-		_ = s.recordAttempt(ctx, by, email, false, "account disabled")
-		return User{}, ErrBadCredentials
-	}
-	u, err := s.Get(ctx, id)
-	if err != nil {
-		return User{}, err
-	}
-	return u, s.recordAttempt(ctx, by, email, true, "password accepted")
-}
-
-func (s *Service) recordAttempt(ctx context.Context, by audit.Entry, email string, ok bool, reason string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO login_attempts (email, ip, at, ok) VALUES (?, ?, ?, ?)`,
-			email, by.SourceIP, store.Time(s.now()), ok); err != nil {
-			return fmt.Errorf("staff: record attempt: %w", err)
-		}
-		e := by
-		e.Action = "auth.sign_in_failed"
-		if ok {
-			e.Action = "auth.password_ok"
-		}
-		e.Target = "email:" + email
-		e.Details = map[string]any{"reason": reason}
-		if _, err := s.audit.Append(ctx, tx, e); err != nil {
-			return fmt.Errorf("staff: audit sign-in: %w", err)
-		}
-		return nil
-	})
 }
 
 // RecordSignIn audits a completed sign-in (after two-factor, if any).

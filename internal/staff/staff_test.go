@@ -78,3 +78,46 @@ func TestOneTimePassword(t *testing.T) {
 		t.Errorf("one-time passwords %q, %q: want distinct, 4 groups of 5", a, b)
 	}
 }
+
+func TestNormalizeEmail(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"alice@example.com", "alice@example.com", true},
+		{"  Alice@Example.COM ", "alice@example.com", true},
+		{"", "", false},
+		{"alice", "", false},
+		{"@example.com", "", false},
+		{"alice@", "", false},
+		{"a b@example.com", "", false},
+		{"alice@example.com\r\nX: y", "", false},
+		{"<alice@example.com>", "", false},
+		{"Ålice@example.com", "ålice@example.com", true},
+		{"alice\u00a0@example.com", "", false},
+		{"\xff@example.com", "", false},
+		{strings.Repeat("a", 250) + "@x.io", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := staff.NormalizeEmail(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("NormalizeEmail(%.40q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestSourceOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"::ffff:203.0.113.7":   "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2::ffff":   "2001:db8:1:2::/64",
+		"":                     "unknown",
+		"not an address":       "unknown",
+		"2001:db8:1:3::1%eth0": "unknown",
+	} {
+		if got := staff.SourceOf(in); got != want {
+			t.Errorf("SourceOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

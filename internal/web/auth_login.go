@@ -43,13 +43,16 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return apperr.New(apperr.Invalid, "the sign-in form could not be read")
 	}
-	view := templates.LoginView{Email: f.Email, Next: f.Next}
+	view := templates.LoginView{Email: f.Email, Next: safeNext(f.Next)}
+	if _, ok := staff.NormalizeEmail(f.Email); !ok {
+		view.Email = "" // not an address: do not echo it back
+	}
 	if err := f.Validate(); err != nil {
 		view.Error = "Enter your email and password."
 		return s.render(c, http.StatusBadRequest, templates.Login(s.page(c, "Sign in", ""), view))
 	}
 	ctx := c.Request().Context()
-	u, err := s.deps.Staff.Authenticate(ctx, who(c), f.Email, f.Password)
+	u, err := s.deps.Staff.Authenticate(ctx, who(c), staff.PasswordSignIn{Email: f.Email, Password: f.Password, Device: s.deviceToken(c)})
 	if err != nil {
 		kind := apperr.KindOf(err)
 		if kind != apperr.Unauthorized && kind != apperr.TooMany {
@@ -87,6 +90,9 @@ func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) err
 	s.sessions.Put(ctx, sessUserID, u.ID)
 	c.Set(ctxUser, &u)
 	if err := s.deps.Staff.RecordSignIn(ctx, who(c), u, method); err != nil {
+		return err
+	}
+	if err := s.rememberDevice(c, u); err != nil {
 		return err
 	}
 	if u.MustChangePassword {
@@ -135,4 +141,31 @@ func (s *Server) logout(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// deviceCookie holds the known-device token (see staff.RememberDevice): it
+// lets the account's owner sign in from this browser while strangers'
+// failures hold the account-wide sign-in limit.
+const deviceCookie = "portal_device"
+
+// deviceToken is the known-device token the browser sent, or "".
+func (s *Server) deviceToken(c echo.Context) string {
+	ck, err := c.Cookie(s.cookieName(deviceCookie))
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// rememberDevice marks this browser as a known device of u.
+func (s *Server) rememberDevice(c echo.Context, u staff.User) error {
+	tok, err := s.deps.Staff.RememberDevice(c.Request().Context(), u.ID, s.deviceToken(c))
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: s.cookieName(deviceCookie), Value: tok, Path: "/", MaxAge: int(s.deps.Staff.Config().DeviceLife / time.Second),
+		HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+	return nil
 }

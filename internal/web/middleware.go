@@ -77,7 +77,7 @@ func (s *Server) registerMiddleware() {
 	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
 		Skipper:        skipBrowserState,
 		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     "portal_csrf",
+		CookieName:     s.cookieName("portal_csrf"),
 		CookiePath:     "/",
 		CookieHTTPOnly: true,
 		CookieSecure:   s.secureCookies(),

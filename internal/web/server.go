@@ -108,7 +108,8 @@ func New(cfg Config, deps Deps) *Server {
 	s.sessions.Lifetime = cfg.SessionLifetime
 	s.sessions.IdleTimeout = cfg.SessionIdle
 	s.sessions.HashTokenInStore = true
-	s.sessions.Cookie.Name = "portal_session"
+	s.sessions.Cookie.Name = s.cookieName("portal_session")
+	s.sessions.Cookie.Path = "/"
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = s.secureCookies()
@@ -125,6 +126,19 @@ func New(cfg Config, deps Deps) *Server {
 
 func (s *Server) secureCookies() bool {
 	return len(s.cfg.BaseURL) >= 8 && s.cfg.BaseURL[:8] == "https://"
+}
+
+// cookieName is the name of one of the portal's cookies. Served over https
+// it carries the __Host- prefix, which browsers accept only on a Secure
+// cookie for the whole site (Path=/) set by this host alone (no Domain), so
+// no other host, not even a sibling subdomain, can plant or overwrite it.
+// Over http (the local sandbox) browsers refuse the prefix, so it is left
+// off.
+func (s *Server) cookieName(name string) string {
+	if s.secureCookies() {
+		return "__Host-" + name
+	}
+	return name
 }
 
 // ServeHTTP implements http.Handler.
