@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -127,5 +128,5 @@ func (s *Server) awsReviewExport(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="access-review-%d.csv"`, id))
 	c.Response().WriteHeader(http.StatusOK)
-	return access.WriteReviewCSV(c.Response(), r, items)
+	return s.auditedExport(c, "access_review", "csv", true, func(w io.Writer) error { return access.WriteReviewCSV(w, r, items) })
 }

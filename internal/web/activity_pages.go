@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -225,10 +226,12 @@ func (s *Server) activityExport(c echo.Context, format string) error {
 	}
 	h.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
-	if format == "csv" {
-		return svc.ExportCSV(c.Request().Context(), f, c.Response())
-	}
-	return svc.ExportJSONL(c.Request().Context(), f, c.Response())
+	return s.auditedExport(c, "activity", format, format == "csv", func(w io.Writer) error {
+		if format == "csv" {
+			return svc.ExportCSV(c.Request().Context(), f, w)
+		}
+		return svc.ExportJSONL(c.Request().Context(), f, w)
+	})
 }
 
 func (s *Server) activityIngest(c echo.Context) error {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -114,5 +115,5 @@ func (s *Server) auditExport(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="audit-`+s.deps.Now().UTC().Format("20060102-150405")+`.csv"`)
 	c.Response().WriteHeader(http.StatusOK)
-	return s.deps.Audit.ExportCSV(c.Request().Context(), f, c.Response())
+	return s.auditedExport(c, "audit", "csv", true, func(w io.Writer) error { return s.deps.Audit.ExportCSV(c.Request().Context(), f, w) })
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -89,7 +90,7 @@ func (s *Server) billingPayoutsExport(c echo.Context) error {
 		return err
 	}
 	s.csvHeaders(c, "payouts")
-	return s.deps.Billing.ExportPayouts(c.Request().Context(), f, c.Response())
+	return s.auditedExport(c, "billing.payouts", "csv", true, func(w io.Writer) error { return s.deps.Billing.ExportPayouts(c.Request().Context(), f, w) })
 }
 
 func (s *Server) billingPayout(c echo.Context) error {
@@ -186,5 +187,7 @@ func (s *Server) billingReconciliation(c echo.Context) error {
 
 func (s *Server) billingReconciliationExport(c echo.Context) error {
 	s.csvHeaders(c, "reconciliation")
-	return s.deps.Billing.ExportReconciliation(c.Request().Context(), strings.ToLower(c.QueryParam("currency")), c.Response())
+	return s.auditedExport(c, "billing.reconciliation", "csv", true, func(w io.Writer) error {
+		return s.deps.Billing.ExportReconciliation(c.Request().Context(), strings.ToLower(c.QueryParam("currency")), w)
+	})
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -216,5 +217,5 @@ func (s *Server) billingRevenueExport(c echo.Context) error {
 		return err
 	}
 	s.csvHeaders(c, "revenue-"+rf.f.Period)
-	return s.deps.Billing.ExportRevenue(c.Request().Context(), rf.f, c.Response())
+	return s.auditedExport(c, "billing.revenue", "csv", true, func(w io.Writer) error { return s.deps.Billing.ExportRevenue(c.Request().Context(), rf.f, w) })
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -114,7 +115,9 @@ func (s *Server) billingTransactionsExport(c echo.Context) error {
 	}
 	f.Offset = 0
 	s.csvHeaders(c, "balance-transactions")
-	return s.deps.Billing.ExportTransactions(c.Request().Context(), f, c.Response())
+	return s.auditedExport(c, "billing.transactions", "csv", true, func(w io.Writer) error {
+		return s.deps.Billing.ExportTransactions(c.Request().Context(), f, w)
+	})
 }
 
 func (s *Server) billingTransaction(c echo.Context) error {

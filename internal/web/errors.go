@@ -56,6 +56,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if he != nil && he.Code == http.StatusMethodNotAllowed {
 		status = he.Code
 	}
+	if status == http.StatusForbidden {
+		s.recordRefusal(c, msg)
+	}
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 	if kind == apperr.Internal {
 		s.deps.Logger.Error("internal error", slog.String("err", err.Error()), slog.String("request_id", reqID),

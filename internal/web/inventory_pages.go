@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -395,7 +396,7 @@ func (s *Server) inventoryExport(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="inventory-%d-%s.csv"`, f.Snapshot, s.deps.Now().UTC().Format("20060102-150405")))
 	c.Response().WriteHeader(http.StatusOK)
-	return inv.ExportCSV(c.Request().Context(), f, c.Response())
+	return s.auditedExport(c, "inventory", "csv", true, func(w io.Writer) error { return inv.ExportCSV(c.Request().Context(), f, w) })
 }
 
 // inventorySummary is the Overview's inventory card; nil when the inventory
