@@ -16,6 +16,7 @@ VENV      := $(TOOLS)/venv
 PYTHON            ?= python3
 MOTO_VERSION      := 5.2.5
 STRIPE_MOCK_VER   := v0.183.0
+MAILPIT_VERSION   := v1.33.1
 # templ CLI pinned to the runtime version in go.mod so generated code matches.
 TEMPL_VERSION     := $(shell go list -m -f '{{.Version}}' github.com/a-h/templ 2>/dev/null)
 
@@ -24,6 +25,7 @@ TEMPL_VERSION     := $(shell go list -m -f '{{.Version}}' github.com/a-h/templ 2
 TEMPL        := $(TOOLS_BIN)/templ
 TEMPL_STAMP  := $(TOOLS)/.templ-$(TEMPL_VERSION).stamp
 STRIPE_STAMP := $(TOOLS)/.stripe-mock-$(STRIPE_MOCK_VER).stamp
+MAILPIT_STAMP := $(TOOLS)/.mailpit-$(MAILPIT_VERSION).stamp
 MOTO_STAMP   := $(VENV)/.moto-$(MOTO_VERSION).stamp
 CHROMIUM     := /usr/bin/chromium
 
@@ -40,9 +42,9 @@ endif
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install everything the tests need: templ, stripe-mock, moto (venv) and chromium.
+tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install everything the tests need: templ, stripe-mock, mailpit, moto (venv) and chromium.
 
-sandbox-tools: $(STRIPE_STAMP) $(MOTO_STAMP) ## Install only what the sandbox needs: stripe-mock and moto (venv).
+sandbox-tools: $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) ## Install only what the sandbox needs: stripe-mock, mailpit and moto (venv).
 
 $(TEMPL_STAMP):
 	@test -n "$(TEMPL_VERSION)" || { echo "cannot read the version of github.com/a-h/templ from go.mod" >&2; exit 1; }
@@ -53,6 +55,11 @@ $(TEMPL_STAMP):
 $(STRIPE_STAMP):
 	GOBIN=$(TOOLS_BIN) go install github.com/stripe/stripe-mock@$(STRIPE_MOCK_VER)
 	@rm -f $(TOOLS)/.stripe-mock-*.stamp
+	@touch $@
+
+$(MAILPIT_STAMP):
+	GOBIN=$(TOOLS_BIN) go install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+	@rm -f $(TOOLS)/.mailpit-*.stamp
 	@touch $@
 
 $(MOTO_STAMP):

@@ -30,10 +30,7 @@ import (
 // gone; the review campaign lists the grant.
 func TestAWSAccessInBrowser(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL", m.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
+	peertest.SetAWSEnv(t, m)
 	accounts := map[string]string{}
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {

@@ -68,10 +68,7 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	// Bucket names are global in moto, and the shipped stack's are fixed:
 	// this test creates medportal-dev-eu-* on a moto of its own.
 	m := peertest.IsolatedMotoForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL", m.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
+	peertest.SetAWSEnv(t, m)
 	accounts := map[string]string{}
 	dir := t.TempDir()
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", dir, "-drift-interval", "0"}

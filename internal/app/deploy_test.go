@@ -28,10 +28,7 @@ import (
 // nothing left to change.
 func TestDeployShippedStackThroughAPI(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL", m.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
+	peertest.SetAWSEnv(t, m)
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {
 		acct := peertest.AccountForTest(t)

@@ -128,10 +128,7 @@ func staffUser(t *testing.T, a *app.App, clk codeClock, email, name string, role
 // portal's back and see drift flagged and reconciled.
 func TestPromotionInBrowser(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	t.Setenv("AWS_ENDPOINT_URL", m.URL())
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
+	peertest.SetAWSEnv(t, m)
 	accounts := map[string]string{}
 	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-verify-accept-unsupported", "-drift-interval", "0"}
 	for _, env := range regions.EnvironmentNames() {

@@ -118,7 +118,7 @@ func BenchmarkApplyOneStack(b *testing.B) {
 // time, which hides what parallelism buys against AWS.
 func BenchmarkApplyOneStackWithLatency(b *testing.B) {
 	m := peertest.MotoForTest(b)
-	proxy := peertest.StartFaultProxy(b, m.URL(), 0, 1)
+	proxy := peertest.StartFaultProxy(b, m, 0, 1)
 	proxy.Latency = 30 * time.Millisecond
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
@@ -44,8 +46,9 @@ func chainStack(n int) *blueprints.Stack {
 }
 
 // crashEngine builds an engine on the database at path, talking to moto at
-// motoURL as account, with clock now.
-func crashEngine(t testing.TB, path, motoURL, account string, now func() time.Time) (*engine.Engine, *store.DB) {
+// motoURL (its certificate signed by the CA in caFile) as account, with
+// clock now.
+func crashEngine(t testing.TB, path, motoURL, caFile, account string, now func() time.Time) (*engine.Engine, *store.DB) {
 	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -54,9 +57,17 @@ func crashEngine(t testing.TB, path, motoURL, account string, now func() time.Ti
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	source := func(env, region string) (aws.Config, error) {
-		base := aws.Config{Region: region, BaseEndpoint: aws.String(motoURL),
-			Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("testing", "testing", ""))}
+		base, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(region), awsconfig.WithBaseEndpoint(motoURL),
+			awsconfig.WithCustomCABundle(bytes.NewReader(ca)),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("testing", "testing", "")))
+		if err != nil {
+			return aws.Config{}, err
+		}
 		return peers.AssumeAccount(context.Background(), base, account, peertest.TestRole), nil
 	}
 	eng := engine.New(reg, source, db, audit.New(db, nil), slog.New(slog.NewTextHandler(io.Discard, nil)), now)
@@ -71,7 +82,7 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		return // only meaningful as TestKilledMidApply's child process
 	}
-	eng, db := crashEngine(t, path, os.Getenv("PORTAL_CRASH_MOTO"), os.Getenv("PORTAL_CRASH_ACCOUNT"), nil)
+	eng, db := crashEngine(t, path, os.Getenv("PORTAL_CRASH_MOTO"), os.Getenv("PORTAL_CRASH_CA"), os.Getenv("PORTAL_CRASH_ACCOUNT"), nil)
 	defer db.Close()
 	if err := eng.RunNow(context.Background(), "child"); err != nil {
 		t.Fatal(err)
@@ -84,7 +95,7 @@ func TestKilledMidApply(t *testing.T) {
 	m := peertest.MotoForTest(t)
 	account := peertest.AccountForTest(t)
 	path := filepath.Join(t.TempDir(), "portal.db")
-	eng, db := crashEngine(t, path, m.URL(), account, nil)
+	eng, db := crashEngine(t, path, m.URL(), m.CAFile(), account, nil)
 	defer db.Close()
 	ctx := context.Background()
 	const n = 16
@@ -102,7 +113,7 @@ func TestKilledMidApply(t *testing.T) {
 	}
 
 	child := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	child.Env = append(os.Environ(), "PORTAL_CRASH_DB="+path, "PORTAL_CRASH_MOTO="+m.URL(), "PORTAL_CRASH_ACCOUNT="+account)
+	child.Env = append(os.Environ(), "PORTAL_CRASH_DB="+path, "PORTAL_CRASH_MOTO="+m.URL(), "PORTAL_CRASH_CA="+m.CAFile(), "PORTAL_CRASH_ACCOUNT="+account)
 	child.Stdout, child.Stderr = io.Discard, io.Discard
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
@@ -128,7 +139,7 @@ func TestKilledMidApply(t *testing.T) {
 	t.Logf("killed the applying process after %d of %d steps", done, n)
 
 	// A minute later the lease has lapsed: the run is interrupted.
-	later, db2 := crashEngine(t, path, m.URL(), account, func() time.Time { return time.Now().Add(time.Minute) })
+	later, db2 := crashEngine(t, path, m.URL(), m.CAFile(), account, func() time.Time { return time.Now().Add(time.Minute) })
 	defer db2.Close()
 	if k, err := later.Recover(ctx); err != nil || k != 1 {
 		t.Fatalf("Recover: %d runs, %v; want 1", k, err)

@@ -346,7 +346,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // apply through.
 func TestApplyThroughFaults(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	proxy := peertest.StartFaultProxy(t, m.URL(), 0.25, 7)
+	proxy := peertest.StartFaultProxy(t, m, 0.25, 7)
 	h := newHarnessVia(t, proxy.URL())
 	h.eng.MaxBackoff = 50 * time.Millisecond
 	_, run := h.planApply(t, keyStack(true), "apply")

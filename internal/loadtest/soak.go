@@ -187,12 +187,24 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 		return err
 	}
 	defer motoLog.Close()
-	moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
+	// One CA for every moto of the soak, so the proxy trusts a restarted
+	// one too; moto's SNS deliveries go to an alert inbox.
+	ca, err := peers.NewCA()
+	if err != nil {
+		return err
+	}
+	inbox, err := peers.StartAlertInbox(ca)
+	if err != nil {
+		return err
+	}
+	defer inbox.Close()
+	motoOpts := peers.MotoOptions{Log: motoLog, CA: ca, Outbound: inbox.ProxyURL()}
+	moto, err := peers.StartMoto(ctx, motoOpts)
 	if err != nil {
 		return err
 	}
 	defer func() { moto.Stop() }()
-	proxy, err := peers.NewFaultProxy(moto.URL(), o.faults, time.Now().UnixNano())
+	proxy, err := peers.NewFaultProxy(moto.URL(), ca.Pool(), o.faults, time.Now().UnixNano())
 	if err != nil {
 		return err
 	}
@@ -256,7 +268,7 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 			// and later plans create again. The proxy keeps the portal's
 			// role sessions valid across it, as AWS would.
 			fmt.Fprintf(stdout, "soak: %s: restart moto\n", at)
-			fresh, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
+			fresh, err := peers.StartMoto(ctx, motoOpts)
 			if err != nil {
 				cancel()
 				wg.Wait()

@@ -2,6 +2,8 @@ package peers
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log"
 	"math/rand"
@@ -27,6 +29,7 @@ type FaultProxy struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	target   atomic.Pointer[httputil.ReverseProxy]
+	roots    *x509.CertPool
 	errLog   atomic.Pointer[log.Logger]
 	sessions sync.Map // access key id of an assumed-role session -> account id
 	total    atomic.Int64
@@ -38,13 +41,15 @@ type FaultProxy struct {
 
 // NewFaultProxy listens on a free loopback port, forwards to target and
 // fails share (0..1) of requests, chosen by a generator seeded with seed so
-// runs are repeatable. Close stops it.
-func NewFaultProxy(target string, share float64, seed int64) (*FaultProxy, error) {
+// runs are repeatable. An https target is trusted when roots (moto's CA,
+// Moto.CA().Pool()) vouches for it. The proxy itself serves plain HTTP on
+// loopback. Close stops it.
+func NewFaultProxy(target string, roots *x509.CertPool, share float64, seed int64) (*FaultProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{url: "http://" + ln.Addr().String(), share: share, rng: rand.New(rand.NewSource(seed))}
+	p := &FaultProxy{url: "http://" + ln.Addr().String(), share: share, rng: rand.New(rand.NewSource(seed)), roots: roots}
 	p.SetErrorLog(io.Discard)
 	if err := p.SetTarget(target); err != nil {
 		ln.Close()
@@ -62,6 +67,10 @@ func (p *FaultProxy) SetTarget(target string) error {
 		return err
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: p.roots}
+	rp.Transport = tr
 	rp.ModifyResponse = p.learnSessions
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		p.errLog.Load().Printf("%s %s: %v", r.Method, r.URL.Path, err)

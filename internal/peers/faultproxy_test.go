@@ -23,7 +23,7 @@ import (
 // instead of testing retries.
 func TestFaultProxyErrorsAreRetryable(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	p := peertest.StartFaultProxy(t, m.URL(), 1, 7)
+	p := peertest.StartFaultProxy(t, m, 1, 7)
 	cfg := m.AWSConfig("eu-central-1")
 	cfg.BaseEndpoint = aws.String(p.URL())
 	cfg.RetryMaxAttempts = 1
@@ -65,7 +65,7 @@ func TestFaultProxyErrorsAreRetryable(t *testing.T) {
 func TestFaultProxyKeepsSessionsAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	first := peertest.IsolatedMotoForTest(t)
-	p := peertest.StartFaultProxy(t, first.URL(), 0, 1)
+	p := peertest.StartFaultProxy(t, first, 0, 1)
 	cfg := first.AWSConfig("us-east-1")
 	cfg.BaseEndpoint = aws.String(p.URL())
 	dev := peers.AssumeAccount(ctx, cfg, "111111111111", "PortalDeployer")

@@ -42,6 +42,7 @@ func TestProjectRoot(t *testing.T) {
 func TestStartMissingBinary(t *testing.T) {
 	t.Setenv("PORTAL_MOTO_SERVER", "/nonexistent/moto_server")
 	t.Setenv("PORTAL_STRIPE_MOCK", "/nonexistent/stripe-mock")
+	t.Setenv("PORTAL_MAILPIT", "/nonexistent/mailpit")
 	ctx := context.Background()
 	starts := []struct {
 		name  string
@@ -49,6 +50,7 @@ func TestStartMissingBinary(t *testing.T) {
 	}{
 		{"moto", func() error { _, err := peers.StartMoto(ctx, peers.MotoOptions{}); return err }},
 		{"stripe-mock", func() error { _, err := peers.StartStripeMock(ctx, peers.StripeMockOptions{}); return err }},
+		{"mailpit", func() error { _, err := peers.StartMailpit(ctx, peers.MailpitOptions{}); return err }},
 	}
 	for _, tc := range starts {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,10 +83,13 @@ func TestMotoStartStop(t *testing.T) {
 		t.Fatalf("StartMoto: %v", err)
 	}
 	t.Logf("moto started in %s at %s", time.Since(begin).Round(time.Millisecond), m.URL())
-	if !strings.HasPrefix(m.URL(), "http://127.0.0.1:") {
-		t.Errorf("URL() = %s, want http://127.0.0.1:<port>", m.URL())
+	if !strings.HasPrefix(m.URL(), "https://127.0.0.1:") {
+		t.Errorf("URL() = %s, want https://127.0.0.1:<port>", m.URL())
 	}
-	resp, err := http.Get(m.URL() + "/moto-api/")
+	if _, err := http.Get(m.URL() + "/moto-api/"); err == nil {
+		t.Errorf("GET /moto-api/ with the system's trust store: no error, want moto's certificate refused (only the sandbox CA vouches for it)")
+	}
+	resp, err := m.HTTPClient().Get(m.URL() + "/moto-api/")
 	if err != nil {
 		t.Fatalf("GET /moto-api/: %v", err)
 	}
@@ -98,7 +103,7 @@ func TestMotoStartStop(t *testing.T) {
 	if err := m.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
-	if resp, err := http.Get(m.URL() + "/moto-api/"); err == nil {
+	if resp, err := m.HTTPClient().Get(m.URL() + "/moto-api/"); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET after Stop: got status %d, want connection refused", resp.StatusCode)
 	}
@@ -106,8 +111,10 @@ func TestMotoStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "/moto-api/"; !bytes.Contains(log, []byte(want)) {
-		t.Errorf("moto log: got %q, want it to mention %q", log, want)
+	for _, want := range []string{"/moto-api/", "moto patches applied: patch_policy_conditions"} {
+		if !bytes.Contains(log, []byte(want)) {
+			t.Errorf("moto log: got %q, want it to mention %q", log, want)
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ type spec struct {
 	args    func(ports []int) []string // command-line arguments for the given free ports
 	ports   int                        // how many free ports the peer needs
 	ready   func(ports []int) string   // URL that answers once the peer is up
+	client  *http.Client               // asks the ready URL; nil means a plain client
 	out     io.Writer                  // receives the peer's stdout and stderr; may be nil
 	env     []string                   // extra environment variables
 	timeout time.Duration
@@ -57,7 +58,7 @@ func startProc(ctx context.Context, s spec) (*proc, []int, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		err = p.waitReady(ctx, s.ready(ports), s.timeout)
+		err = p.waitReady(ctx, s.client, s.ready(ports), s.timeout)
 		if err == nil {
 			return p, ports, nil
 		}
@@ -96,10 +97,12 @@ func launch(s spec, ports []int) (*proc, error) {
 
 var errExited = errors.New("exited before it was ready")
 
-func (p *proc) waitReady(ctx context.Context, url string, timeout time.Duration) error {
+func (p *proc) waitReady(ctx context.Context, client *http.Client, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
+	if client == nil {
+		client = &http.Client{Timeout: time.Second}
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -52,20 +52,34 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stripeLog.Close()
 
-	awsURL := *endpoint
+	// The sandbox's own CA signs the certificates of the peers that serve
+	// TLS here; only the clients that talk to them trust it.
+	ca, err := peers.NewCA()
+	if err != nil {
+		return err
+	}
+	inbox, err := peers.StartAlertInbox(ca)
+	if err != nil {
+		return err
+	}
+	defer inbox.Close()
+
+	awsURL, awsCA := *endpoint, ""
 	if awsURL == "" {
-		fmt.Fprintln(stdout, "Starting moto (AWS) and stripe-mock (Stripe) on loopback…")
+		fmt.Fprintln(stdout, "Starting moto (AWS, over HTTPS) and stripe-mock (Stripe) on loopback…")
 		motoLog, err := os.OpenFile(filepath.Join(*dir, "moto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 		defer motoLog.Close()
-		moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog})
+		// moto's SNS deliveries to the blueprints' alert receivers go to
+		// the sandbox inbox, which answers for any host name over TLS.
+		moto, err := peers.StartMoto(ctx, peers.MotoOptions{Log: motoLog, CA: ca, Outbound: inbox.ProxyURL()})
 		if err != nil {
 			return err
 		}
 		defer moto.Stop()
-		awsURL = moto.URL()
+		awsURL, awsCA = moto.URL(), moto.CAFile()
 	} else {
 		fmt.Fprintf(stdout, "Using the AWS emulator at %s; starting stripe-mock (Stripe) on loopback…\n", awsURL)
 	}
@@ -92,6 +106,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"STRIPE_WEBHOOK_SECRET": sandboxWebhookSecret,
 	} {
 		os.Setenv(k, v)
+	}
+	if awsCA != "" {
+		// The AWS SDK trusts the sandbox CA, and only it, for AWS calls.
+		os.Setenv("AWS_CA_BUNDLE", awsCA)
 	}
 
 	cfg, err := app.ParseServe([]string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")})

@@ -43,7 +43,7 @@ func TestSandbox(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sandbox.Run(ctx, []string{"-addr", "127.0.0.1:0", "-dir", t.TempDir()}, &out, &errOut) }()
 
-	running := regexp.MustCompile(`running at (http://127\.0\.0\.1:\d+) \(moto (http://127\.0\.0\.1:\d+), stripe-mock (http://127\.0\.0\.1:\d+)`)
+	running := regexp.MustCompile(`running at (http://127\.0\.0\.1:\d+) \(moto (https://127\.0\.0\.1:\d+), stripe-mock (http://127\.0\.0\.1:\d+)`)
 	var m []string
 	deadline := time.Now().Add(90 * time.Second)
 	for m == nil {
@@ -94,7 +94,7 @@ func TestSandbox(t *testing.T) {
 		t.Fatal("sandbox did not stop within 30s of cancel")
 	}
 	for name, u := range map[string]string{"portal": portal, "moto": moto, "stripe-mock": stripe} {
-		hostport := strings.TrimPrefix(u, "http://")
+		hostport := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 		if c, err := net.DialTimeout("tcp", hostport, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still listens on %s after the sandbox stopped", name, hostport)

@@ -52,9 +52,7 @@ func newActivityEstate(t *testing.T) *activityEstate {
 	t.Helper()
 	moto := peertest.MotoForTest(t)
 	dev, tst, prod := peertest.AccountForTest(t), peertest.AccountForTest(t), peertest.AccountForTest(t)
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
-		t.Setenv(k, v)
-	}
+	peertest.SetAWSEnv(t, moto)
 	ctx := context.Background()
 	devCfg := peers.AssumeAccount(ctx, moto.AWSConfig("us-east-1"), dev, "PortalDeployer")
 	client := s3.NewFromConfig(devCfg, func(o *s3.Options) { o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = true, true })

@@ -37,9 +37,7 @@ func newInvEstate(t *testing.T) *invEstate {
 	t.Helper()
 	moto := peertest.MotoForTest(t)
 	dev, tst, prod := peertest.AccountForTest(t), peertest.AccountForTest(t), peertest.AccountForTest(t)
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
-		t.Setenv(k, v)
-	}
+	peertest.SetAWSEnv(t, moto)
 	e := &invEstate{moto: moto, dev: dev, sfx: dev[:6]}
 	e.docs = e.bucket(t, "eu-central-1", "docs-"+e.sfx, map[string]string{engine.TagStack: "dev-eu", engine.TagResource: "documents", engine.TagVersion: "v1"})
 	e.byHand = e.bucket(t, "us-east-1", "by-hand-"+e.sfx, nil)

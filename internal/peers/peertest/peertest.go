@@ -1,7 +1,13 @@
-// Package peertest starts the real peers (moto, stripe-mock, chromium) for
-// tests: shared per test binary, failing the test loudly when a peer is
-// missing. It is imported only by tests, so the portal binary links none of
-// it.
+// Package peertest starts the real peers (moto, stripe-mock, mailpit,
+// chromium) for tests: shared per test binary, failing the test loudly when
+// a peer is missing. It is imported only by tests, so the portal binary
+// links none of it.
+//
+// moto serves HTTPS with a certificate from a CA made for the test binary
+// (as in the sandbox), so tests reach AWS over TLS as the portal does on
+// AWS; SetAWSEnv points the SDK's default configuration at it. moto's SNS
+// deliveries to http(s) subscribers go to the shared alert inbox
+// (AlertInboxForTest).
 package peertest
 
 import (
@@ -31,6 +37,14 @@ const TestRole = "PortalDeployer"
 // StripeMockForTest: each starts on first use and lives until StopAll. This
 // is the package's only mutable package-level state.
 var shared struct {
+	caOnce sync.Once
+	ca     *peers.CA
+	caErr  error
+
+	inboxOnce sync.Once
+	inbox     *peers.AlertInbox
+	inboxErr  error
+
 	motoOnce sync.Once
 	moto     *peers.Moto
 	motoErr  error
@@ -38,6 +52,10 @@ var shared struct {
 	stripeOnce sync.Once
 	stripe     *peers.StripeMock
 	stripeErr  error
+
+	mailpitOnce sync.Once
+	mailpit     *peers.Mailpit
+	mailpitErr  error
 }
 
 // Main runs the package's tests and then StopAll, and exits with the tests'
@@ -68,6 +86,12 @@ func StopAll() error {
 	if shared.stripe != nil {
 		errs = append(errs, shared.stripe.Stop())
 	}
+	if shared.mailpit != nil {
+		errs = append(errs, shared.mailpit.Stop())
+	}
+	if shared.inbox != nil {
+		errs = append(errs, shared.inbox.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -77,8 +101,9 @@ func StopAll() error {
 // installed, the test fails with the reason and the install command.
 func MotoForTest(tb testing.TB) *peers.Moto {
 	tb.Helper()
+	opts := motoOptions(tb)
 	shared.motoOnce.Do(func() {
-		shared.moto, shared.motoErr = peers.StartMoto(context.Background(), peers.MotoOptions{})
+		shared.moto, shared.motoErr = peers.StartMoto(context.Background(), opts)
 	})
 	if shared.motoErr != nil {
 		tb.Fatalf("moto is required: %v", shared.motoErr)
@@ -91,7 +116,7 @@ func MotoForTest(tb testing.TB) *peers.Moto {
 // /moto-api/reset); others use MotoForTest.
 func IsolatedMotoForTest(tb testing.TB) *peers.Moto {
 	tb.Helper()
-	m, err := peers.StartMoto(context.Background(), peers.MotoOptions{})
+	m, err := peers.StartMoto(context.Background(), motoOptions(tb))
 	if err != nil {
 		tb.Fatalf("moto is required: %v", err)
 	}
@@ -101,6 +126,48 @@ func IsolatedMotoForTest(tb testing.TB) *peers.Moto {
 		}
 	})
 	return m
+}
+
+// motoOptions are the options of every moto of this test binary: the
+// shared CA, and SNS deliveries to the shared alert inbox.
+func motoOptions(tb testing.TB) peers.MotoOptions {
+	tb.Helper()
+	return peers.MotoOptions{CA: CAForTest(tb), Outbound: AlertInboxForTest(tb).ProxyURL()}
+}
+
+// CAForTest returns this test binary's sandbox CA, which signs the
+// certificates of moto and the alert inbox.
+func CAForTest(tb testing.TB) *peers.CA {
+	tb.Helper()
+	shared.caOnce.Do(func() { shared.ca, shared.caErr = peers.NewCA() })
+	if shared.caErr != nil {
+		tb.Fatalf("sandbox CA: %v", shared.caErr)
+	}
+	return shared.ca
+}
+
+// AlertInboxForTest returns this test binary's alert inbox: every SNS
+// delivery the test binary's motos make to an http(s) subscriber lands
+// there (tests tell theirs apart by topic ARN, which holds their account).
+func AlertInboxForTest(tb testing.TB) *peers.AlertInbox {
+	tb.Helper()
+	ca := CAForTest(tb)
+	shared.inboxOnce.Do(func() { shared.inbox, shared.inboxErr = peers.StartAlertInbox(ca) })
+	if shared.inboxErr != nil {
+		tb.Fatalf("alert inbox: %v", shared.inboxErr)
+	}
+	return shared.inbox
+}
+
+// SetAWSEnv points the AWS SDK's default configuration at m for the rest
+// of the test (t.Setenv of Moto.Env: endpoint, CA bundle, dummy
+// credentials, region), for code that loads it the standard way, as the
+// portal does.
+func SetAWSEnv(t *testing.T, m *peers.Moto) {
+	t.Helper()
+	for k, v := range m.Env() {
+		t.Setenv(k, v)
+	}
 }
 
 // StripeMockForTest returns this test binary's shared stripe-mock, starting
@@ -116,6 +183,23 @@ func StripeMockForTest(tb testing.TB) *peers.StripeMock {
 		tb.Fatalf("stripe-mock is required: %v", shared.stripeErr)
 	}
 	return shared.stripe
+}
+
+// MailpitForTest returns this test binary's shared mailpit, starting it on
+// first use, with STARTTLS required and a certificate from CAForTest.
+// Tests tell their messages apart by recipient (addresses of their own).
+// If it cannot start, and in particular if it is not installed, the test
+// fails with the reason and the install command.
+func MailpitForTest(tb testing.TB) *peers.Mailpit {
+	tb.Helper()
+	ca := CAForTest(tb)
+	shared.mailpitOnce.Do(func() {
+		shared.mailpit, shared.mailpitErr = peers.StartMailpit(context.Background(), peers.MailpitOptions{CA: ca})
+	})
+	if shared.mailpitErr != nil {
+		tb.Fatalf("mailpit is required: %v", shared.mailpitErr)
+	}
+	return shared.mailpit
 }
 
 // StripeClientForTest returns a stripe-go client that talks to s with
@@ -234,10 +318,12 @@ func Screenshot(tb testing.TB, ctx context.Context, path string) {
 	}
 }
 
-// StartFaultProxy is peers.NewFaultProxy for a test, stopped at its end.
-func StartFaultProxy(tb testing.TB, target string, share float64, seed int64) *peers.FaultProxy {
+// StartFaultProxy is peers.NewFaultProxy in front of m for a test, stopped
+// at its end. It trusts this test binary's CA, so it can be pointed at
+// another moto of the test binary later.
+func StartFaultProxy(tb testing.TB, m *peers.Moto, share float64, seed int64) *peers.FaultProxy {
 	tb.Helper()
-	p, err := peers.NewFaultProxy(target, share, seed)
+	p, err := peers.NewFaultProxy(m.URL(), m.CA().Pool(), share, seed)
 	if err != nil {
 		tb.Fatalf("peers: fault proxy: %v", err)
 	}
