@@ -18,9 +18,9 @@ type Finding struct {
 }
 
 // Consistency lists every disagreement: access held by disabled accounts,
-// AWS roles a person's portal roles do not call for, memberships IAM has
-// not caught up with, and IAM group members no active grant explains
-// (read live from each account).
+// AWS roles a person's portal roles do not call for, assignments Identity
+// Center has not caught up with, and account assignments no active grant
+// explains (read live from Identity Center).
 func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 	users, err := s.staff.List(ctx)
 	if err != nil {
@@ -30,7 +30,7 @@ func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 	byPrincipal := map[string]int{}
 	for i, u := range users {
 		byID[u.ID] = i
-		byPrincipal[PrincipalName(u)] = i
+		byPrincipal[UserName(u)] = i
 	}
 	active, err := s.List(ctx, Filter{States: []string{Active}, Limit: 100000})
 	if err != nil {
@@ -41,7 +41,7 @@ func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 	for _, g := range active {
 		u := users[byID[g.UserID]]
 		t, _ := s.templates.Get(g.Role)
-		held[PrincipalName(u)+"|"+g.Environment+"|"+g.Role] = true
+		held[UserName(u)+"|"+g.Environment+"|"+g.Role] = true
 		f := Finding{UserID: u.ID, UserEmail: u.Email, Environment: g.Environment, Role: g.Role, GrantID: g.ID}
 		switch {
 		case u.Disabled:
@@ -58,7 +58,7 @@ func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 		return nil, err
 	}
 	for _, p := range pending {
-		f := Finding{UserID: p.UserID, Environment: p.Environment, Role: p.Role, Problem: "IAM does not reflect the grants yet"}
+		f := Finding{UserID: p.UserID, Environment: p.Environment, Role: p.Role, Problem: "Identity Center does not reflect the grants yet"}
 		if i, ok := byID[p.UserID]; ok {
 			f.UserEmail = users[i].Email
 		}
@@ -68,13 +68,13 @@ func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 		out = append(out, f)
 	}
 	for _, env := range Environments {
-		if s.accounts[env] == "" {
+		if s.accounts[env] == "" || s.management == "" {
 			continue
 		}
 		for _, t := range s.templates.All() {
 			members, err := s.Members(ctx, env, t.Name)
 			if err != nil {
-				out = append(out, Finding{Environment: env, Role: t.Name, Problem: "could not read the group: " + err.Error()})
+				out = append(out, Finding{Environment: env, Role: t.Name, Problem: "could not read the assignments: " + err.Error()})
 				break
 			}
 			for _, m := range members {
@@ -82,7 +82,7 @@ func (s *Service) Consistency(ctx context.Context) ([]Finding, error) {
 					continue
 				}
 				f := Finding{Environment: env, Role: t.Name, UserEmail: m,
-					Problem: fmt.Sprintf("IAM user %s is in %s but holds no active grant of it", m, t.GroupName())}
+					Problem: fmt.Sprintf("%s is assigned permission set %s in Identity Center but holds no active grant of it", m, t.PermissionSetName(env))}
 				if i, ok := byPrincipal[m]; ok {
 					f.UserID, f.UserEmail = users[i].ID, users[i].Email
 				}

@@ -33,15 +33,19 @@ func stackOfPath(p string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(p, "/portal/"), "/")
 }
 
-// GroupDriver manages an IAM group of staff with one inline policy.
+// GroupDriver manages an IAM group of staff with one inline policy: how
+// staff roles were held before IAM Identity Center. Only legacy
+// staff-roles-ENV stacks still have such groups, and they are destroyed.
 //
 // Fields: name, path (/portal/STACK/, which is its ownership), policy (the
 // policy document as JSON, compared semantically). Outputs: arn, name.
 // Deleting a group first removes its members.
 type GroupDriver struct{}
 
-// Drivers lists the engine drivers this package provides.
-func Drivers() []engine.Driver { return []engine.Driver{GroupDriver{}} }
+// Drivers lists the engine drivers this package provides: Identity Center
+// permission sets, and the IAM groups staff roles were before, which the
+// engine still needs to destroy the legacy stacks (RetireLegacy).
+func Drivers() []engine.Driver { return []engine.Driver{PermissionSetDriver{}, GroupDriver{}} }
 
 func (GroupDriver) Type() string         { return "staff_group" }
 func (GroupDriver) ForceNew() []string   { return []string{"name", "path"} }

@@ -163,7 +163,7 @@ func (s *Service) RequestGrant(ctx context.Context, by Actor, r Request) (Grant,
 	if immediate {
 		if err := s.sync(ctx, key{r.UserID, r.Environment, r.Role}); err != nil {
 			g, _ := s.Get(ctx, id)
-			return g, apperr.Wrap(apperr.Conflict, err, "granted, but IAM has not been changed yet (retried every minute): %s", apperr.MessageOf(err))
+			return g, apperr.Wrap(apperr.Conflict, err, "granted, but Identity Center has not been changed yet (retried every minute): %s", apperr.MessageOf(err))
 		}
 	}
 	return s.Get(ctx, id)
@@ -248,7 +248,7 @@ func (s *Service) Decide(ctx context.Context, by Actor, id int64, approve bool, 
 	if approve {
 		if err := s.sync(ctx, k); err != nil {
 			g, _ := s.Get(ctx, id)
-			return g, apperr.Wrap(apperr.Conflict, err, "approved, but IAM has not been changed yet (retried every minute): %s", apperr.MessageOf(err))
+			return g, apperr.Wrap(apperr.Conflict, err, "approved, but Identity Center has not been changed yet (retried every minute): %s", apperr.MessageOf(err))
 		}
 	}
 	return s.Get(ctx, id)
@@ -314,7 +314,7 @@ func (s *Service) end(ctx context.Context, by Actor, gs []Grant, state, reason s
 		}
 	}
 	if len(failed) > 0 {
-		return apperr.New(apperr.Conflict, "recorded, but IAM still has the access (retried every minute): %s", strings.Join(failed, "; "))
+		return apperr.New(apperr.Conflict, "recorded, but Identity Center still has the access (retried every minute): %s", strings.Join(failed, "; "))
 	}
 	return nil
 }

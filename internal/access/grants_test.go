@@ -109,7 +109,7 @@ func TestProdGrantAndElevation(t *testing.T) {
 
 	// A restart: a new service over the same database picks up the schedule.
 	h.svc = New(Options{DB: h.db, Audit: audit.New(h.db, h.clock.Now), Staff: h.staff, Engine: h.engine, Templates: h.svc.templates,
-		Configs: h.svc.configs, Accounts: h.accounts, Logger: h.svc.log, Now: h.clock.Now})
+		Configs: h.svc.configs, Accounts: h.svc.accounts, ManagementAccount: h.svc.management, IdentityCenterRegion: h.svc.ssoRegion, Logger: h.svc.log, Now: h.clock.Now})
 	h.clock.Add(21 * time.Minute)
 	if n := h.expire(t); n != 1 {
 		t.Errorf("expired %d grants, want 1", n)
@@ -210,7 +210,7 @@ func TestStandingGrantRules(t *testing.T) {
 
 	// Without the stack applied, the grant is recorded and the sync waits.
 	g, err = h.svc.RequestGrant(ctx, alice, Request{UserID: fin.User.ID, Environment: "test", Role: "finance-billing", Kind: Standing, Reason: "monthly cost review"})
-	if err == nil || !strings.Contains(err.Error(), "apply the staff-roles-test stack first") {
+	if err == nil || !strings.Contains(err.Error(), "apply the staff-permission-sets-test stack first") {
 		t.Errorf("grant before the stack exists: err %v, want a pending sync naming the stack", err)
 	}
 	ps, _ := h.svc.PendingSyncs(ctx)

@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
 
 	staffroles "portal/blueprints/staff-roles"
+	portalaccounts "portal/internal/accounts"
 	"portal/internal/audit"
 	"portal/internal/engine"
 	"portal/internal/peers"
@@ -21,6 +24,9 @@ import (
 )
 
 func TestMain(m *testing.M) { peertest.Main(m) }
+
+// ssoRegion is the home region of the test organization's Identity Center.
+const ssoRegion = "eu-central-1"
 
 // clock is a settable clock shared by every service of a harness.
 type clock struct {
@@ -70,6 +76,8 @@ func newHarness(t *testing.T) *harness {
 	for _, env := range Environments {
 		accounts[env] = peertest.AccountForTest(t)
 	}
+	// The organization's management account, where Identity Center lives.
+	accounts[portalaccounts.Management] = peertest.AccountForTest(t)
 	var mu sync.Mutex
 	cache := map[string]aws.Config{}
 	awsCfg := func(env string) aws.Config {
@@ -78,11 +86,19 @@ func newHarness(t *testing.T) *harness {
 		if c, ok := cache[env]; ok {
 			return c
 		}
-		c := peers.AssumeAccount(ctx, m.AWSConfig(globalRegion), accounts[env], peertest.TestRole)
+		region := globalRegion
+		if env == portalaccounts.Management {
+			region = ssoRegion
+		}
+		c := peers.AssumeAccount(ctx, m.AWSConfig(region), accounts[env], peertest.TestRole)
 		cache[env] = c
 		return c
 	}
-	source := func(env, region string) (aws.Config, error) { return awsCfg(env), nil }
+	source := func(env, region string) (aws.Config, error) {
+		c := awsCfg(env).Copy()
+		c.Region = region
+		return c, nil
+	}
 	reg, err := engine.NewRegistry(Drivers()...)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +109,12 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(Options{DB: db, Audit: alog, Staff: st, Engine: eng, Templates: ts, Configs: source, Accounts: accounts, Logger: logger, Now: clk.Now})
+	envAccounts := map[string]string{}
+	for _, env := range Environments {
+		envAccounts[env] = accounts[env]
+	}
+	svc := New(Options{DB: db, Audit: alog, Staff: st, Engine: eng, Templates: ts, Configs: source, Accounts: envAccounts,
+		ManagementAccount: accounts[portalaccounts.Management], IdentityCenterRegion: ssoRegion, Logger: logger, Now: clk.Now})
 	return &harness{svc: svc, staff: st, engine: eng, db: db, clock: clk, cfg: awsCfg, accounts: accounts}
 }
 
@@ -135,4 +156,16 @@ func (h *harness) applyRoles(t *testing.T, env string, by, approver Actor) {
 	if r.State != engine.RunSucceeded {
 		t.Fatalf("run %d of %s: state %s (%s), want succeeded", runID, env, r.State, r.Error)
 	}
+}
+
+// sso reaches the test organization's Identity Center as its admin would.
+func (h *harness) sso(t *testing.T) (*ssoadmin.Client, *identitystore.Client, Instance) {
+	t.Helper()
+	cfg := h.cfg(portalaccounts.Management)
+	c := ssoadmin.NewFromConfig(cfg)
+	in, err := findInstance(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, identitystore.NewFromConfig(cfg), in
 }

@@ -47,11 +47,19 @@ type ReviewItem struct {
 	Note      string
 }
 
-// LastUsed returns when principal last called AWS in env's account, from
-// the ingested CloudTrail events; zero when none is known.
-func (s *Service) LastUsed(ctx context.Context, env, principal string) (time.Time, error) {
+// LastUsed returns when the Identity Center user principal last called AWS
+// in env's account through role's permission set, from the ingested
+// CloudTrail events; zero when none is known. Identity Center signs people
+// in to the role AWSReservedSSO_<permission set>_<suffix> with their user
+// name as the session name, which CloudTrail records.
+func (s *Service) LastUsed(ctx context.Context, env, role, principal string) (time.Time, error) {
+	t, ok := s.templates.Get(role)
+	if !ok {
+		return time.Time{}, fmt.Errorf("access: unknown staff role %q", role)
+	}
 	var ms sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT MAX(at) FROM activity_events WHERE user_name = ? AND account = ?`, principal, s.accounts[env]).Scan(&ms)
+	err := s.db.QueryRowContext(ctx, `SELECT MAX(at) FROM activity_events WHERE account = ? AND session = ? AND principal_arn LIKE ?`,
+		s.accounts[env], principal, "%:assumed-role/AWSReservedSSO_"+t.PermissionSetName(env)+"_%/"+principal).Scan(&ms)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("access: last used: %w", err)
 	}
@@ -86,8 +94,8 @@ func (s *Service) OpenReview(ctx context.Context, by Actor, title string) (int64
 		if err != nil {
 			return 0, err
 		}
-		p := PrincipalName(u)
-		last, err := s.LastUsed(ctx, g.Environment, p)
+		p := UserName(u)
+		last, err := s.LastUsed(ctx, g.Environment, g.Role, p)
 		if err != nil {
 			return 0, err
 		}

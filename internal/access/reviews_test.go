@@ -9,18 +9,23 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	istypes "github.com/aws/aws-sdk-go-v2/service/identitystore/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+	ssotypes "github.com/aws/aws-sdk-go-v2/service/ssoadmin/types"
 
 	"portal/internal/apperr"
 	"portal/internal/staff"
 )
 
-// seedEvent stores an ingested CloudTrail event of IAM user name in env.
-func (h *harness) seedEvent(t *testing.T, env, name string, at time.Time) {
+// seedEvent stores an ingested CloudTrail event of Identity Center user
+// name in env, through permission set ps, as CloudTrail records it.
+func (h *harness) seedEvent(t *testing.T, env, ps, name string, at time.Time) {
 	t.Helper()
-	_, err := h.db.Exec(`INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type, principal_arn, user_name, origin, raw)
-		VALUES (?, ?, ?, 'us-east-1', 'ec2.amazonaws.com', 'DescribeInstances', 1, 'IAMUser', ?, ?, 'test', '{}')`,
-		name+at.String(), at.UnixMilli(), h.accounts[env], "arn:aws:iam::"+h.accounts[env]+":user/portal/staff/"+name, name)
+	arn := "arn:aws:sts::" + h.accounts[env] + ":assumed-role/AWSReservedSSO_" + ps + "_0a1b2c3d4e5f6a7b/" + name
+	_, err := h.db.Exec(`INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type, principal_arn, user_name, session, origin, raw)
+		VALUES (?, ?, ?, 'us-east-1', 'ec2.amazonaws.com', 'DescribeInstances', 1, 'AssumedRole', ?, ?, ?, 'test', '{}')`,
+		name+ps+at.String(), at.UnixMilli(), h.accounts[env], arn, name, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +48,10 @@ func TestReviewCampaign(t *testing.T) {
 		}
 	}
 	used := time.Date(2026, 2, 27, 14, 3, 0, 0, time.UTC)
-	h.seedEvent(t, "dev", "eve@example.com", used)
-	h.seedEvent(t, "dev", "eve@example.com", used.Add(-time.Hour))
-	h.seedEvent(t, "prod", "fin@example.com", used) // another account: not dev's last use
+	h.seedEvent(t, "dev", "ops-readonly-dev", "eve@example.com", used)
+	h.seedEvent(t, "dev", "ops-readonly-dev", "eve@example.com", used.Add(-time.Hour))
+	h.seedEvent(t, "dev", "ops-deployer-dev", "fin@example.com", used)      // another permission set: not this grant's use
+	h.seedEvent(t, "prod", "finance-billing-prod", "fin@example.com", used) // another account: not dev's last use
 
 	id, err := h.svc.OpenReview(ctx, alice, "Q1 review")
 	if err != nil {
@@ -117,11 +123,18 @@ func TestConsistency(t *testing.T) {
 	if _, err := h.staff.SetRoles(ctx, alice.Entry, eve.User.ID, []staff.Role{staff.Finance}); err != nil {
 		t.Fatal(err)
 	}
-	c := iam.NewFromConfig(h.cfg("dev"))
-	if _, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String("mallory")}); err != nil {
+	admin, store, in := h.sso(t)
+	u, err := store.CreateUser(ctx, &identitystore.CreateUserInput{IdentityStoreId: aws.String(in.IdentityStoreID), UserName: aws.String("mallory"),
+		DisplayName: aws.String("Mallory"), Name: &istypes.Name{GivenName: aws.String("Mallory"), FamilyName: aws.String("M")}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.AddUserToGroup(ctx, &iam.AddUserToGroupInput{UserName: aws.String("mallory"), GroupName: aws.String("staff-break-glass-admin")}); err != nil {
+	ps, err := findPermissionSet(ctx, admin, in.ARN, "break-glass-admin-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateAccountAssignment(ctx, &ssoadmin.CreateAccountAssignmentInput{InstanceArn: aws.String(in.ARN), PermissionSetArn: aws.String(ps),
+		PrincipalId: u.UserId, PrincipalType: ssotypes.PrincipalTypeUser, TargetId: aws.String(h.accounts["dev"]), TargetType: ssotypes.TargetTypeAwsAccount}); err != nil {
 		t.Fatal(err)
 	}
 	fs, err := h.svc.Consistency(ctx)
@@ -134,7 +147,7 @@ func TestConsistency(t *testing.T) {
 	}
 	want := []string{
 		"eve@example.com: ops-deployer is for ops or admin; the person holds finance in the portal",
-		"mallory: IAM user mallory is in staff-break-glass-admin but holds no active grant of it",
+		"mallory: mallory is assigned permission set break-glass-admin-dev in Identity Center but holds no active grant of it",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings\n got %q\nwant %q", got, want)

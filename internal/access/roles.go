@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"portal/internal/accounts"
 	"portal/internal/apperr"
 	"portal/internal/engine"
 	"portal/internal/guardrails"
@@ -23,7 +24,7 @@ func stackExceptions(env string, now time.Time) []guardrails.Exception {
 	var out []guardrails.Exception
 	for _, rule := range []string{"cloudtrail-integrity", "prod-alarms"} {
 		out = append(out, guardrails.Exception{RuleID: rule, Stack: StackID(env), Owner: "portal",
-			Reason: "the staff-roles stack holds IAM groups only; the account's trail and alarms are in its jurisdiction stacks", Expires: now.Add(time.Hour)})
+			Reason: "the stack holds Identity Center permission sets only; each account's trail and alarms are in its jurisdiction stacks", Expires: now.Add(time.Hour)})
 	}
 	return out
 }
@@ -34,6 +35,9 @@ func (s *Service) checkEnv(env string) error {
 	}
 	if s.engine == nil || s.accounts[env] == "" {
 		return apperr.New(apperr.Conflict, "no AWS account is configured for %s", env)
+	}
+	if s.management == "" {
+		return apperr.Wrap(apperr.Conflict, errNoIdentityCenter, "%s", errNoIdentityCenter.Error())
 	}
 	return nil
 }
@@ -64,9 +68,11 @@ func (s *Service) PlanRoles(ctx context.Context, by Actor, env string) (*engine.
 		return nil, err
 	}
 	now := s.now()
-	st := s.templates.Stack(env)
+	st := s.templates.Stack(env, s.ssoRegion)
+	// The permission sets live in the management account's Identity
+	// Center, whichever environment they are assigned in.
 	t := engine.Target{Stack: st, BlueprintVersion: st.Version, Exceptions: stackExceptions(env, now),
-		Info: engine.StackInfo{ID: st.ID, Environment: env, Jurisdiction: st.Jurisdiction, Region: st.Region, Version: st.Version, AccountID: s.accounts[env]}}
+		Info: engine.StackInfo{ID: st.ID, Environment: accounts.Management, Jurisdiction: st.Jurisdiction, Region: st.Region, Version: st.Version, AccountID: s.management}}
 	p, err := s.engine.Plan(ctx, t, "apply")
 	if err != nil {
 		return nil, err

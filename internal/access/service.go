@@ -3,15 +3,11 @@ package access
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strconv"
+	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"portal/internal/audit"
 	"portal/internal/engine"
@@ -30,6 +26,13 @@ type Service struct {
 	accounts  map[string]string
 	log       *slog.Logger
 	now       func() time.Time
+
+	// management is the organization's management account, where IAM
+	// Identity Center lives; ssoRegion is the instance's home region.
+	management, ssoRegion string
+
+	mu       sync.Mutex
+	instance Instance
 }
 
 // Options are what a Service needs.
@@ -43,8 +46,13 @@ type Options struct {
 	Configs engine.ConfigSource
 	// Accounts maps each environment to its AWS account id.
 	Accounts map[string]string
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// ManagementAccount is the organization's management account, reached
+	// through Configs(accounts.Management, region); IdentityCenterRegion is
+	// the home region of its IAM Identity Center instance.
+	ManagementAccount    string
+	IdentityCenterRegion string
+	Logger               *slog.Logger
+	Now                  func() time.Time
 }
 
 // New returns a Service.
@@ -56,8 +64,13 @@ func New(o Options) *Service {
 		o.Logger = slog.Default()
 	}
 	return &Service{db: o.DB, audit: o.Audit, staff: o.Staff, engine: o.Engine, templates: o.Templates,
-		configs: o.Configs, accounts: o.Accounts, log: o.Logger, now: o.Now}
+		configs: o.Configs, accounts: o.Accounts, log: o.Logger, now: o.Now, management: o.ManagementAccount, ssoRegion: o.IdentityCenterRegion}
 }
+
+// ManagementAccount is the account of the organization's Identity Center
+// ("" when none is configured); IdentityCenterRegion its home region.
+func (s *Service) ManagementAccount() string    { return s.management }
+func (s *Service) IdentityCenterRegion() string { return s.ssoRegion }
 
 // Templates returns the staff roles.
 func (s *Service) Templates() *Templates { return s.templates }
@@ -74,28 +87,6 @@ type Actor struct {
 
 // System is the actor of scheduled work.
 var System = Actor{Entry: audit.Entry{Actor: "system"}}
-
-var iamNameRe = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-
-// PrincipalName is the IAM user of staff account u in every environment
-// account: their email when IAM accepts it as a user name, else staff-ID.
-func PrincipalName(u staff.User) string {
-	if iamNameRe.MatchString(u.Email) {
-		return u.Email
-	}
-	return "staff-" + strconv.FormatInt(u.ID, 10)
-}
-
-// userPath is the IAM path of the users the portal makes for staff.
-const userPath = "/portal/staff/"
-
-func (s *Service) iamClient(env string) (*iam.Client, error) {
-	cfg, err := s.configs(env, globalRegion)
-	if err != nil {
-		return nil, fmt.Errorf("access: AWS configuration of %s: %w", env, err)
-	}
-	return iam.NewFromConfig(cfg), nil
-}
 
 // key is one person, environment and role: one group membership.
 type key struct {
@@ -165,39 +156,31 @@ func (s *Service) syncAWS(ctx context.Context, k key) error {
 	if err != nil {
 		return err
 	}
-	c, err := s.iamClient(k.Environment)
+	account := s.accounts[k.Environment]
+	if account == "" {
+		return fmt.Errorf("no AWS account is configured for %s", k.Environment)
+	}
+	c, err := s.sso(ctx)
 	if err != nil {
 		return err
 	}
-	name := PrincipalName(u)
-	if !want {
-		_, err := c.RemoveUserFromGroup(ctx, &iam.RemoveUserFromGroupInput{GroupName: aws.String(t.GroupName()), UserName: aws.String(name)})
-		if err != nil && !isNoSuchEntity(err) {
-			return fmt.Errorf("remove %s from %s: %w", name, t.GroupName(), err)
+	ps, err := c.permissionSet(ctx, t.PermissionSetName(k.Environment))
+	if errors.Is(err, engine.ErrNotFound) {
+		if !want {
+			return nil
 		}
-		return nil
-	}
-	if _, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(t.GroupName())}); isNoSuchEntity(err) {
-		return fmt.Errorf("group %s does not exist in %s yet: apply the %s stack first", t.GroupName(), k.Environment, StackID(k.Environment))
+		return fmt.Errorf("permission set %s does not exist yet: apply the %s stack first", t.PermissionSetName(k.Environment), StackID(k.Environment))
 	} else if err != nil {
-		return fmt.Errorf("get group %s: %w", t.GroupName(), err)
+		return err
 	}
-	if _, err := c.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(name)}); isNoSuchEntity(err) {
-		_, err := c.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name), Path: aws.String(userPath), Tags: []types.Tag{
-			{Key: aws.String("portal:staff-id"), Value: aws.String(strconv.FormatInt(u.ID, 10))},
-			{Key: aws.String("portal:staff-email"), Value: aws.String(u.Email)},
-			{Key: aws.String(engine.TagManaged), Value: aws.String("portal")},
-		}})
-		if err != nil && !engine.IsCode(err, "EntityAlreadyExists") {
-			return fmt.Errorf("create user %s: %w", name, err)
-		}
-	} else if err != nil {
-		return fmt.Errorf("get user %s: %w", name, err)
+	principal, err := c.userID(ctx, u, want)
+	if err != nil {
+		return err
 	}
-	if _, err := c.AddUserToGroup(ctx, &iam.AddUserToGroupInput{GroupName: aws.String(t.GroupName()), UserName: aws.String(name)}); err != nil {
-		return fmt.Errorf("add %s to %s: %w", name, t.GroupName(), err)
+	if principal == "" {
+		return nil // no Identity Center user, so nothing to remove
 	}
-	return nil
+	return c.assign(ctx, want, account, ps, principal)
 }
 
 // PendingSync is a membership IAM does not reflect yet.
@@ -244,25 +227,40 @@ func (s *Service) SyncPending(ctx context.Context) (int, error) {
 	return left, nil
 }
 
-// Members lists the IAM users in role's group in env, as IAM reports them.
+// Members lists the Identity Center user names assigned role's permission
+// set in env's account, as Identity Center reports them.
 func (s *Service) Members(ctx context.Context, env, role string) ([]string, error) {
 	t, ok := s.templates.Get(role)
 	if !ok {
 		return nil, fmt.Errorf("access: unknown staff role %q", role)
 	}
-	c, err := s.iamClient(env)
+	c, err := s.sso(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.GetGroup(ctx, &iam.GetGroupInput{GroupName: aws.String(t.GroupName())})
-	if isNoSuchEntity(err) {
+	ps, err := c.permissionSet(ctx, t.PermissionSetName(env))
+	if errors.Is(err, engine.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("access: members of %s in %s: %s", t.GroupName(), env, engine.Explain(err))
+		return nil, fmt.Errorf("access: %s", engine.Explain(err))
+	}
+	as, err := c.assignments(ctx, s.accounts[env], ps)
+	if err != nil {
+		return nil, fmt.Errorf("access: %s", engine.Explain(err))
 	}
 	var names []string
-	for _, u := range out.Users {
-		names = append(names, aws.ToString(u.UserName))
+	for _, a := range as {
+		if a.PrincipalType != "USER" {
+			continue
+		}
+		n, err := c.userName(ctx, a.PrincipalID)
+		if err != nil {
+			return nil, fmt.Errorf("access: %s", engine.Explain(err))
+		}
+		if n == "" {
+			n = a.PrincipalID
+		}
+		names = append(names, n)
 	}
 	return names, nil
 }

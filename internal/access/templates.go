@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"portal/internal/blueprints"
+	"portal/internal/regions"
 	"portal/internal/staff"
 )
 
@@ -287,13 +288,21 @@ func (ts *Templates) All() []Template {
 	return out
 }
 
-// StackID is the staff-roles stack of environment env.
-func StackID(env string) string { return "staff-roles-" + env }
+// StackID is the stack of environment env's staff permission sets.
+func StackID(env string) string { return "staff-permission-sets-" + env }
 
-// EnvironmentOfStack is the environment of a staff-roles stack id, "" for
-// other stacks.
+// LegacyStackID is the stack of IAM groups environment env's staff roles
+// were before they became Identity Center permission sets; it is retired
+// by destroying it (RetireLegacy).
+func LegacyStackID(env string) string { return "staff-roles-" + env }
+
+// EnvironmentOfStack is the environment of a staff permission-set stack
+// (or a legacy staff-roles stack) id, "" for other stacks.
 func EnvironmentOfStack(id string) string {
-	env, ok := strings.CutPrefix(id, "staff-roles-")
+	env, ok := strings.CutPrefix(id, "staff-permission-sets-")
+	if !ok {
+		env, ok = strings.CutPrefix(id, "staff-roles-")
+	}
 	if !ok || !slices.Contains(Environments, env) {
 		return ""
 	}
@@ -309,15 +318,66 @@ func (ts *Templates) Version() string {
 	return "staff-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// Stack is environment env's staff-roles stack: one staff_group per
-// template, in IAM (global; called in us-east-1). Its jurisdiction is "us"
-// only because the engine's guardrails need one: it holds no data.
-func (ts *Templates) Stack(env string) *blueprints.Stack {
+// SessionDuration is how long an Identity Center session of any staff
+// permission set lasts. Removing an assignment stops new sessions at once,
+// but a session already open lives until it ends: so at most this long.
+const SessionDuration = "PT1H"
+
+// PermissionSetName is the Identity Center permission set of the role in
+// env; it is the AWSReservedSSO_NAME_… role people see in the account.
+// Each environment has its own set, so a change reaches prod only through
+// prod's reviewed, approved plan.
+func (t Template) PermissionSetName(env string) string { return t.Name + "-" + env }
+
+// PermissionSetDocument is the policy as a permission set carries it: the
+// template without its aws:MultiFactorAuthPresent conditions. AWS does not
+// set that key in sessions federated through IAM Identity Center (SAML), so
+// the condition would refuse every Allow; MFA is enforced where people sign
+// in instead (Identity Center's MFA setting, or the identity provider).
+func (t Template) PermissionSetDocument() string {
+	p := Policy{Version: t.Policy.Version}
+	for _, st := range t.Policy.Statement {
+		c := map[string]map[string]string{}
+		for op, kv := range st.Condition {
+			m := map[string]string{}
+			for k, v := range kv {
+				if !(op == "Bool" && k == "aws:MultiFactorAuthPresent") {
+					m[k] = v
+				}
+			}
+			if len(m) > 0 {
+				c[op] = m
+			}
+		}
+		st.Condition = c
+		if len(c) == 0 {
+			st.Condition = nil
+		}
+		p.Statement = append(p.Statement, st)
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// Stack is environment env's staff-roles stack: one sso_permission_set per
+// template, in the organization's IAM Identity Center (the management
+// account, in the instance's home region). It holds no patient data; its
+// jurisdiction is the one whose regions include the instance's home region
+// (the engine's guardrails need one), "us" when none does.
+func (ts *Templates) Stack(env, region string) *blueprints.Stack {
+	jur := "us"
+	for _, j := range regions.Jurisdictions() {
+		if j.Allows(region) {
+			jur = j.ID
+			break
+		}
+	}
 	id := StackID(env)
 	var rs []blueprints.Resource
 	for _, t := range ts.All() {
-		rs = append(rs, blueprints.Resource{ID: strings.ReplaceAll(t.Name, "-", "_"), Type: "staff_group", Region: globalRegion,
-			Fields: map[string]any{"name": t.GroupName(), "path": GroupPath(id), "policy": t.Document()}})
+		rs = append(rs, blueprints.Resource{ID: strings.ReplaceAll(t.Name, "-", "_"), Type: "sso_permission_set", Region: region,
+			Fields: map[string]any{"name": t.PermissionSetName(env), "description": t.Title + " (" + env + "): " + t.Description,
+				"session_duration": SessionDuration, "policy": t.PermissionSetDocument()}})
 	}
-	return blueprints.NewStack(id, env, "us", globalRegion, ts.Version(), rs)
+	return blueprints.NewStack(id, env, jur, region, ts.Version(), rs)
 }

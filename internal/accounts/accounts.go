@@ -52,6 +52,7 @@ type Accounts struct {
 
 	mu    sync.Mutex
 	creds map[string]aws.CredentialsProvider // by environment
+	mgmt  *ManagementConfig
 }
 
 // New returns Accounts that assume roles through base.
@@ -63,6 +64,9 @@ func New(base aws.Config, cat *regions.Catalogue) *Accounts {
 // assumed-role credentials are cached per environment and refreshed before
 // they expire.
 func (a *Accounts) Config(env, region string) (aws.Config, error) {
+	if env == Management {
+		return a.managementConfig(region)
+	}
 	e, ok := a.cat.Environment(env)
 	if !ok {
 		return aws.Config{}, fmt.Errorf("accounts: unknown environment %q", env)

@@ -25,8 +25,12 @@ func (a *App) buildAccess(e *Estate, opts Options) (*access.Service, error) {
 	for _, env := range e.Catalogue.Environments() {
 		accounts[env.Name] = env.AccountID
 	}
-	svc := access.New(access.Options{DB: a.DB, Audit: a.Audit, Staff: a.Staff, Engine: e.Engine, Templates: ts,
-		Configs: e.Accounts.Config, Accounts: accounts, Logger: a.log, Now: opts.Now})
+	o := access.Options{DB: a.DB, Audit: a.Audit, Staff: a.Staff, Engine: e.Engine, Templates: ts,
+		Configs: e.Accounts.Config, Accounts: accounts, Logger: a.log, Now: opts.Now}
+	if m, ok := e.Accounts.ManagementAccount(); ok {
+		o.ManagementAccount, o.IdentityCenterRegion = m.AccountID, m.IdentityCenterRegion
+	}
+	svc := access.New(o)
 	a.Staff.OnDisabled = svc.OnStaffDisabled
 	a.Jobs.Every("access.expire", AccessExpiryInterval, func(ctx context.Context) error {
 		_, err := svc.ExpireDue(ctx)

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/chromedp/chromedp"
 
 	"portal/internal/access"
@@ -25,9 +23,10 @@ import (
 
 // TestAWSAccessInBrowser is the issue's "done when": an admin gives an ops
 // engineer read-only access in prod, the engineer asks for an hour of
-// deployer access with a reason, a second admin approves, IAM in the prod
-// account shows it, and at expiry (the injected clock moved on) it is
-// gone; the review campaign lists the grant.
+// deployer access with a reason, a second admin approves, IAM Identity
+// Center (in the organization's management account) shows both account
+// assignments in the prod account, and at expiry (the injected clock moved
+// on) the elevation's is gone; the review campaign lists the grant.
 func TestAWSAccessInBrowser(t *testing.T) {
 	m := peertest.MotoForTest(t)
 	peertest.SetAWSEnv(t, m)
@@ -37,6 +36,8 @@ func TestAWSAccessInBrowser(t *testing.T) {
 		accounts[env] = peertest.AccountForTest(t)
 		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peertest.TestRole))
 	}
+	mgmt := peertest.AccountForTest(t)
+	args = append(args, "-management-account-id", mgmt, "-management-role-arn", peers.RoleARN(mgmt, peertest.TestRole), "-identity-center-region", "eu-central-1")
 	cfg, err := app.ParseServe(args)
 	if err != nil {
 		t.Fatal(err)
@@ -60,18 +61,10 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	adaPass, adaSecret := staffUser(t, a, clk, "ada.admin@example.com", "Ada Admin", staff.Admin)
 	benPass, benSecret := staffUser(t, a, clk, "ben.admin@example.com", "Ben Admin", staff.Admin)
 	olgaPass, olgaSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
-	prodIAM := iam.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("us-east-1"), accounts["prod"], peertest.TestRole))
-	members := func(group string) []string {
+	idc := peertest.IdentityCenterForTest(t, peers.AssumeAccount(context.Background(), m.AWSConfig("eu-central-1"), mgmt, peertest.TestRole))
+	members := func(permissionSet string) []string {
 		t.Helper()
-		out, err := prodIAM.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String(group)})
-		if err != nil {
-			t.Fatalf("prod group %s: %v", group, err)
-		}
-		var names []string
-		for _, u := range out.Users {
-			names = append(names, aws.ToString(u.UserName))
-		}
-		return names
+		return idc.Assigned(t, permissionSet, accounts["prod"])
 	}
 
 	ctx := peertest.Chromium(t)
@@ -128,12 +121,12 @@ func TestAWSAccessInBrowser(t *testing.T) {
 		chromedp.WaitVisible(`[data-testid=nav-runs]`))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := prodIAM.GetGroup(context.Background(), &iam.GetGroupInput{GroupName: aws.String("staff-ops-readonly")}); err == nil {
+		if idc.HasPermissionSet(t, "ops-readonly-prod") {
 			break
 		}
 		if time.Now().After(deadline) {
 			shot("failed")
-			t.Fatal("the prod staff groups never appeared")
+			t.Fatal("the prod permission sets never appeared in Identity Center")
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
@@ -189,8 +182,16 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	if got := text(`[data-testid="cell-olga.ops@example.com-prod"]`); !strings.Contains(got, "ops-readonly") || !strings.Contains(got, "ops-deployer until") {
 		t.Errorf("olga's prod cell: %q", got)
 	}
-	if got := members("staff-ops-deployer"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
+	if got := members("ops-deployer-prod"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
 		t.Fatalf("prod ops-deployer members %v, want olga", got)
+	}
+	// The admin sees both assignments as Identity Center reports them.
+	do("assignments", chromedp.Navigate(a.URL()+"/access/aws/consistency"), chromedp.WaitVisible(`[data-testid=assignments]`))
+	shot("07b-identity-center")
+	for _, ps := range []string{"ops-readonly-prod", "ops-deployer-prod"} {
+		if got := text(`[data-testid="assignment-prod-` + ps + `-olga.ops@example.com"]`); !strings.Contains(got, accounts["prod"]) {
+			t.Errorf("Identity Center row of %s: %q, want the prod account", ps, got)
+		}
 	}
 
 	// An hour later the job ends it; read-only stays.
@@ -200,10 +201,10 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	if _, err := a.Jobs.RunOnce(context.Background(), "access.expire"); err != nil {
 		t.Fatal(err)
 	}
-	if got := members("staff-ops-deployer"); len(got) != 0 {
+	if got := members("ops-deployer-prod"); len(got) != 0 {
 		t.Errorf("after expiry: ops-deployer members %v, want nobody", got)
 	}
-	if got := members("staff-ops-readonly"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
+	if got := members("ops-readonly-prod"); !slices.Equal(got, []string{"olga.ops@example.com"}) {
 		t.Errorf("after expiry: ops-readonly members %v, want olga", got)
 	}
 
@@ -217,4 +218,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	}
 	do("consistency", chromedp.Navigate(a.URL()+"/access/aws/consistency"), chromedp.WaitVisible(`[data-testid=empty]`))
 	shot("10-consistent")
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="assignment-prod-ops-deployer-prod"]').length`)); err != nil || n != 0 {
+		t.Errorf("after expiry the consistency page lists %d ops-deployer assignments (err %v), want none", n, err)
+	}
 }

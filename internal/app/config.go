@@ -14,6 +14,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 
+	"portal/internal/accounts"
 	"portal/internal/activity"
 	"portal/internal/billing"
 	"portal/internal/regions"
@@ -50,6 +51,9 @@ type Config struct {
 	// Billing is how the portal reaches Stripe. Its secrets print as
 	// [redacted], so the Config can be logged.
 	Billing billing.Config
+	// Management is the organization's management account (Identity
+	// Center, Organizations); nil when not configured.
+	Management *accounts.ManagementConfig
 }
 
 // FlagSet declares the serve flags on fs and returns a function that,
@@ -72,6 +76,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	digestKeys := fs.String("activity-digest-keys", "", "PEM file of the public keys CloudTrail digests are signed with (from aws cloudtrail list-public-keys)")
 	webhook := fs.String("activity-webhook", "", "URL that receives a JSON POST for new sensitive AWS events")
 	promotion := promotionFlags(fs)
+	management := managementFlags(fs)
 	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
 	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
 	stripeAPI := fs.String("stripe-api-url", "", "Stripe API address (default https://api.stripe.com; stripe-mock or a fixture server in tests)")
@@ -138,6 +143,9 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 			return c, err
 		}
 		c.Promotion = promo
+		if c.Management, err = management(); err != nil {
+			return c, err
+		}
 		act, err := activity.ParseSettings(*trailBuckets, *lookups, *digestKeys, *webhook)
 		if err != nil {
 			return c, err

@@ -53,6 +53,9 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	accts := accounts.New(base, cat)
+	if a.cfg.Management != nil {
+		accts.SetManagement(*a.cfg.Management)
+	}
 	reg, err := engine.NewRegistry(append(drivers.All(), access.Drivers()...)...)
 	if err != nil {
 		return nil, err

@@ -117,6 +117,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Environments = regions.SandboxEnvironments()
+	mgmt := app.SandboxManagement
+	cfg.Management = &mgmt
 	// moto cannot serve Textract text detection: verifications there are
 	// incomplete (shown as such), and the sandbox lets them prove a version
 	// so promotion can be tried end to end. Real AWS keeps this off.

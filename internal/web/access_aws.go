@@ -395,5 +395,22 @@ func (s *Server) awsConsistency(c echo.Context) error {
 	for _, f := range fs {
 		v.Findings = append(v.Findings, templates.AWSFindingRow{UserID: f.UserID, Email: f.UserEmail, Environment: f.Environment, Role: f.Role, GrantID: f.GrantID, Problem: f.Problem})
 	}
+	if acct := s.deps.Access.ManagementAccount(); acct != "" {
+		v.IdentityCenter = fmt.Sprintf("account %s, %s", acct, s.deps.Access.IdentityCenterRegion())
+		for _, env := range access.Environments {
+			if s.deps.Access.Account(env) == "" {
+				continue
+			}
+			as, err := s.deps.Access.Assignments(c.Request().Context(), env)
+			if err != nil {
+				v.AssignmentError = apperr.MessageOf(err)
+				break
+			}
+			for _, a := range as {
+				v.Assignments = append(v.Assignments, templates.AWSAssignmentRow{Environment: env, Account: s.deps.Access.Account(env),
+					PermissionSet: a.PermissionSet, PrincipalType: a.PrincipalType, Principal: a.Principal})
+			}
+		}
+	}
 	return s.render(c, http.StatusOK, templates.AWSConsistency(p, v))
 }

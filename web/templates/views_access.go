@@ -176,6 +176,18 @@ type AWSConsistencyView struct {
 	Configured bool
 	Findings   []AWSFindingRow
 	Error      string
+	// IdentityCenter describes the instance the assignments are read from
+	// (management account and region).
+	IdentityCenter string
+	// Assignments are the staff permission sets' account assignments as
+	// Identity Center reports them.
+	Assignments     []AWSAssignmentRow
+	AssignmentError string
+}
+
+// AWSAssignmentRow is one account assignment read from Identity Center.
+type AWSAssignmentRow struct {
+	Environment, Account, PermissionSet, PrincipalType, Principal string
 }
 
 // clockMin is a time as HH:MM UTC.
