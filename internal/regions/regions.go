@@ -31,7 +31,25 @@ type Jurisdiction struct {
 	Regime string
 	// CitationPrefix prefixes every legal citation of the regime, e.g. "45 CFR" or "GDPR".
 	CitationPrefix string
+	// StandbyRegion is the allowed region the jurisdiction's stacks fail
+	// over to: it gets its own network, a standby copy of the service (warm
+	// in prod and test, a pilot light in dev) and the database's
+	// cross-region replica. "" when the jurisdiction allows one region
+	// only: a failure there shows patients a maintenance page, never
+	// another jurisdiction's region.
+	StandbyRegion string
+	// Basis says, for each allowed region, why the regime lets it hold the
+	// jurisdiction's patient data. Adding a region is a change here, with
+	// its basis, reviewed like any other; the blueprints follow from it.
+	Basis map[string]string
 }
+
+// HasStandby reports whether the jurisdiction has a standby region.
+func (j Jurisdiction) HasStandby() bool { return j.StandbyRegion != "" }
+
+// ActiveRegions returns the regions that serve patients while healthy:
+// the home region today. Several active regions are routed by latency.
+func (j Jurisdiction) ActiveRegions() []string { return []string{j.HomeRegion} }
 
 // Allows reports whether region may hold this jurisdiction's patient data.
 func (j Jurisdiction) Allows(region string) bool {
@@ -56,17 +74,36 @@ func (j Jurisdiction) Cite(section string) string {
 //   - APAC: PDPA s26 only lets data leave Singapore with comparable
 //     protection guaranteed; ap-southeast-1 is the only AWS region in
 //     Singapore, so patient data stays there.
+//
+// Standby regions, and why: us-east-2 (Ohio) for the US, a second
+// geography close enough to us-east-1 for a database replica to keep up;
+// eu-west-1 (Ireland) for the EU; none for Singapore, whose only AWS
+// region is its home.
 func Jurisdictions() []Jurisdiction {
 	return []Jurisdiction{
 		{ID: "us", Name: "United States", HomeRegion: "us-east-1",
 			AllowedRegions: []string{"us-east-1", "us-east-2", "us-west-2"},
-			Regime:         "HIPAA Security Rule", CitationPrefix: "45 CFR"},
+			Regime:         "HIPAA Security Rule", CitationPrefix: "45 CFR",
+			StandbyRegion: "us-east-2",
+			Basis: map[string]string{
+				"us-east-1": "US region under the AWS BAA (45 CFR 164.308(b)(1)); company policy keeps PHI in the United States",
+				"us-east-2": "US region under the AWS BAA (45 CFR 164.308(b)(1)); second geography for contingency planning (45 CFR 164.308(a)(7))",
+				"us-west-2": "US region under the AWS BAA (45 CFR 164.308(b)(1)); third geography for document replicas",
+			}},
 		{ID: "eu", Name: "European Union", HomeRegion: "eu-central-1",
 			AllowedRegions: []string{"eu-central-1", "eu-west-1"},
-			Regime:         "GDPR", CitationPrefix: "GDPR"},
+			Regime:         "GDPR", CitationPrefix: "GDPR",
+			StandbyRegion: "eu-west-1",
+			Basis: map[string]string{
+				"eu-central-1": "Frankfurt, inside the EEA: no transfer under GDPR Art. 44",
+				"eu-west-1":    "Ireland, inside the EEA: no transfer under GDPR Art. 44; second geography for availability (Art. 32(1)(b))",
+			}},
 		{ID: "apac", Name: "Singapore", HomeRegion: "ap-southeast-1",
 			AllowedRegions: []string{"ap-southeast-1"},
-			Regime:         "Singapore PDPA", CitationPrefix: "PDPA"},
+			Regime:         "Singapore PDPA", CitationPrefix: "PDPA",
+			Basis: map[string]string{
+				"ap-southeast-1": "Singapore, the only AWS region in the country: no transfer under PDPA s26",
+			}},
 	}
 }
 
@@ -244,4 +281,61 @@ func (c *Catalogue) Stack(id string) (Stack, bool) {
 		}
 	}
 	return Stack{}, false
+}
+
+// LayerSuffix ends the id of every environment layer: "prod-global".
+const LayerSuffix = "global"
+
+// LayerRegion is where an environment layer's global resources are managed
+// (Route 53, CloudFront and its certificate live in us-east-1's APIs).
+const LayerRegion = "us-east-1"
+
+// Layer is an environment's layer: what its account holds once, above the
+// three jurisdiction stacks: the patients' hostname and its routing, the
+// CDN in front of them, the environment's DNS zone and the account's one
+// multi-region CloudTrail trail. It is planned and applied like a stack;
+// its resources read the jurisdiction stacks' outputs, and theirs read its.
+type Layer struct {
+	// ID is "<environment>-global", e.g. "prod-global".
+	ID          string
+	Environment Environment
+}
+
+// LayerID returns the id of env's layer, e.g. LayerID("prod") = "prod-global".
+func LayerID(env string) string { return env + "-" + LayerSuffix }
+
+// IsLayerID reports whether id names an environment layer.
+func IsLayerID(id string) bool {
+	env, suffix, ok := strings.Cut(id, "-")
+	return ok && suffix == LayerSuffix && slices.Contains(EnvironmentNames(), env)
+}
+
+// Layers returns the three environment layers in promotion order.
+func (c *Catalogue) Layers() []Layer {
+	out := make([]Layer, 0, len(c.envs))
+	for _, e := range c.envs {
+		out = append(out, Layer{ID: LayerID(e.Name), Environment: e})
+	}
+	return out
+}
+
+// Layer returns the layer with the given id, e.g. "prod-global".
+func (c *Catalogue) Layer(id string) (Layer, bool) {
+	for _, l := range c.Layers() {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return Layer{}, false
+}
+
+// StacksOf returns the jurisdiction stacks of environment env.
+func (c *Catalogue) StacksOf(env string) []Stack {
+	var out []Stack
+	for _, s := range c.Stacks() {
+		if s.Environment.Name == env {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -136,3 +136,47 @@ func TestJurisdictions(t *testing.T) {
 		}
 	}
 }
+
+func TestStandbyRegions(t *testing.T) {
+	for _, j := range Jurisdictions() {
+		for _, r := range j.AllowedRegions {
+			if j.Basis[r] == "" {
+				t.Errorf("%s allows %s without a legal basis", j.ID, r)
+			}
+		}
+		if len(j.Basis) != len(j.AllowedRegions) {
+			t.Errorf("%s: a basis for %d regions, %d allowed", j.ID, len(j.Basis), len(j.AllowedRegions))
+		}
+		switch {
+		case j.StandbyRegion == "" && len(j.AllowedRegions) > 1:
+			t.Errorf("%s allows %v but has no standby region", j.ID, j.AllowedRegions)
+		case j.StandbyRegion != "" && (!j.Allows(j.StandbyRegion) || j.StandbyRegion == j.HomeRegion):
+			t.Errorf("%s: standby %s must be another allowed region", j.ID, j.StandbyRegion)
+		}
+	}
+	if j, _ := JurisdictionByID("apac"); j.HasStandby() {
+		t.Errorf("apac has standby %s; Singapore has one AWS region", j.StandbyRegion)
+	}
+}
+
+func TestLayers(t *testing.T) {
+	c, err := New(SandboxEnvironments())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, l := range c.Layers() {
+		ids = append(ids, l.ID+"#"+l.Environment.AccountID)
+	}
+	if diff := cmp.Diff([]string{"dev-global#111111111111", "test-global#222222222222", "prod-global#333333333333"}, ids); diff != "" {
+		t.Errorf("Layers (-want +got):\n%s", diff)
+	}
+	for id, want := range map[string]bool{"prod-global": true, "prod-eu": false, "qa-global": false, "global": false} {
+		if got := IsLayerID(id); got != want {
+			t.Errorf("IsLayerID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if got := len(c.StacksOf("test")); got != 3 {
+		t.Errorf("StacksOf(test) has %d stacks, want 3", got)
+	}
+}
