@@ -1,6 +1,7 @@
 package blueprints
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,23 @@ func copyShipped(t *testing.T, edits map[string][][2]string) string {
 	return dir
 }
 
+// lineOf returns the line of the shipped file rel (1-based) on which needle
+// first appears, so expected diagnostics follow edits of the blueprints.
+func lineOf(t testing.TB, rel, needle string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(shipped, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(data), needle)
+	if i < 0 {
+		t.Fatalf("%s does not contain %q", rel, needle)
+	}
+	return strings.Count(string(data[:i]), "\n") + 1
+}
+
 func TestBrokenCopies(t *testing.T) {
+	arch := func(needle string) int { return lineOf(t, "architecture.yaml", needle) }
 	tests := []struct {
 		name  string
 		edits map[string][][2]string
@@ -75,7 +92,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "unknown field",
 			edits: map[string][][2]string{"stacks/test-apac.yaml": {{"  failover: PRIMARY", "  failover: PRIMARY\n  colour: blue"}}},
-			want:  []string{`stacks/test-apac.yaml:46:3: params.colour: unknown field "colour"`},
+			want:  []string{fmt.Sprintf(`stacks/test-apac.yaml:%d:3: params.colour: unknown field "colour"`, lineOf(t, "stacks/test-apac.yaml", "  failover: PRIMARY")+1)},
 		},
 		{
 			name:  "missing parameter",
@@ -85,17 +102,17 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "unknown reference",
 			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.documents_kee.arn}\n    versioning"}}},
-			want:  []string{`architecture.yaml:63:5: resources.documents_bucket.kms_key: reference to unknown resource "documents_kee"`},
+			want:  []string{fmt.Sprintf(`architecture.yaml:%d:5: resources.documents_bucket.kms_key: reference to unknown resource "documents_kee"`, arch("kms_key: ${ref.documents_key.arn}\n    versioning"))},
 		},
 		{
 			name:  "reference of wrong type",
 			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.trail_bucket.arn}\n    versioning"}}},
-			want:  []string{`architecture.yaml:63:5: resources.documents_bucket.kms_key: kms_key must refer to a kms_key, but "trail_bucket" is a s3_bucket`},
+			want:  []string{fmt.Sprintf(`architecture.yaml:%d:5: resources.documents_bucket.kms_key: kms_key must refer to a kms_key, but "trail_bucket" is a s3_bucket`, arch("kms_key: ${ref.documents_key.arn}\n    versioning"))},
 		},
 		{
 			name:  "unknown parameter",
 			edits: map[string][][2]string{"architecture.yaml": {{"${param.db.instance_class}\n    allocated", "${param.db.instance_klass}\n    allocated"}}},
-			want:  []string{`architecture.yaml:181:5: resources.db.instance_class: parameter "db.instance_klass" is not set for stack prod-eu (prod-eu.yaml)`},
+			want:  []string{fmt.Sprintf(`architecture.yaml:%d:5: resources.db.instance_class: parameter "db.instance_klass" is not set for stack prod-eu (prod-eu.yaml)`, arch("${param.db.instance_class}\n    allocated"))},
 		},
 		{
 			name:  "substituted value of wrong type",
@@ -111,8 +128,8 @@ func TestBrokenCopies(t *testing.T) {
 			name:  "bucket name uppercase and too long",
 			edits: map[string][][2]string{"architecture.yaml": {{"name: ${param.name_prefix}-snapshots", "name: ${param.name_prefix}-Snapshots-of-every-instance-we-ever-ran-in-prod"}}},
 			want: []string{
-				`architecture.yaml:89:5: resources.snapshots_bucket.name: name "medportal-prod-apac-Snapshots-of-every-instance-we-ever-ran-in-prod" is 67 characters, must be 3-63`,
-				`architecture.yaml:89:5: resources.snapshots_bucket.name: name "medportal-dev-us-Snapshots-of-every-instance-we-ever-ran-in-prod": allowed are lowercase`,
+				fmt.Sprintf(`architecture.yaml:%d:5: resources.snapshots_bucket.name: name "medportal-prod-apac-Snapshots-of-every-instance-we-ever-ran-in-prod" is 67 characters, must be 3-63`, arch("name: ${param.name_prefix}-snapshots")),
+				fmt.Sprintf(`architecture.yaml:%d:5: resources.snapshots_bucket.name: name "medportal-dev-us-Snapshots-of-every-instance-we-ever-ran-in-prod": allowed are lowercase`, arch("name: ${param.name_prefix}-snapshots")),
 			},
 		},
 		{
@@ -123,7 +140,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "cycle",
 			edits: map[string][][2]string{"architecture.yaml": {{"    type: route53_zone\n", "    type: route53_zone\n    depends_on: [cdn_record]\n"}}},
-			want:  []string{"architecture.yaml:416:3: resources.zone: dependency cycle: zone -> cdn_record -> zone"},
+			want:  []string{fmt.Sprintf("architecture.yaml:%d:3: resources.zone: dependency cycle: zone -> cdn_record -> zone", arch("  zone:\n"))},
 		},
 	}
 	for _, tt := range tests {

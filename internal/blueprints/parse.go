@@ -151,8 +151,16 @@ var (
 	refExprRE   = regexp.MustCompile(`^ref\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
 )
 
-// stackAttrs returns the values ${stack.x} may name.
-func stackAttrs() []string { return []string{"id", "region", "environment", "jurisdiction"} }
+// stackAttrs returns the values ${stack.x} may name. account is filled in
+// by the engine (the environment's AWS account is a deployment fact, not a
+// blueprint one); standby_region and has_standby come from the catalogue.
+func stackAttrs() []string {
+	return []string{"id", "region", "environment", "jurisdiction", "account", "standby_region", "has_standby"}
+}
+
+// AccountExpr is the one expression left in resolved values besides
+// references: the engine replaces it with the stack's AWS account id.
+const AccountExpr = "${stack.account}"
 
 // refAttrs returns the attributes ${ref.id.attr} may name; the engine fills
 // them in at apply time.
@@ -166,6 +174,8 @@ func refTypes(field string) (types []string, ok bool) {
 	switch field {
 	case "kms_key", "vpc", "ami", "instance_profile", "launch_template", "autoscaling_group", "log_group", "alb":
 		return []string{field}, true
+	case "key":
+		return []string{"kms_key"}, true
 	case "subnet_group":
 		return []string{"db_subnet_group"}, true
 	case "source":
@@ -353,6 +363,21 @@ func parseParams(name string, root *val, ds []Diagnostic) (*Params, []Diagnostic
 	ds = append(ds, checkNetwork(pv.get("vpc_cidr"), pv.get("subnets"), p.Region)...)
 	if asg := pv.get("asg").mapping(); asg != nil {
 		ds = append(ds, checkCapacity(asg.get("min"), asg.get("desired"), asg.get("max"))...)
+	}
+	if j, ok := regions.JurisdictionByID(p.Jurisdiction); ok {
+		sb := pv.get("standby")
+		switch {
+		case j.HasStandby() && sb == nil:
+			ds = append(ds, diag(p.values.pos, "params", "missing params.standby: the %s jurisdiction fails over to %s (the regions catalogue names it), which needs its network and size", j.ID, j.StandbyRegion))
+		case !j.HasStandby() && sb != nil:
+			ds = append(ds, diag(sb.pos, sb.path, "the %s jurisdiction has no standby region (%s is its only allowed region): remove params.standby, or add a region to the catalogue with its legal basis", j.ID, j.HomeRegion))
+		case sb != nil:
+			sm := sb.mapping()
+			ds = append(ds, checkNetwork(sm.get("vpc_cidr"), sm.get("subnets"), j.StandbyRegion)...)
+			if asg := sm.get("asg").mapping(); asg != nil {
+				ds = append(ds, checkCapacity(asg.get("min"), asg.get("desired"), asg.get("max"))...)
+			}
+		}
 	}
 	ds = append(ds, checkAMI(pv.get("ami"))...)
 	return p, ds

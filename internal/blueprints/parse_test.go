@@ -3,11 +3,27 @@ package blueprints
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// typeList is the schema's resource types as the validator lists them.
+func typeList(t *testing.T) string {
+	t.Helper()
+	sch, err := schemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range sch.byType {
+		names = append(names, "'"+n+"'")
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -31,12 +47,12 @@ func TestParse(t *testing.T) {
 		}},
 		{"unknown type and field", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  z:\n    type: route53_zone\n    name: x.example\n    ttl: 3\n  w:\n    type: wormhole\n", []string{
 			`a.yaml:7:5: resources.z.ttl: unknown field "ttl"`,
-			`a.yaml:9:5: resources.w.type: value must be one of 'acm_certificate', 'alb', 'ami', 'autoscaling_group', 'cloudfront_distribution', 'cloudtrail', 'db_subnet_group', 'dynamodb_table', 'iam_policy', 'iam_role', 'instance_profile', 'kms_key', 'launch_template', 'listener', 'log_group', 'metric_alarm', 'rds_instance', 'rds_read_replica', 'route53_health_check', 'route53_record', 'route53_zone', 's3_bucket', 's3_replication', 'scaling_policy', 'security_group', 'sns_subscription', 'sns_topic', 'target_group', 'textract_capability', 'vpc'`,
+			`a.yaml:9:5: resources.w.type: value must be one of ` + typeList(t),
 		}},
 		{"bad expressions", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  z:\n    type: route53_zone\n    name: ${param.domain\n  y:\n    type: route53_zone\n    name: ${stack.colour}.${ref.z.colour}${env.HOME}\n", []string{
 			`a.yaml:6:5: resources.z.name: unterminated ${ in "${param.domain"`,
 			`a.yaml:9:5: resources.y.name: invalid expression "${env.HOME}": want ${param.path}, ${stack.attr} or ${ref.id.attr}`,
-			`a.yaml:9:5: resources.y.name: unknown ${stack.colour}: want one of id, region, environment, jurisdiction`,
+			`a.yaml:9:5: resources.y.name: unknown ${stack.colour}: want one of id, region, environment, jurisdiction, account, standby_region, has_standby`,
 			`a.yaml:9:5: resources.y.name: unknown attribute "colour" in ${ref.z.colour}: want one of arn, id, name, dns_name, zone_id, endpoint, url, region`,
 		}},
 		{"stack file misnamed and inconsistent", "stacks/prod-eu.yaml", "kind: stack\nversion: 1\nstack: prod-us\nenvironment: prod\njurisdiction: eu\nregion: us-east-1\nparams: {}\n", nil},

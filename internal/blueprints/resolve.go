@@ -387,7 +387,29 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 	var ds []Diagnostic
 	rules := nameRules()
 	names := map[string]map[string]*val{}
+	disabled := map[string]bool{}
 	for _, spec := range s.Architecture.Architecture.Resources {
+		if en := spec.body.mapping().get("enabled"); en != nil {
+			r := resolveVal(en, p, &ds)
+			on, ok := r.v.(bool)
+			if !ok {
+				ds = append(ds, diag(r.pos, r.path, "enabled must resolve to true or false, not %v", r.plain()))
+			}
+			if !on {
+				disabled[spec.ID] = true
+				continue
+			}
+		}
+	}
+	for _, spec := range s.Architecture.Architecture.Resources {
+		if disabled[spec.ID] {
+			continue
+		}
+		for _, dep := range spec.DependsOn {
+			if disabled[dep] {
+				ds = append(ds, diag(spec.Pos, "resources."+spec.ID, "%s refers to %s, which is not enabled in stack %s: enable it or disable %s too", spec.ID, dep, p.Stack, spec.ID))
+			}
+		}
 		body := resolveVal(spec.body, p, &ds)
 		if rs, ok := sch.byType[spec.Type]; ok {
 			ds = append(ds, schemaDiagnostics(rs, body)...)
@@ -414,7 +436,11 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 		case "ami":
 			ds = append(ds, checkAMI(m.get("image"))...)
 		case "vpc":
-			ds = append(ds, checkNetwork(m.get("cidr"), m.get("subnets"), p.Region)...)
+			region := p.Region
+			if r := m.get("region").str(); r != "" {
+				region = r
+			}
+			ds = append(ds, checkNetwork(m.get("cidr"), m.get("subnets"), region)...)
 		case "autoscaling_group":
 			ds = append(ds, checkCapacity(m.get("min"), m.get("desired"), m.get("max"))...)
 		}
@@ -422,7 +448,7 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 			Positions: map[string]Position{}, DependsOn: slices.Clone(spec.DependsOn), Pos: spec.Pos}
 		if m != nil {
 			for _, k := range m.keys {
-				if k == "type" || k == "depends_on" {
+				if k == "type" || k == "depends_on" || k == "enabled" {
 					continue
 				}
 				r.Fields[k] = m.m[k].plain()
@@ -511,7 +537,19 @@ func resolveVal(v *val, p *Params, ds *[]Diagnostic) *val {
 func lookupExpr(ns, path string, at *val, p *Params, ds *[]Diagnostic) *val {
 	if ns == "stack" {
 		var s string
+		j, _ := regions.JurisdictionByID(p.Jurisdiction)
 		switch path {
+		case "account":
+			// Left for the engine, which knows the environment's account.
+			return &val{v: AccountExpr, pos: at.pos, path: at.path}
+		case "has_standby":
+			return &val{v: j.HasStandby(), pos: at.pos, path: at.path}
+		case "standby_region":
+			if !j.HasStandby() {
+				*ds = append(*ds, diag(at.pos, at.path, "${stack.standby_region}: the %s jurisdiction has no standby region; give this resource enabled: ${stack.has_standby}", p.Jurisdiction))
+				return nil
+			}
+			s = j.StandbyRegion
 		case "id":
 			s = p.Stack
 		case "region":

@@ -3,6 +3,7 @@ package blueprints
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -10,7 +11,7 @@ import (
 func TestValidateCommand(t *testing.T) {
 	broken := copyShipped(t, map[string][][2]string{
 		"stacks/prod-eu.yaml": {{"    min: 3", "    min: 4"}},
-		"stacks/test-eu.yaml": {{"documents_replica_region: eu-central-1", "documents_replica_region: us-east-1"}},
+		"stacks/test-eu.yaml": {{"    vpc_cidr: 10.26.0.0/16", "    vpc_cidr: 10.26.0.0/33"}},
 		"stacks/prod-us.yaml": {{"    deletion_protection: true", "    deletion_protection: false"}},
 	})
 	tests := []struct {
@@ -24,9 +25,9 @@ func TestValidateCommand(t *testing.T) {
 		{"stack alone", []string{shipped + "/stacks/dev-us.yaml"}, 0, []string{"ok: 0 architecture, 1 stacks, 0 errors, 0 warnings (no architecture given"}},
 		{"broken", []string{broken}, 1, []string{
 			"stacks/prod-eu.yaml:22:5: params.asg.min: must be <= desired (4 > 3)\n",
-			"stacks/prod-us.yaml:34:5: db.deletion_protection: [prod-deletion-protection, blocking, 45 CFR 164.312(c)(1)] deletion protection is off in prod (stack prod-us)\n",
-			"architecture.yaml:83:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to bucket documents_replica_bucket in us-east-1, outside the EU regions (eu-central-1, eu-west-1) (stack test-eu)\n",
-			"FAIL: 1 architecture, 9 stacks, 6 errors, 0 warnings\n",
+			fmt.Sprintf("stacks/prod-us.yaml:%d:5: db.deletion_protection: [prod-deletion-protection, blocking, 45 CFR 164.312(c)(1)] deletion protection is off in prod (stack prod-us)\n", lineOf(t, "stacks/prod-us.yaml", "    deletion_protection: true")),
+			fmt.Sprintf("stacks/test-eu.yaml:%d:5: params.standby.vpc_cidr: \"10.26.0.0/33\" is not an IPv4 CIDR block\n", lineOf(t, "stacks/test-eu.yaml", "    vpc_cidr: 10.26.0.0/16")),
+			"FAIL: 1 architecture, 9 stacks, 4 errors, 0 warnings\n",
 		}},
 		{"guardrail failures", []string{broken + "/architecture.yaml", broken + "/stacks/prod-us.yaml"}, 1, []string{
 			"FAIL: 1 architecture, 1 stacks, 2 errors, 0 warnings\n",

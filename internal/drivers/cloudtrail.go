@@ -23,13 +23,13 @@ import (
 // log_group (the group's ARN, without ":*"); description is informational.
 // Outputs: arn, name, id, is_logging.
 //
-// What real AWS needs beyond the trail, done by this driver because no
-// blueprint resource says it:
+// The trail's key must let CloudTrail generate data keys (the key's
+// kms_key_policy, on which the trail depends: CreateTrail refuses a key
+// CloudTrail cannot use). What else real AWS needs beyond the trail, done
+// by this driver because no blueprint resource says it:
 //   - the bucket policy lets cloudtrail.amazonaws.com check the bucket ACL
 //     and write under AWSLogs/<account>/ for this trail (statements merged
 //     by Sid, the bucket's own TLS-only statement kept);
-//   - the key policy lets CloudTrail generate data keys for the account's
-//     trails and describe the key;
 //   - CloudWatch Logs delivery needs a role CloudTrail assumes, which the
 //     blueprint does not give: the driver makes "<trail name>-logs-delivery"
 //     (trusting cloudtrail.amazonaws.com for this trail only, allowed to
@@ -112,7 +112,7 @@ func (CloudTrail) trailARN(env *engine.Env, d *engine.Desired) string {
 	return fmt.Sprintf("arn:%s:cloudtrail:%s:%s:trail/%s", regionPartition(d.Region), d.Region, account, d.String("name"))
 }
 
-// prepare grants CloudTrail what it needs on the bucket and the key, and
+// prepare grants CloudTrail what it needs on the bucket, and
 // returns the CloudWatch Logs delivery role ("" without a log group).
 func (t CloudTrail) prepare(ctx context.Context, env *engine.Env, d *engine.Desired) (string, error) {
 	arn := t.trailARN(env, d)
@@ -138,22 +138,6 @@ func (t CloudTrail) prepare(ctx context.Context, env *engine.Env, d *engine.Desi
 	}, nil)
 	if err != nil {
 		return "", err
-	}
-	if key := d.String("kms_key"); key != "" {
-		for _, stmt := range []map[string]any{
-			{
-				"Sid": "PortalCloudTrailEncrypt", "Effect": "Allow", "Principal": service,
-				"Action": "kms:GenerateDataKey*", "Resource": "*",
-				"Condition": map[string]any{"StringLike": map[string]any{
-					"kms:EncryptionContext:aws:cloudtrail:arn": fmt.Sprintf("arn:%s:cloudtrail:*:%s:trail/*", regionPartition(d.Region), account),
-				}},
-			},
-			{"Sid": "PortalCloudTrailDescribeKey", "Effect": "Allow", "Principal": service, "Action": "kms:DescribeKey", "Resource": "*"},
-		} {
-			if err := ensureKeyStatement(ctx, env, key, d.Region, stmt); err != nil {
-				return "", err
-			}
-		}
 	}
 	if lg := d.String("log_group"); lg != "" {
 		return t.ensureLogsRole(ctx, env, d, arn, lg)

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 
 	"portal/internal/engine"
@@ -34,8 +32,8 @@ func CloudWatchClient(cfg aws.Config) *cloudwatch.Client {
 // alarm_actions (ARNs), description. Outputs: arn, name, id.
 //
 // An alarm notifying a KMS-encrypted SNS topic only delivers if the
-// topic's key lets cloudwatch.amazonaws.com use it: the driver adds that
-// grant to the key policy of each encrypted topic among alarm_actions.
+// topic's key lets cloudwatch.amazonaws.com use it: that is a statement of
+// the key's kms_key_policy (the plan's "will it work" checks it is there).
 type MetricAlarm struct{}
 
 func (MetricAlarm) Type() string       { return "metric_alarm" }
@@ -140,9 +138,6 @@ func (a MetricAlarm) Update(ctx context.Context, env *engine.Env, d *engine.Desi
 // when they changed.
 func (a MetricAlarm) put(ctx context.Context, env *engine.Env, d *engine.Desired, tags bool) (*engine.Live, error) {
 	name := d.String("name")
-	if err := a.grantTopicKeys(ctx, env, d); err != nil {
-		return nil, err
-	}
 	c := CloudWatchClient(env.Config(d.Region))
 	in := &cloudwatch.PutMetricAlarmInput{
 		AlarmName:          aws.String(name),
@@ -186,36 +181,6 @@ func (a MetricAlarm) put(ctx context.Context, env *engine.Env, d *engine.Desired
 		}
 	}
 	return live, nil
-}
-
-// grantTopicKeys lets CloudWatch use the key of each KMS-encrypted SNS
-// topic the alarm notifies.
-func (MetricAlarm) grantTopicKeys(ctx context.Context, env *engine.Env, d *engine.Desired) error {
-	for _, action := range d.Strings("alarm_actions") {
-		if !strings.HasPrefix(action, "arn:") || !strings.Contains(action, ":sns:") {
-			continue
-		}
-		region := snsRegion(action, d.Region)
-		attrs, err := snsClient(env, region).GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(action)})
-		if err != nil {
-			return fmt.Errorf("get attributes of alarm topic %s: %w", action, err)
-		}
-		key := attrs.Attributes["KmsMasterKeyId"]
-		if key == "" || key == "alias/aws/sns" {
-			continue
-		}
-		err = ensureKeyStatement(ctx, env, key, region, map[string]any{
-			"Sid":       "PortalCloudWatchAlarms",
-			"Effect":    "Allow",
-			"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
-			"Action":    []any{"kms:Decrypt", "kms:GenerateDataKey*"},
-			"Resource":  "*",
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (MetricAlarm) Delete(ctx context.Context, env *engine.Env, live *engine.Live) error {

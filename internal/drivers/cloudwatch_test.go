@@ -8,7 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"portal/internal/drivers"
 	"portal/internal/engine"
@@ -62,14 +61,6 @@ func TestMetricAlarm(t *testing.T) {
 			}
 			if live.Fields["threshold"] != 90.5 {
 				t.Errorf("threshold %v, want 90.5", live.Fields["threshold"])
-			}
-			// The topic's key lets CloudWatch publish.
-			pol, err := kms.NewFromConfig(env.Config(region)).GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(key), PolicyName: aws.String("default")})
-			if err != nil {
-				t.Fatalf("GetKeyPolicy: %v", err)
-			}
-			if !strings.Contains(aws.ToString(pol.Policy), "cloudwatch.amazonaws.com") {
-				t.Errorf("key policy %s does not let cloudwatch.amazonaws.com use the topic's key", aws.ToString(pol.Policy))
 			}
 		})
 	}

@@ -13,7 +13,7 @@ import (
 // All returns a driver for every resource type the blueprints use.
 func All() []engine.Driver {
 	return []engine.Driver{
-		KMSKey{},
+		KMSKey{}, KMSKeyPolicy{},
 		ACMCertificate{},
 		S3Bucket{},
 		S3Replication{},
@@ -21,11 +21,11 @@ func All() []engine.Driver {
 		SNSTopic{}, SNSSubscription{},
 		LogGroup{}, MetricAlarm{},
 		CloudTrail{},
-		VPC{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
+		VPC{}, VPCEndpoints{}, SecurityGroup{}, AMI{}, LaunchTemplate{},
 		DBSubnetGroup{}, RDSInstance{}, RDSReadReplica{},
 		ALB{}, TargetGroup{}, Listener{},
 		AutoScalingGroup{}, ScalingPolicy{},
-		IAMPolicy{}, IAMRole{}, InstanceProfile{}, TextractCapability{},
+		IAMPolicy{}, IAMRole{}, IAMServiceLinkedRole{}, InstanceProfile{}, TextractCapability{},
 		Route53Zone{}, Route53HealthCheck{}, Route53Record{},
 		CloudFrontDistribution{},
 	}

@@ -257,11 +257,15 @@ func retryDependency(ctx context.Context, timeout time.Duration, fn func() error
 // ---------------------------------------------------------------- vpc
 
 // VPC manages a VPC with the subnets the blueprint lists, each tagged with
-// its tier, and for public subnets an internet gateway and a route table
-// routing 0.0.0.0/0 to it (what an internet-facing load balancer needs).
-// Private subnets keep the VPC's main route table.
+// its tier, and the route tables it lists (route_tables, see
+// routetables.go): each associated with every subnet of one tier, with an
+// internet gateway attached while a route targets it. A blueprint without
+// route_tables gets the older implicit layout: public subnets on a table
+// routing 0.0.0.0/0 to an internet gateway, private ones on the VPC's main
+// table.
 //
-// Fields: name, cidr, subnets [{name, az, cidr, tier}].
+// Fields: name, cidr, subnets [{name, az, cidr, tier}], route_tables
+// [{name, subnet_tier, routes [{destination, target}]}].
 // Outputs: id, arn, name, public_subnet_ids, private_subnet_ids.
 type VPC struct{}
 
@@ -348,6 +352,11 @@ func (v VPC) Read(ctx context.Context, env *engine.Env, d *engine.Desired, prior
 	live.Fields["subnets"] = list
 	live.Outputs["public_subnet_ids"] = strings.Join(byTier["public"], ",")
 	live.Outputs["private_subnet_ids"] = strings.Join(byTier["private"], ",")
+	if d.Has("route_tables") {
+		if live.Fields["route_tables"], err = v.readRouteTables(ctx, c, id, d, subnets); err != nil {
+			return nil, err
+		}
+	}
 	return live, nil
 }
 
@@ -469,6 +478,13 @@ func (v VPC) ensureNetwork(ctx context.Context, c *ec2.Client, env *engine.Env, 
 		} else {
 			private = append(private, id)
 		}
+	}
+	if d.Has("route_tables") {
+		all, err := v.subnets(ctx, c, vpcID)
+		if err != nil {
+			return err
+		}
+		return v.ensureRouteTables(ctx, c, env, d, vpcID, all)
 	}
 	return v.ensurePublicRouting(ctx, c, env, d, vpcID, public, private)
 }
@@ -697,7 +713,10 @@ func (v VPC) Delete(ctx context.Context, env *engine.Env, live *engine.Live) err
 // egress rule AWS adds to a new group is revoked.
 //
 // Fields: name, vpc, description, ingress, egress
-// ([{protocol, from_port, to_port, cidrs | source, description}]).
+// ([{protocol, from_port, to_port, cidrs | source | prefix_list,
+// description}]); prefix_list names an AWS-managed prefix list of the
+// region (com.amazonaws.<region>.s3, com.amazonaws.global.cloudfront.origin-facing),
+// which the rule refers to by its id.
 // Outputs: id, arn, name.
 type SecurityGroup struct{}
 
@@ -719,11 +738,14 @@ func (r sgRule) key() string {
 	return fmt.Sprintf("%s|%d|%d|%s|%s", r.protocol, r.from, r.to, r.cidr, r.source)
 }
 
-func (r sgRule) fields() map[string]any {
+func (r sgRule) fields(pl prefixLists) map[string]any {
 	m := map[string]any{"protocol": r.protocol, "from_port": int64(r.from), "to_port": int64(r.to)}
-	if r.cidr != "" {
+	switch {
+	case r.cidr != "":
 		m["cidrs"] = []any{r.cidr}
-	} else {
+	case strings.HasPrefix(r.source, "pl-") && pl.names[r.source] != "":
+		m["prefix_list"] = pl.names[r.source]
+	default:
 		m["source"] = r.source
 	}
 	if r.description != "" {
@@ -740,7 +762,55 @@ func (r sgRule) normal() sgRule {
 	return r
 }
 
-func desiredRules(list []any) []sgRule {
+// prefixLists maps the managed prefix lists of a region between names and
+// ids: blueprints name AWS-managed lists (com.amazonaws.eu-central-1.s3),
+// security group rules carry their ids.
+type prefixLists struct{ ids, names map[string]string }
+
+func loadPrefixLists(ctx context.Context, c *ec2.Client) (prefixLists, error) {
+	pl := prefixLists{ids: map[string]string{}, names: map[string]string{}}
+	p := ec2.NewDescribeManagedPrefixListsPaginator(c, &ec2.DescribeManagedPrefixListsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return pl, fmt.Errorf("list managed prefix lists: %w", err)
+		}
+		for _, l := range page.PrefixLists {
+			pl.ids[aws.ToString(l.PrefixListName)] = aws.ToString(l.PrefixListId)
+			pl.names[aws.ToString(l.PrefixListId)] = aws.ToString(l.PrefixListName)
+		}
+	}
+	return pl, nil
+}
+
+// rulesPrefixLists loads the region's prefix lists when d's rules name one.
+func rulesPrefixLists(ctx context.Context, c *ec2.Client, d *engine.Desired) (prefixLists, error) {
+	for _, dir := range []string{"ingress", "egress"} {
+		for _, e := range d.List(dir) {
+			if m, _ := e.(map[string]any); toString(m["prefix_list"]) != "" {
+				return loadPrefixLists(ctx, c)
+			}
+		}
+	}
+	return prefixLists{}, nil
+}
+
+// missingPrefixLists names the prefix lists d's rules use that the region
+// does not have.
+func missingPrefixLists(d *engine.Desired, pl prefixLists) []string {
+	var out []string
+	for _, dir := range []string{"ingress", "egress"} {
+		for _, e := range d.List(dir) {
+			m, _ := e.(map[string]any)
+			if n := toString(m["prefix_list"]); n != "" && pl.ids[n] == "" && !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func desiredRules(list []any, pl prefixLists) []sgRule {
 	var out []sgRule
 	for _, e := range list {
 		m, _ := e.(map[string]any)
@@ -759,6 +829,14 @@ func desiredRules(list []any) []sgRule {
 		if src := toString(m["source"]); src != "" {
 			r := base
 			r.source = src
+			out = append(out, r.normal())
+		}
+		if name := toString(m["prefix_list"]); name != "" {
+			r := base
+			r.source = pl.ids[name]
+			if r.source == "" {
+				r.source = "prefix list " + name
+			}
 			out = append(out, r.normal())
 		}
 	}
@@ -876,9 +954,22 @@ func (g SecurityGroup) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 	if d.Has("description") {
 		live.Fields["description"] = aws.ToString(sg.Description)
 	}
+	pl, err := rulesPrefixLists(ctx, c, d)
+	if err != nil {
+		return nil, err
+	}
+	for _, perms := range [][]types.IpPermission{sg.IpPermissions, sg.IpPermissionsEgress} {
+		for _, p := range perms {
+			if len(p.PrefixListIds) > 0 && pl.names == nil {
+				if pl, err = loadPrefixLists(ctx, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	for field, perms := range map[string][]types.IpPermission{"ingress": sg.IpPermissions, "egress": sg.IpPermissionsEgress} {
 		have := liveRules(perms)
-		if sameRules(have, desiredRules(d.List(field))) {
+		if sameRules(have, desiredRules(d.List(field), pl)) {
 			if v, ok := d.Get(field); ok {
 				live.Fields[field] = deepCopy(v)
 			} else {
@@ -888,7 +979,7 @@ func (g SecurityGroup) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 		}
 		list := make([]any, len(have))
 		for i, r := range have {
-			list[i] = r.fields()
+			list[i] = r.fields(pl)
 		}
 		live.Fields[field] = list
 	}
@@ -930,6 +1021,13 @@ func (g SecurityGroup) reconcile(ctx context.Context, c *ec2.Client, env *engine
 		return fmt.Errorf("security group %s vanished", id)
 	}
 	sg := out.SecurityGroups[0]
+	pl, err := rulesPrefixLists(ctx, c, d)
+	if err != nil {
+		return err
+	}
+	if missing := missingPrefixLists(d, pl); len(missing) > 0 {
+		return fmt.Errorf("security group %s: no managed prefix list named %s in %s", id, strings.Join(missing, ", "), d.Region)
+	}
 	for _, dir := range []string{"ingress", "egress"} {
 		perms := sg.IpPermissions
 		if dir == "egress" {
@@ -940,7 +1038,7 @@ func (g SecurityGroup) reconcile(ctx context.Context, c *ec2.Client, env *engine
 			have[r.key()] = r
 		}
 		want := map[string]sgRule{}
-		for _, r := range desiredRules(d.List(dir)) {
+		for _, r := range desiredRules(d.List(dir), pl) {
 			want[r.key()] = r
 		}
 		var revoke, authorize, redescribe []types.IpPermission

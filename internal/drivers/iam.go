@@ -769,3 +769,78 @@ func (InstanceProfile) Delete(ctx context.Context, env *engine.Env, live *engine
 	env.Logf("deleted instance profile %s", name)
 	return nil
 }
+
+// ---------------------------------------------------------------- iam_service_linked_role
+
+// IAMServiceLinkedRole makes sure the account has the service-linked role
+// of an AWS service (e.g. AWSServiceRoleForAutoScaling for
+// autoscaling.amazonaws.com). AWS creates such a role on the service's
+// first use, but a key policy naming it is refused before it exists, so
+// the blueprint makes it first.
+//
+// Fields: service. Outputs: arn, name.
+//
+// The role is the account's, shared by every stack and by anything else
+// using the service: it is reported as the stack's whoever created it
+// (service-linked roles cannot be tagged), and Delete leaves it.
+type IAMServiceLinkedRole struct{}
+
+func (IAMServiceLinkedRole) Type() string         { return "iam_service_linked_role" }
+func (IAMServiceLinkedRole) ForceNew() []string   { return []string{"service"} }
+func (IAMServiceLinkedRole) GlobalRegion() string { return globalRegion }
+
+func (r IAMServiceLinkedRole) Read(ctx context.Context, env *engine.Env, d *engine.Desired, prior *engine.Prior) (*engine.Live, error) {
+	c := iamClient(env)
+	service := d.String("service")
+	p := iam.NewListRolesPaginator(c, &iam.ListRolesInput{PathPrefix: aws.String("/aws-service-role/" + service + "/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list service-linked roles of %s: %w", service, err)
+		}
+		for _, role := range page.Roles {
+			// A custom-suffix role (AWSServiceRoleForAutoScaling_x) is not
+			// the one AWS uses by default.
+			if strings.Contains(aws.ToString(role.RoleName), "_") {
+				continue
+			}
+			tags := map[string]string{}
+			for k, v := range d.Tags {
+				tags[k] = v
+			}
+			return &engine.Live{
+				PhysicalID: aws.ToString(role.RoleName),
+				Region:     d.Region,
+				Outputs:    map[string]string{"arn": aws.ToString(role.Arn), "name": aws.ToString(role.RoleName), "id": aws.ToString(role.RoleName)},
+				Fields:     map[string]any{"service": service},
+				Tags:       tags,
+			}, nil
+		}
+	}
+	return nil, engine.ErrNotFound
+}
+
+func (r IAMServiceLinkedRole) Create(ctx context.Context, env *engine.Env, d *engine.Desired) (*engine.Live, error) {
+	c := iamClient(env)
+	service := d.String("service")
+	_, err := c.CreateServiceLinkedRole(ctx, &iam.CreateServiceLinkedRoleInput{AWSServiceName: aws.String(service)})
+	// Made meanwhile by the service's own first use: AWS says InvalidInput
+	// ("has been taken in this account"), moto EntityAlreadyExists.
+	if err != nil && !engine.IsCode(err, "InvalidInput", "EntityAlreadyExists") {
+		return nil, fmt.Errorf("create the service-linked role of %s: %w", service, err)
+	}
+	if err == nil {
+		env.Logf("created the service-linked role of %s", service)
+	}
+	return r.Read(ctx, env, d, nil)
+}
+
+func (r IAMServiceLinkedRole) Update(ctx context.Context, env *engine.Env, d *engine.Desired, _ *engine.Live, _ []engine.FieldChange) (*engine.Live, error) {
+	return r.Read(ctx, env, d, nil)
+}
+
+// Delete leaves the role: it is the account's, not the stack's.
+func (IAMServiceLinkedRole) Delete(_ context.Context, env *engine.Env, live *engine.Live) error {
+	env.Logf("left the service-linked role %s: the account's other users of the service need it", live.PhysicalID)
+	return nil
+}

@@ -22,9 +22,8 @@ import (
 // "${ref.app_logs.arn}:*" for the streams), name, id.
 //
 // CloudWatch Logs refuses a key whose policy does not let
-// logs.<region>.amazonaws.com use it, so before encrypting the driver adds
-// that grant to the key policy, scoped to the account's log groups in the
-// region.
+// logs.<region>.amazonaws.com use it: the key's kms_key_policy grants that,
+// and the group depends on it.
 type LogGroup struct{}
 
 func (LogGroup) Type() string       { return "log_group" }
@@ -85,33 +84,11 @@ func (g LogGroup) Read(ctx context.Context, env *engine.Env, d *engine.Desired, 
 	return live, nil
 }
 
-// grantKey lets CloudWatch Logs in region use key for the account's log
-// groups there.
-func (LogGroup) grantKey(ctx context.Context, env *engine.Env, region, key string) error {
-	account := arnAccount(key)
-	if account == "" {
-		account = env.Stack.AccountID
-	}
-	return ensureKeyStatement(ctx, env, key, region, map[string]any{
-		"Sid":       "PortalCloudWatchLogs" + strings.ReplaceAll(region, "-", ""),
-		"Effect":    "Allow",
-		"Principal": map[string]any{"Service": "logs." + region + ".amazonaws.com"},
-		"Action":    []any{"kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"},
-		"Resource":  "*",
-		"Condition": map[string]any{"ArnLike": map[string]any{
-			"kms:EncryptionContext:aws:logs:arn": fmt.Sprintf("arn:%s:logs:%s:%s:log-group:*", regionPartition(region), region, account),
-		}},
-	})
-}
-
 func (g LogGroup) Create(ctx context.Context, env *engine.Env, d *engine.Desired) (*engine.Live, error) {
 	name := d.String("name")
 	c := logsClient(env, d.Region)
 	in := &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(name), Tags: d.Tags}
 	if k := d.String("kms_key"); k != "" {
-		if err := g.grantKey(ctx, env, d.Region, k); err != nil {
-			return nil, err
-		}
 		in.KmsKeyId = aws.String(k)
 	}
 	// CreateLogGroup takes no idempotency token: a Create retried after a
@@ -156,9 +133,7 @@ func (g LogGroup) Update(ctx context.Context, env *engine.Env, d *engine.Desired
 		switch ch.Path {
 		case "kms_key":
 			if k := d.String("kms_key"); k != "" {
-				if err = g.grantKey(ctx, env, live.Region, k); err == nil {
-					_, err = c.AssociateKmsKey(ctx, &cloudwatchlogs.AssociateKmsKeyInput{LogGroupName: aws.String(name), KmsKeyId: aws.String(k)})
-				}
+				_, err = c.AssociateKmsKey(ctx, &cloudwatchlogs.AssociateKmsKeyInput{LogGroupName: aws.String(name), KmsKeyId: aws.String(k)})
 			} else {
 				_, err = c.DisassociateKmsKey(ctx, &cloudwatchlogs.DisassociateKmsKeyInput{LogGroupName: aws.String(name)})
 			}

@@ -478,12 +478,21 @@ func (RDSInstance) Delete(ctx context.Context, env *engine.Env, live *engine.Liv
 // jurisdiction). Count 0 means none exist.
 //
 // Fields: identifier, source (ARN), count, instance_class, kms_key,
-// security_groups. Outputs: identifier, ids, arns, endpoints (comma-joined,
-// in replica order).
+// security_groups, subnet_group. Outputs: identifier, ids, arns, endpoints
+// (comma-joined, in replica order).
+//
+// A replica in another region than its source needs its own network
+// there: subnet_group (a DB subnet group of that region) and security
+// groups of that region's VPC; without them AWS answers InvalidGroup.NotFound
+// or places the replica outside the VPC. A replica in its source's region
+// inherits the source's subnet group, and AWS refuses one given
+// (DBSubnetGroupNotAllowedFault), so the driver refuses it first.
 type RDSReadReplica struct{}
 
-func (RDSReadReplica) Type() string       { return "rds_read_replica" }
-func (RDSReadReplica) ForceNew() []string { return []string{"identifier", "source", "kms_key"} }
+func (RDSReadReplica) Type() string { return "rds_read_replica" }
+func (RDSReadReplica) ForceNew() []string {
+	return []string{"identifier", "source", "kms_key", "subnet_group"}
+}
 
 // replicas returns the live replicas named base-<n>, ordered by n.
 func (RDSReadReplica) replicas(ctx context.Context, c *rds.Client, base string) ([]types.DBInstance, []int, error) {
@@ -539,7 +548,7 @@ func (r RDSReadReplica) Read(ctx context.Context, env *engine.Env, d *engine.Des
 	}
 	if len(dbs) == 0 {
 		// Count 0 and none exist: the empty set is as asked.
-		for _, k := range []string{"source", "instance_class", "kms_key", "security_groups"} {
+		for _, k := range []string{"source", "instance_class", "kms_key", "security_groups", "subnet_group"} {
 			if v, ok := d.Get(k); ok {
 				live.Fields[k] = deepCopy(v)
 			}
@@ -559,6 +568,13 @@ func (r RDSReadReplica) Read(ctx context.Context, env *engine.Env, d *engine.Des
 			"instance_class":  aws.ToString(db.DBInstanceClass),
 			"kms_key":         sameKey(aws.ToString(db.KmsKeyId), d.String("kms_key")),
 			"security_groups": inDesiredOrder(vpcSecurityGroups(db.VpcSecurityGroups), d.Strings("security_groups")),
+		}
+		if d.Has("subnet_group") {
+			sg := ""
+			if db.DBSubnetGroup != nil {
+				sg = aws.ToString(db.DBSubnetGroup.DBSubnetGroupName)
+			}
+			fields["subnet_group"] = sg
 		}
 		// Report the first replica that differs from the blueprint, so a
 		// change on any one of them shows.
@@ -604,9 +620,17 @@ func (r RDSReadReplica) create(ctx context.Context, c *rds.Client, env *engine.E
 	if cls := d.String("instance_class"); cls != "" {
 		in.DBInstanceClass = aws.String(cls)
 	}
+	crossRegion := false
 	if a, err := arn.Parse(src); err == nil && a.Region != d.Region {
 		// Cross-region: the SDK presigns the request in the source region.
 		in.SourceRegion = aws.String(a.Region)
+		crossRegion = true
+	}
+	switch sg := d.String("subnet_group"); {
+	case sg != "" && !crossRegion:
+		return fmt.Errorf("read replica %s: subnet_group %s given for a replica in its source's region %s: AWS refuses it (the replica inherits the source's subnet group); remove subnet_group", id, sg, d.Region)
+	case sg != "":
+		in.DBSubnetGroupName = aws.String(sg)
 	}
 	_, err := c.CreateDBInstanceReadReplica(ctx, in)
 	if engine.IsCode(err, "DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault") {

@@ -276,15 +276,18 @@ func TestRDSReadReplica(t *testing.T) {
 }
 
 // A replica in another region of the jurisdiction (Frankfurt -> Ireland),
-// encrypted with a key of its own region.
+// in a network of its own region (VPC, subnet group, security group) and
+// encrypted with a key of that region.
 func TestRDSReadReplicaCrossRegion(t *testing.T) {
+	ctx := context.Background()
 	env := newEnv(t, "eu-central-1")
 	n := makeDBNetwork(t, env, "eu-central-1")
+	standby := makeDBNetwork(t, env, "eu-west-1")
 	primary := create(t, env, drivers.RDSInstance{}, dbDesired(n, "eu-central-1"))
-	replicaKey := create(t, env, drivers.KMSKey{}, &engine.Desired{ID: "database_replica_key", Type: "kms_key", Region: "eu-west-1", Fields: map[string]any{"data_class": "database", "rotation": true}})
-	d := &engine.Desired{ID: "db_replicas", Type: "rds_read_replica", Region: "eu-west-1", Fields: map[string]any{
-		"identifier": "medportal-dev-db-replica", "source": primary.Outputs["arn"], "count": int64(1),
-		"instance_class": "db.t4g.medium", "kms_key": replicaKey.Outputs["arn"],
+	d := &engine.Desired{ID: "standby_db", Type: "rds_read_replica", Region: "eu-west-1", Fields: map[string]any{
+		"identifier": "medportal-dev-db-standby", "source": primary.Outputs["arn"], "count": int64(1),
+		"instance_class": "db.t4g.medium", "kms_key": standby.key.Outputs["arn"],
+		"subnet_group": standby.subnetGroup.Outputs["name"], "security_groups": []any{standby.sg.PhysicalID},
 	}}
 	live := lifecycle(t, env, drivers.RDSReadReplica{}, d, func(d *engine.Desired) []string {
 		d.Fields["instance_class"] = "db.r6g.large"
@@ -295,5 +298,29 @@ func TestRDSReadReplicaCrossRegion(t *testing.T) {
 	}
 	if live.Fields["source"] != primary.Outputs["arn"] {
 		t.Errorf("source %v, want %s", live.Fields["source"], primary.Outputs["arn"])
+	}
+	if live.Fields["subnet_group"] != standby.subnetGroup.Outputs["name"] {
+		t.Errorf("subnet group %v, want the standby region's %s", live.Fields["subnet_group"], standby.subnetGroup.Outputs["name"])
+	}
+
+	// Placed in the standby region's VPC, not the source's.
+	c := rds.NewFromConfig(env.Config("eu-west-1"))
+	replica := create(t, env, drivers.RDSReadReplica{}, d)
+	out, err := c.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(strings.Split(replica.Outputs["ids"], ",")[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := aws.ToString(out.DBInstances[0].DBSubnetGroup.VpcId); got != standby.vpc.PhysicalID {
+		t.Errorf("replica in vpc %s, want the standby vpc %s", got, standby.vpc.PhysicalID)
+	}
+
+	// A replica in its source's region inherits its subnet group; AWS
+	// refuses one given, and so does the driver, before calling AWS.
+	same := &engine.Desired{ID: "db_replicas", Type: "rds_read_replica", Region: "eu-central-1", Tags: ownershipTags(env, "db_replicas"), Fields: map[string]any{
+		"identifier": "medportal-dev-db-replica", "source": primary.Outputs["arn"], "count": int64(1),
+		"kms_key": n.key.Outputs["arn"], "subnet_group": n.subnetGroup.Outputs["name"],
+	}}
+	if _, err := (drivers.RDSReadReplica{}).Create(ctx, env, same); err == nil || !strings.Contains(err.Error(), "AWS refuses it") {
+		t.Errorf("same-region replica with a subnet group: err %v, want a refusal", err)
 	}
 }

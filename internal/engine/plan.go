@@ -172,7 +172,7 @@ func (e *Engine) desired(info StackInfo, n *node, out Outputs) (*Desired, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", n.res.ID, err)
 	}
-	fields, _ := f.(map[string]any)
+	fields, _ := withAccount(f, info.AccountID).(map[string]any)
 	return &Desired{ID: n.res.ID, Type: n.res.Type, Region: n.res.Region, Fields: fields, Tags: e.tags(info, n.res.ID)}, nil
 }
 

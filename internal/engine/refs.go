@@ -3,6 +3,9 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"strings"
+
+	"portal/internal/blueprints"
 )
 
 var refPattern = regexp.MustCompile(`\$\{ref\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\}`)
@@ -69,4 +72,30 @@ func resolveString(s string, out Outputs) (any, error) {
 		return Unknown{Ref: s[2 : len(s)-1]}, nil
 	}
 	return res, nil
+}
+
+// withAccount returns v with every ${stack.account} replaced by account,
+// the AWS account of the stack's environment (blueprints leave it for the
+// engine: the same blueprint runs in the dev, test and prod accounts).
+func withAccount(v any, account string) any {
+	switch x := v.(type) {
+	case string:
+		if strings.Contains(x, blueprints.AccountExpr) {
+			return strings.ReplaceAll(x, blueprints.AccountExpr, account)
+		}
+		return x
+	case []any:
+		res := make([]any, len(x))
+		for i, e := range x {
+			res[i] = withAccount(e, account)
+		}
+		return res
+	case map[string]any:
+		res := make(map[string]any, len(x))
+		for k, e := range x {
+			res[k] = withAccount(e, account)
+		}
+		return res
+	}
+	return v
 }

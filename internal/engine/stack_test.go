@@ -122,7 +122,8 @@ func TestWholeStack(t *testing.T) {
 		types[ch.Type] = true
 	}
 	for _, want := range []string{"kms_key", "s3_bucket", "dynamodb_table", "rds_instance", "sns_topic", "log_group", "metric_alarm", "cloudtrail",
-		"vpc", "security_group", "launch_template", "alb", "listener", "autoscaling_group", "route53_zone", "route53_record", "cloudfront_distribution", "iam_role"} {
+		"vpc", "security_group", "launch_template", "alb", "listener", "autoscaling_group", "route53_zone", "route53_record", "cloudfront_distribution", "iam_role",
+		"vpc_endpoints", "kms_key_policy", "iam_service_linked_role", "rds_read_replica", "db_subnet_group"} {
 		if !types[want] {
 			t.Errorf("the stack has no %s", want)
 		}
@@ -152,14 +153,15 @@ func TestWholeStack(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %s %v", ch.Action, ch.ID, ch.Fields))
 		}
 	}
-	if want := "update app_logs [{retention_days 30 60 false}]"; len(got) != 1 || got[0] != want {
+	// The home and the standby region's app logs share the parameter.
+	if want := []string{"update app_logs [{retention_days 30 60 false}]", "update standby_app_logs [{retention_days 30 60 false}]"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("plan after changing log_retention_days: %q, want exactly %q", got, want)
 	}
 	h.planApply(t, changed, "apply")
 
 	d, _ := h.planApply(t, changed, "destroy")
 	t.Logf("destroy: %v", d.Counts())
-	if left := h.owned(t, "dev-eu", "eu-central-1", "us-east-1"); len(left) > 0 {
+	if left := h.owned(t, "dev-eu", "eu-central-1", "eu-west-1", "us-east-1"); len(left) > 0 {
 		t.Errorf("after destroy AWS still holds %d resources tagged dev-eu: %v", len(left), left)
 	}
 }

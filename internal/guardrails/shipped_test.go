@@ -1,6 +1,7 @@
 package guardrails_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,8 +34,8 @@ func TestShippedStacksAreGuardrailClean(t *testing.T) {
 	}
 }
 
-// An EU documents bucket replicating to us-east-1 is refused citing GDPR Art. 44,
-// pointing at the parameter that moved it.
+// An EU documents replica moved to us-east-1 is refused citing GDPR Art. 44,
+// pointing at the line that moved it and at the replication.
 func TestEUReplicationToUSRefused(t *testing.T) {
 	arch, err := os.ReadFile(filepath.Join(shipped, "architecture.yaml"))
 	if err != nil {
@@ -44,7 +45,14 @@ func TestEUReplicationToUSRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params = []byte(strings.Replace(string(params), "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1", 1))
+	const from = "    region: ${stack.standby_region}\n    name: ${param.name_prefix}-documents-replica"
+	i := strings.Index(string(arch), from)
+	if i < 0 {
+		t.Fatalf("architecture.yaml lacks %q", from)
+	}
+	moved := strings.Count(string(arch[:i]), "\n") + 1
+	arch = []byte(strings.Replace(string(arch), from, "    region: us-east-1\n    name: ${param.name_prefix}-documents-replica", 1))
+	replication := strings.Count(string(arch[:strings.Index(string(arch), "destination_bucket: ${ref.documents_replica_bucket.arn}")]), "\n") + 1
 	af, ds := blueprints.Parse("blueprints/architecture.yaml", arch)
 	pf, ds2 := blueprints.Parse("blueprints/stacks/prod-eu.yaml", params)
 	if len(ds)+len(ds2) > 0 {
@@ -63,9 +71,8 @@ func TestEUReplicationToUSRefused(t *testing.T) {
 		}
 	}
 	want := []string{
-		"blueprints/stacks/prod-eu.yaml:35:3: documents_replica_key.region: [data-residency, blocking, GDPR Art. 44] documents_replica_key is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
-		"blueprints/stacks/prod-eu.yaml:35:3: documents_replica_bucket.region: [data-residency, blocking, GDPR Art. 44] documents_replica_bucket is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
-		"blueprints/architecture.yaml:83:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to bucket documents_replica_bucket in us-east-1, outside the EU regions (eu-central-1, eu-west-1)",
+		fmt.Sprintf("blueprints/architecture.yaml:%d:5: documents_replica_bucket.region: [data-residency, blocking, GDPR Art. 44] documents_replica_bucket is in us-east-1, outside the EU regions (eu-central-1, eu-west-1)", moved),
+		fmt.Sprintf("blueprints/architecture.yaml:%d:5: documents_replication.destination_bucket: [data-residency, blocking, GDPR Art. 44] replicates to bucket documents_replica_bucket in us-east-1, outside the EU regions (eu-central-1, eu-west-1)", replication),
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

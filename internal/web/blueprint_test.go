@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +31,27 @@ func shippedProdEU(t *testing.T, old, new string) string {
 	}
 	if n := strings.Count(string(b), old); n != 1 {
 		t.Fatalf("%s holds %q %d times, want once", prodEUPath, old, n)
+	}
+	return strings.Replace(string(b), old, new, 1)
+}
+
+// movedReplica moves the documents replica of every stack with a standby
+// to us-east-1: regions come from the catalogue, so only the architecture
+// can move data.
+var movedReplica = [2]string{
+	"    region: ${stack.standby_region}\n    name: ${param.name_prefix}-documents-replica",
+	"    region: us-east-1\n    name: ${param.name_prefix}-documents-replica",
+}
+
+// shippedArchitecture returns the shipped architecture with old replaced by new.
+func shippedArchitecture(t *testing.T, old, new string) string {
+	t.Helper()
+	b, err := shipped.FS.ReadFile("architecture.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), old); n != 1 {
+		t.Fatalf("architecture.yaml holds %q %d times, want once", old, n)
 	}
 	return strings.Replace(string(b), old, new, 1)
 }
@@ -188,23 +210,26 @@ func TestOpsEditsEUProdParameters(t *testing.T) {
 	})
 
 	refusals := []struct {
-		name, old, new, rule, citation string
+		name, path, content, rule, citation string
 	}{
-		{"backups kept 3 days", "backup_retention_days: 35", "backup_retention_days: 3", "rds-backup-retention", "GDPR Art. 32(1)(c)"},
-		{"documents replicated to the US", "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1", "data-residency", "GDPR Art. 44"},
+		{"backups kept 3 days", prodEUPath, shippedProdEU(t, "backup_retention_days: 35", "backup_retention_days: 3"), "rds-backup-retention", "GDPR Art. 32(1)(c)"},
+		{"documents replicated to the US", "architecture.yaml", shippedArchitecture(t, movedReplica[0], movedReplica[1]), "data-residency", "GDPR Art. 44"},
 	}
 	for _, tt := range refusals {
 		t.Run("refused: "+tt.name, func(t *testing.T) {
 			before := h.versionCount(t)
-			r := c.submit(t, "/blueprints/new", "/blueprints/versions", form(shippedProdEU(t, tt.old, tt.new), tt.name))
+			f := form(tt.content, tt.name)
+			f.Set("path", tt.path)
+			r := c.submit(t, "/blueprints/new", "/blueprints/versions", f)
 			if r.StatusCode != http.StatusUnprocessableEntity {
 				t.Fatalf("save: got %d, want 422", r.StatusCode)
 			}
 			d := r.Doc(t)
-			if rules := texts(d, `[data-testid=finding-rule]`); len(rules) == 0 || rules[0] != tt.rule {
-				t.Errorf("rules: got %q, want %s", rules, tt.rule)
-			}
-			if cites := texts(d, `[data-testid=finding-citation]`); len(cites) == 0 || cites[0] != tt.citation {
+			rules, cites := texts(d, `[data-testid=finding-rule]`), texts(d, `[data-testid=finding-citation]`)
+			i := slices.Index(rules, tt.rule)
+			if i < 0 {
+				t.Errorf("rules: got %q, want %s among them", rules, tt.rule)
+			} else if i >= len(cites) || !slices.Contains(cites, tt.citation) {
 				t.Errorf("citations: got %q, want %s", cites, tt.citation)
 			}
 			if ex := texts(d, `[data-testid=finding-explanation]`); len(ex) == 0 || ex[0] == "" {
@@ -299,10 +324,13 @@ func TestBlueprintAPI(t *testing.T) {
 	if d, line := rej.Error.Diagnostics[0], shippedLine(t, "backup_retention_days:"); d.File != prodEUPath || d.Line != line || d.Column != 5 || d.Path != "params.db.backup_retention_days" {
 		t.Errorf("diagnostic: got %+v, want %s:%d:5 params.db.backup_retention_days", d, prodEUPath, line)
 	}
-	blocked := h.api(t, http.MethodPost, "/api/v1/blueprints/versions", tok, "application/json", body(shippedProdEU(t, "documents_replica_region: eu-west-1", "documents_replica_region: us-east-1")))
+	blocked := h.api(t, http.MethodPost, "/api/v1/blueprints/versions", tok, "application/json",
+		jsonText(t, map[string]any{"message": "via the API", "files": []map[string]string{{"path": "architecture.yaml", "content": shippedArchitecture(t, movedReplica[0], movedReplica[1])}}}))
 	rej = rejection{}
 	blocked.JSON(t, &rej)
-	if blocked.StatusCode != http.StatusUnprocessableEntity || len(rej.Error.Guardrails) == 0 || rej.Error.Guardrails[0].Citation != "GDPR Art. 44" || rej.Error.Guardrails[0].Stack != "prod-eu" {
+	if blocked.StatusCode != http.StatusUnprocessableEntity || !slices.ContainsFunc(rej.Error.Guardrails, func(g struct{ RuleID, Citation, File, Stack string }) bool {
+		return g.Citation == "GDPR Art. 44" && g.Stack == "prod-eu"
+	}) {
 		t.Errorf("blocked POST: got %d %+v", blocked.StatusCode, rej)
 	}
 
