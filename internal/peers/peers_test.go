@@ -111,7 +111,7 @@ func TestMotoStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/moto-api/", "moto patches applied: patch_policy_conditions"} {
+	for _, want := range []string{"/moto-api/", "moto patches applied: ", "patch_policy_conditions", "patch_rds_replica_subnet_group"} {
 		if !bytes.Contains(log, []byte(want)) {
 			t.Errorf("moto log: got %q, want it to mention %q", log, want)
 		}
