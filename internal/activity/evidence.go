@@ -78,6 +78,9 @@ type EvidenceSources struct {
 	State StateSource
 	Staff *staff.Service
 	Audit *audit.Log
+	// Preventive, when set, gives the controls AWS itself enforces for a
+	// jurisdiction (the organization's service control policies).
+	Preventive func(ctx context.Context, jurisdiction string) []Control
 }
 
 // BuildReport checks every control of jurisdiction: per stack, the
@@ -99,6 +102,9 @@ func (s *Service) BuildReport(ctx context.Context, jurisdiction string, by audit
 	for _, st := range stacks {
 		r.Controls = append(r.Controls, s.guardrailControl(ctx, st, src))
 		r.Controls = append(r.Controls, s.liveControls(ctx, st, src)...)
+	}
+	if src.Preventive != nil {
+		r.Controls = append(r.Controls, src.Preventive(ctx, jurisdiction)...)
 	}
 	r.Controls = append(r.Controls, s.portalControls(ctx, src)...)
 	return r, nil

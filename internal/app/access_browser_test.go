@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/chromedp/chromedp"
 
 	"portal/internal/access"
@@ -218,6 +220,34 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	}
 	do("consistency", chromedp.Navigate(a.URL()+"/access/aws/consistency"), chromedp.WaitVisible(`[data-testid=empty]`))
 	shot("10-consistent")
+	// The guardrail report shows the preventive layer: planned, applied,
+	// and attached to the organization's root in moto.
+	mgmtCfg := peers.AssumeAccount(context.Background(), m.AWSConfig("us-east-1"), mgmt, peertest.TestRole)
+	if _, err := organizations.NewFromConfig(mgmtCfg).CreateOrganization(context.Background(), &organizations.CreateOrganizationInput{FeatureSet: orgtypes.OrganizationFeatureSetAll}); err != nil {
+		t.Fatal(err)
+	}
+	do("plan the organization's policies", chromedp.Navigate(a.URL()+"/blueprints/guardrails/jurisdictions/eu"), chromedp.WaitVisible(`[data-testid=preventive]`),
+		chromedp.Click(`[data-testid=preventive-plan-button]`), chromedp.WaitVisible(`[data-testid=preventive-plan]`))
+	shot("11-preventive-planned")
+	do("apply the organization's policies", chromedp.Click(`[data-testid=preventive-apply]`), chromedp.WaitVisible(`[data-testid=nav-runs]`))
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		// The run page streams its progress; leaving it can abort the
+		// first navigation, so a failed load is simply tried again.
+		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL()+"/blueprints/guardrails/jurisdictions/eu"), chromedp.WaitVisible(`[data-testid=preventive]`)); err == nil &&
+			strings.Contains(text(`[data-testid="scp-portal-residency-eu"]`), "attached to the root") {
+			break
+		}
+		if time.Now().After(deadline) {
+			shot("failed")
+			t.Fatal("the EU residency policy never showed as attached")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	shot("12-preventive-attached")
+	if got := text(`[data-testid="scp-portal-protect-audit"]`); !strings.Contains(got, "attached to the root") {
+		t.Errorf("audit policy row: %q", got)
+	}
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="assignment-prod-ops-deployer-prod"]').length`)); err != nil || n != 0 {
 		t.Errorf("after expiry the consistency page lists %d ops-deployer assignments (err %v), want none", n, err)
 	}

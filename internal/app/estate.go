@@ -15,6 +15,7 @@ import (
 	"portal/internal/drivers"
 	"portal/internal/engine"
 	"portal/internal/inventory"
+	"portal/internal/orgguard"
 	"portal/internal/regions"
 	"portal/internal/web"
 	"portal/internal/workflows"
@@ -33,6 +34,8 @@ type Estate struct {
 	Inventory *inventory.Service
 	// Access manages the IAM groups staff hold in each account.
 	Access *access.Service
+	// OrgGuard keeps the organization's service control policies.
+	OrgGuard *orgguard.Service
 }
 
 // InventoryInterval is how often the estate is discovered.
@@ -56,7 +59,7 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	if a.cfg.Management != nil {
 		accts.SetManagement(*a.cfg.Management)
 	}
-	reg, err := engine.NewRegistry(append(drivers.All(), access.Drivers()...)...)
+	reg, err := engine.NewRegistry(append(append(drivers.All(), access.Drivers()...), orgguard.Drivers()...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +73,13 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	e.Inventory.Schedule(a.Jobs, InventoryInterval)
 	if e.Access, err = a.buildAccess(e, opts); err != nil {
 		return nil, err
+	}
+	e.OrgGuard = &orgguard.Service{Engine: eng, Configs: source, Environments: map[string]string{}, Now: opts.Now}
+	for _, env := range cat.Environments() {
+		e.OrgGuard.Environments[env.Name] = env.AccountID
+	}
+	if m, ok := accts.ManagementAccount(); ok {
+		e.OrgGuard.ManagementAccount = m.AccountID
 	}
 	return e, nil
 }
@@ -95,6 +105,7 @@ func (a *App) webDeps(opts Options) web.Deps {
 		d.Workflows = a.Estate.Workflows
 		d.StackRuns = web.StackRunsOf(a.Estate.Workflows)
 		d.Access = a.Estate.Access
+		d.OrgGuard = a.Estate.OrgGuard
 	}
 	return d
 }

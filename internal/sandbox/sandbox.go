@@ -145,6 +145,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkAccounts(ctx, cfg, stdout); err != nil {
 		return err
 	}
+	if err := ensureOrganization(ctx, cfg, stdout); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, data in %s). Ctrl-C stops everything.\n",
 		a.URL(), awsURL, stripe.URL(), *dir)
 	if a.FirstAdmin != nil {

@@ -71,6 +71,9 @@ func (s *Server) activityEvidenceCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	by := who(c)
 	src := activity.EvidenceSources{Staff: s.deps.Staff, Audit: s.deps.Audit}
+	if s.deps.OrgGuard.Configured() {
+		src.Preventive = s.deps.OrgGuard.Controls
+	}
 	if s.deps.Workflows != nil {
 		src.Runs, src.State = s.deps.Workflows.Engine, s.deps.Workflows.Engine
 	}

@@ -90,6 +90,7 @@ func (s *Server) renderReport(c echo.Context, j regions.Jurisdiction, stacks []s
 		}
 	}
 	v.Links = append(v.Links, templates.NavItem{Label: "Version #" + itoa(ver.Seq), Href: "/blueprints/versions/" + ver.ID})
+	v.Preventive = s.preventiveView(c, j)
 	return s.render(c, http.StatusOK, templates.GuardrailReport(s.page(c, heading, "stacks"), v))
 }
 

@@ -56,6 +56,8 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/blueprints/exceptions/:id/revoke", s.exceptionRevoke, deployers)
 	s.handle(get, "/blueprints/guardrails/stacks/:stack", s.stackReport, estate)
 	s.handle(get, "/blueprints/guardrails/jurisdictions/:jurisdiction", s.jurisdictionReport, estate)
+	s.handle(post, "/blueprints/guardrails/organization/plan", s.orgGuardPlan, admin)
+	s.handle(post, "/blueprints/guardrails/organization/plans/:id/apply", s.orgGuardApply, admin)
 	s.handle(get, "/inventory", s.inventoryList, estate)
 	s.handle(get, "/inventory/progress", s.inventoryProgress, estate)
 	s.handle(post, "/inventory/discover", s.inventoryDiscover, deployers)

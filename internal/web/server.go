@@ -21,6 +21,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/inventory"
+	"portal/internal/orgguard"
 	"portal/internal/regions"
 	"portal/internal/staff"
 	"portal/internal/store"
@@ -75,6 +76,9 @@ type Deps struct {
 	// Access is staff AWS access (roles, grants, elevation, reviews); nil
 	// when no AWS environments are configured, and its pages say so.
 	Access *access.Service
+	// OrgGuard is the organization's service control policies; nil or
+	// unconfigured without a management account.
+	OrgGuard *orgguard.Service
 }
 
 // Server is the portal's HTTP handler.

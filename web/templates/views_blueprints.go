@@ -193,6 +193,8 @@ type ReportView struct {
 	Exceptions   []ExceptionRow
 	CanEdit      bool
 	Links        []NavItem // the other scopes
+	// Preventive is what AWS itself refuses for the jurisdiction.
+	Preventive PreventiveView
 }
 
 // JurisdictionHead is a column of the stacks grid.
