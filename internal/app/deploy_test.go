@@ -55,7 +55,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, _, err := a.Staff.CreateToken(context.Background(), audit.Entry{Actor: "test"}, u.ID, "CI pipeline")
+	token, _, err := a.Staff.CreateToken(context.Background(), audit.Entry{Actor: "test"}, u.ID, staff.NewToken{Name: "CI pipeline", Scopes: []string{staff.ScopeAll}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ func prepareToken(ctx context.Context, dir, email string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("loadtest: create %s: %w", email, err)
 	}
-	tok, _, err := svc.CreateToken(ctx, by, u.ID, "soak")
+	tok, _, err := svc.CreateToken(ctx, by, u.ID, staff.NewToken{Name: "soak", Scopes: []string{staff.ScopeAll}})
 	if err != nil {
 		return "", fmt.Errorf("loadtest: token for %s: %w", email, err)
 	}

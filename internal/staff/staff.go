@@ -26,6 +26,10 @@ type User struct {
 	MustChangePassword bool
 	TOTPEnabled        bool
 	Disabled           bool
+	// CredentialsVersion grows with every change of the account's
+	// credentials or roles; a session signed in under an older version is
+	// void (see EndCredentials).
+	CredentialsVersion int64
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 }
@@ -236,7 +240,7 @@ type queryer interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
-const userColumns = `u.id, u.email, u.name, u.must_change_password, u.totp_enabled, u.disabled, u.created_at, u.updated_at,
+const userColumns = `u.id, u.email, u.name, u.must_change_password, u.totp_enabled, u.disabled, u.credentials_version, u.created_at, u.updated_at,
 	COALESCE((SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_id = u.id), '')`
 
 func listUsers(ctx context.Context, q queryer, where string, args ...any) ([]User, error) {
@@ -249,7 +253,7 @@ func listUsers(ctx context.Context, q queryer, where string, args ...any) ([]Use
 	for rows.Next() {
 		var u User
 		var created, updated, roles string
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &created, &updated, &roles); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &u.CredentialsVersion, &created, &updated, &roles); err != nil {
 			return nil, fmt.Errorf("staff: scan user: %w", err)
 		}
 		u.CreatedAt, _ = store.ParseTime(created)
@@ -350,7 +354,15 @@ func (s *Service) SetRoles(ctx context.Context, by audit.Entry, id int64, roles 
 				return nil, apperr.New(apperr.Conflict, "%s is the last enabled admin; make someone else an admin first", u.Email)
 			}
 		}
-		return map[string]any{"before": u.Roles, "after": roles}, setRoles(ctx, tx, id, roles)
+		if err := setRoles(ctx, tx, id, roles); err != nil {
+			return nil, err
+		}
+		// Sessions end (they were signed in under other roles); tokens
+		// stay, and read the new roles on their next request.
+		if _, err := s.endCredentials(ctx, tx, id, ""); err != nil {
+			return nil, err
+		}
+		return map[string]any{"before": u.Roles, "after": roles, "sessions_ended": true}, nil
 	})
 }
 
@@ -368,11 +380,16 @@ func (s *Service) SetDisabled(ctx context.Context, by audit.Entry, id int64, dis
 			} else if last {
 				return nil, apperr.New(apperr.Conflict, "%s is the last enabled admin and cannot be disabled", u.Email)
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, store.Time(s.now()), id); err != nil {
-				return nil, fmt.Errorf("staff: revoke tokens: %w", err)
+			n, err := s.endCredentials(ctx, tx, id, "account disabled")
+			if err != nil {
+				return nil, err
 			}
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 1 WHERE id = ?`, id); err != nil {
+				return nil, err
+			}
+			return map[string]any{"sessions_ended": true, "tokens_revoked": n}, nil
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+		_, err := tx.ExecContext(ctx, `UPDATE users SET disabled = 0 WHERE id = ?`, id)
 		return nil, err
 	})
 	if err == nil && disabled && s.OnDisabled != nil {
@@ -385,8 +402,11 @@ func (s *Service) SetDisabled(ctx context.Context, by audit.Entry, id int64, dis
 // enrols again at next sign-in.
 func (s *Service) ResetTwoFactor(ctx context.Context, by audit.Entry, id int64) (User, error) {
 	return s.update(ctx, by, id, "staff.reset_2fa", func(tx *sql.Tx, u User) (map[string]any, error) {
-		_, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_enabled = 0, totp_last_step = 0 WHERE id = ?`, id)
-		return nil, err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_enabled = 0, totp_last_step = 0 WHERE id = ?`, id); err != nil {
+			return nil, err
+		}
+		n, err := s.endCredentials(ctx, tx, id, "two-factor reset")
+		return map[string]any{"sessions_ended": true, "tokens_revoked": n}, err
 	})
 }
 
@@ -398,8 +418,11 @@ func (s *Service) ResetPassword(ctx context.Context, by audit.Entry, id int64) (
 		return User{}, "", err
 	}
 	u, err := s.update(ctx, by, id, "staff.reset_password", func(tx *sql.Tx, u User) (map[string]any, error) {
-		_, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = 1 WHERE id = ?`, hash, id)
-		return nil, err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = 1 WHERE id = ?`, hash, id); err != nil {
+			return nil, err
+		}
+		n, err := s.endCredentials(ctx, tx, id, "password reset")
+		return map[string]any{"sessions_ended": true, "tokens_revoked": n}, err
 	})
 	return u, otp, err
 }
@@ -437,10 +460,33 @@ func (s *Service) ChangePassword(ctx context.Context, by audit.Entry, id int64, 
 		return err
 	}
 	_, err = s.update(ctx, by, id, "auth.change_password", func(tx *sql.Tx, u User) (map[string]any, error) {
-		_, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?`, newHash, id)
-		return nil, err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = 0 WHERE id = ?`, newHash, id); err != nil {
+			return nil, err
+		}
+		n, err := s.endCredentials(ctx, tx, id, "password changed")
+		return map[string]any{"other_sessions_ended": true, "tokens_revoked": n}, err
 	})
 	return err
+}
+
+// endCredentials makes every session of account id void (by moving its
+// credentials version on) and, unless reason is "", revokes its active API
+// tokens with that reason, returning how many. The session that made a
+// change of its own account's credentials stays signed in by taking the
+// new version (package web does that).
+func (s *Service) endCredentials(ctx context.Context, tx *sql.Tx, id int64, reason string) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET credentials_version = credentials_version + 1 WHERE id = ?`, id); err != nil {
+		return 0, fmt.Errorf("staff: end sessions: %w", err)
+	}
+	if reason == "" {
+		return 0, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ?, revoked_reason = ? WHERE user_id = ? AND revoked_at IS NULL`,
+		store.Time(s.now()), reason, id)
+	if err != nil {
+		return 0, fmt.Errorf("staff: revoke tokens: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // RecordSignIn audits a completed sign-in (after two-factor, if any).

@@ -121,3 +121,34 @@ func TestSourceOf(t *testing.T) {
 		}
 	}
 }
+
+func TestScopes(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+		err  bool
+	}{
+		{[]string{"read"}, "read", false},
+		{[]string{"all", "runs"}, "all", false},
+		{[]string{"staff:read, runs", "inventory:read", "runs:read"}, "runs,inventory:read,staff:read", false},
+		{[]string{"read", "runs:read", "audit"}, "read,audit", false},
+		{[]string{"wizardry"}, "", true},
+		{nil, "", true},
+	}
+	for _, tt := range tests {
+		got, err := staff.ParseScopes(tt.in)
+		if (err != nil) != tt.err || got.Text() != tt.want {
+			t.Errorf("ParseScopes(%q) = %q, %v; want %q (error %v)", tt.in, got.Text(), err, tt.want, tt.err)
+		}
+	}
+	sc, _ := staff.ParseScopes([]string{"runs", "audit:read"})
+	for _, c := range []struct {
+		area  string
+		write bool
+		want  bool
+	}{{"runs", true, true}, {"runs", false, true}, {"audit", false, true}, {"audit", true, false}, {"staff", false, false}, {"", true, true}} {
+		if got := sc.Allows(c.area, c.write); got != c.want {
+			t.Errorf("%q.Allows(%q, write %v) = %v, want %v", sc.Text(), c.area, c.write, got, c.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,32 +24,71 @@ type Token struct {
 	UserID     int64
 	Name       string
 	Prefix     string // first characters of the token, to recognise it
+	Scopes     Scopes
+	LifeDays   int // how long it lasts from creation or renewal
 	CreatedAt  time.Time
+	ExpiresAt  time.Time
 	LastUsedAt time.Time // zero when never used
-	RevokedAt  time.Time // zero while active
+	RevokedAt  time.Time // zero while not revoked
+	// RevokedReason says why a revoked token was revoked: "" when its owner
+	// revoked it, else what ended it ("password changed", …).
+	RevokedReason string
 }
 
-// Active reports whether the token can still be used.
-func (t Token) Active() bool { return t.RevokedAt.IsZero() }
+// Active reports whether the token can be used at now.
+func (t Token) Active(now time.Time) bool { return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) }
+
+// Expired reports whether the token ran out (rather than being revoked).
+func (t Token) Expired(now time.Time) bool { return t.RevokedAt.IsZero() && !now.Before(t.ExpiresAt) }
 
 const tokenPrefix = "ptl_"
+
+// TokenLives are the lives, in days, a token may be given; DefaultTokenLife
+// is the one offered first.
+var TokenLives = []int{7, 30, 90, 180, 365}
+
+// DefaultTokenLife is a token's life in days unless another is chosen.
+const DefaultTokenLife = 90
 
 func hashToken(plain string) string {
 	sum := sha256.Sum256([]byte(plain))
 	return hex.EncodeToString(sum[:])
 }
 
-// CreateToken issues a token for account id and returns its secret, which
-// is shown once and stored only as a SHA-256 hash.
-func (s *Service) CreateToken(ctx context.Context, by audit.Entry, userID int64, name string) (string, Token, error) {
-	name = strings.TrimSpace(name)
+// NewToken is what a token is made with.
+type NewToken struct {
+	Name     string
+	LifeDays int // one of TokenLives; 0 means DefaultTokenLife
+	Scopes   []string
+}
+
+// Validate checks the input and names each bad field.
+func (n *NewToken) Validate() (Scopes, error) {
 	var v apperr.Validation
-	if name == "" {
+	n.Name = strings.TrimSpace(n.Name)
+	if n.Name == "" {
 		v.Add("name", "is required; say what the token is for")
-	} else if len(name) > 80 {
+	} else if len(n.Name) > 80 {
 		v.Add("name", "is longer than 80 characters")
 	}
-	if err := v.Err(); err != nil {
+	if n.LifeDays == 0 {
+		n.LifeDays = DefaultTokenLife
+	}
+	if !slices.Contains(TokenLives, n.LifeDays) {
+		v.Add("life", fmt.Sprintf("must be one of %v days", TokenLives))
+	}
+	sc, err := ParseScopes(n.Scopes)
+	if err != nil {
+		v.Add("scopes", err.Error())
+	}
+	return sc, v.Err()
+}
+
+// CreateToken issues a token for account id and returns its secret, which
+// is shown once and stored only as a SHA-256 hash.
+func (s *Service) CreateToken(ctx context.Context, by audit.Entry, userID int64, n NewToken) (string, Token, error) {
+	scopes, err := n.Validate()
+	if err != nil {
 		return "", Token{}, err
 	}
 	raw := make([]byte, 32)
@@ -57,16 +97,18 @@ func (s *Service) CreateToken(ctx context.Context, by audit.Entry, userID int64,
 	}
 	plain := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	var tok Token
-	_, err := s.update(ctx, by, userID, "token.create", func(tx *sql.Tx, u User) (map[string]any, error) {
+	_, err = s.update(ctx, by, userID, "token.create", func(tx *sql.Tx, u User) (map[string]any, error) {
 		now := s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
-			userID, name, plain[:10], hashToken(plain), store.Time(now))
+		expires := now.Add(time.Duration(n.LifeDays) * 24 * time.Hour)
+		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, expires_at, life_days, scopes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			userID, n.Name, plain[:10], hashToken(plain), store.Time(now), store.Time(expires), n.LifeDays, scopes.Text())
 		if err != nil {
 			return nil, fmt.Errorf("staff: create token: %w", err)
 		}
 		id, _ := res.LastInsertId()
-		tok = Token{ID: id, UserID: userID, Name: name, Prefix: plain[:10], CreatedAt: now}
-		return map[string]any{"token_id": id, "name": name, "prefix": tok.Prefix}, nil
+		tok = Token{ID: id, UserID: userID, Name: n.Name, Prefix: plain[:10], Scopes: scopes, LifeDays: n.LifeDays, CreatedAt: now, ExpiresAt: expires}
+		return map[string]any{"token_id": id, "name": n.Name, "prefix": tok.Prefix, "scopes": scopes.Text(), "expires_at": store.Time(expires)}, nil
 	})
 	if err != nil {
 		return "", Token{}, err
@@ -74,27 +116,44 @@ func (s *Service) CreateToken(ctx context.Context, by audit.Entry, userID int64,
 	return plain, tok, nil
 }
 
+const tokenColumns = `t.id, t.user_id, t.name, t.prefix, t.scopes, t.life_days, t.created_at, COALESCE(t.expires_at, ''),
+	COALESCE(t.last_used_at, ''), COALESCE(t.revoked_at, ''), t.revoked_reason`
+
+func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
+	var t Token
+	var scopes, created, expires, used, revoked string
+	if err := sc.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &scopes, &t.LifeDays, &created, &expires, &used, &revoked, &t.RevokedReason); err != nil {
+		return t, err
+	}
+	t.Scopes = Scopes(strings.Split(scopes, ","))
+	t.CreatedAt, _ = store.ParseTime(created)
+	if expires != "" {
+		t.ExpiresAt, _ = store.ParseTime(expires)
+	} else {
+		// Made before tokens expired: 90 days from creation.
+		t.ExpiresAt = t.CreatedAt.Add(DefaultTokenLife * 24 * time.Hour)
+	}
+	if used != "" {
+		t.LastUsedAt, _ = store.ParseTime(used)
+	}
+	if revoked != "" {
+		t.RevokedAt, _ = store.ParseTime(revoked)
+	}
+	return t, nil
+}
+
 // ListTokens returns account id's tokens, newest first.
 func (s *Service) ListTokens(ctx context.Context, userID int64) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, name, prefix, created_at, COALESCE(last_used_at, ''), COALESCE(revoked_at, '')
-		FROM api_tokens WHERE user_id = ? ORDER BY id DESC`, userID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.user_id = ? ORDER BY t.id DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("staff: list tokens: %w", err)
 	}
 	defer rows.Close()
 	var out []Token
 	for rows.Next() {
-		var t Token
-		var created, used, revoked string
-		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix, &created, &used, &revoked); err != nil {
+		t, err := scanToken(rows)
+		if err != nil {
 			return nil, fmt.Errorf("staff: scan token: %w", err)
-		}
-		t.CreatedAt, _ = store.ParseTime(created)
-		if used != "" {
-			t.LastUsedAt, _ = store.ParseTime(used)
-		}
-		if revoked != "" {
-			t.RevokedAt, _ = store.ParseTime(revoked)
 		}
 		out = append(out, t)
 	}
@@ -117,23 +176,51 @@ func (s *Service) RevokeToken(ctx context.Context, by audit.Entry, userID, token
 	return err
 }
 
-// ErrBadToken answers any unusable API token.
-var ErrBadToken = apperr.New(apperr.Unauthorized, "the API token is missing, unknown, revoked, or belongs to a disabled account")
+// RenewToken gives token tokenID of account userID its life again from now
+// (an expired token comes back; a revoked one does not), and returns it.
+func (s *Service) RenewToken(ctx context.Context, by audit.Entry, userID, tokenID int64) (Token, error) {
+	var out Token
+	_, err := s.update(ctx, by, userID, "token.renew", func(tx *sql.Tx, u User) (map[string]any, error) {
+		t, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens t WHERE t.id = ? AND t.user_id = ?`, tokenID, userID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, apperr.New(apperr.NotFound, "no token %d", tokenID)
+		} else if err != nil {
+			return nil, fmt.Errorf("staff: renew token: %w", err)
+		}
+		if !t.RevokedAt.IsZero() {
+			return nil, apperr.New(apperr.Conflict, "token %q was revoked; create a new one", t.Name)
+		}
+		t.ExpiresAt = s.now().Add(time.Duration(t.LifeDays) * 24 * time.Hour)
+		if _, err := tx.ExecContext(ctx, `UPDATE api_tokens SET expires_at = ? WHERE id = ?`, store.Time(t.ExpiresAt), t.ID); err != nil {
+			return nil, fmt.Errorf("staff: renew token: %w", err)
+		}
+		out = t
+		return map[string]any{"token_id": tokenID, "expires_at": store.Time(t.ExpiresAt)}, nil
+	})
+	return out, err
+}
 
-// AuthenticateToken returns the account a token belongs to.
+// ErrBadToken answers any unusable API token.
+var ErrBadToken = apperr.New(apperr.Unauthorized, "the API token is missing, unknown, expired, revoked, or belongs to a disabled account")
+
+// AuthenticateToken returns the account a token belongs to, read afresh
+// (its roles as they are now), and the token with its scopes.
 func (s *Service) AuthenticateToken(ctx context.Context, plain string) (User, Token, error) {
-	if !strings.HasPrefix(plain, tokenPrefix) {
+	if !strings.HasPrefix(plain, tokenPrefix) || len(plain) > 100 {
 		return User{}, Token{}, ErrBadToken
 	}
-	var t Token
-	err := s.db.QueryRowContext(ctx, `SELECT t.id, t.user_id, t.name, t.prefix FROM api_tokens t JOIN users u ON u.id = t.user_id
-		WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0`, hashToken(plain)).Scan(&t.ID, &t.UserID, &t.Name, &t.Prefix)
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens t JOIN users u ON u.id = t.user_id
+		WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0`, hashToken(plain)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, Token{}, ErrBadToken
 	} else if err != nil {
 		return User{}, Token{}, fmt.Errorf("staff: authenticate token: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, store.Time(s.now()), t.ID); err != nil {
+	now := s.now()
+	if !t.Active(now) {
+		return User{}, Token{}, ErrBadToken
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET last_used_at = ? WHERE id = ?`, store.Time(now), t.ID); err != nil {
 		return User{}, Token{}, fmt.Errorf("staff: token last used: %w", err)
 	}
 	u, err := s.Get(ctx, t.UserID)

@@ -99,8 +99,11 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, by audit.Entry, id int64
 	}
 	_, err := s.update(ctx, by, id, "auth.enrol_2fa", func(tx *sql.Tx, u User) (map[string]any, error) {
 		sealed := s.sealer.Seal(secret, fmt.Sprintf("totp:%d", id))
-		_, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = ?, totp_enabled = 1, totp_last_step = ? WHERE id = ?`, sealed, step, id)
-		return nil, err
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = ?, totp_enabled = 1, totp_last_step = ? WHERE id = ?`, sealed, step, id); err != nil {
+			return nil, err
+		}
+		n, err := s.endCredentials(ctx, tx, id, "two-factor changed")
+		return map[string]any{"factor": "totp", "other_sessions_ended": true, "tokens_revoked": n}, err
 	})
 	return err
 }

@@ -119,6 +119,12 @@ func (s *Server) authorize(r Route) echo.MiddlewareFunc {
 			if !r.Access.Allows(u) {
 				return apperr.New(apperr.Forbidden, "your roles (%s) do not allow this; it needs %s", rolesText(u.Roles), r.Access)
 			}
+			if t, ok := c.Get(ctxToken).(*staff.Token); ok {
+				area := apiArea(r.Path)
+				if !t.Scopes.Allows(area, r.Method != http.MethodGet) {
+					return apperr.New(apperr.Forbidden, "this token may do %s; %s %s needs the %s scope", t.Scopes, r.Method, r.Path, neededScope(area, r.Method))
+				}
+			}
 			return next(c)
 		}
 	}
@@ -133,4 +139,41 @@ func rolesText(rs []staff.Role) string {
 		out[i] = string(r)
 	}
 	return strings.Join(out, ", ")
+}
+
+// apiAreas maps the first path segment under /api/v1/ to the token scope
+// area it belongs to (see staff.TokenAreas); "" is open to every token
+// (who am I, the OpenAPI document).
+var apiAreas = map[string]string{
+	"me": "", "openapi.json": "",
+	"staff":      "staff",
+	"audit":      "audit",
+	"stacks":     "runs",
+	"plans":      "runs",
+	"runs":       "runs",
+	"blueprints": "blueprints",
+	"inventory":  "inventory",
+	"activity":   "activity",
+}
+
+// apiArea is the scope area of an API route. An API route outside every
+// area is "unmapped", which only the "all" scope (and "read", for reads)
+// allows; a test keeps every route mapped.
+func apiArea(path string) string {
+	rest, ok := strings.CutPrefix(path, "/api/v1/")
+	if !ok {
+		return ""
+	}
+	first, _, _ := strings.Cut(rest, "/")
+	if a, ok := apiAreas[first]; ok {
+		return a
+	}
+	return "unmapped"
+}
+
+func neededScope(area, method string) string {
+	if method == http.MethodGet {
+		return area + ":read"
+	}
+	return area
 }

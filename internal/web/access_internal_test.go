@@ -61,3 +61,28 @@ func TestHandleRefusesUndeclaredAccess(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryAPIRouteHasAScopeArea: a token's scopes name areas; an API route
+// outside every area would be open only to "all" and "read" tokens, so
+// each must map to one (or to "", what every token may do).
+func TestEveryAPIRouteHasAScopeArea(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s := New(Config{}, Deps{DB: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(func() { s.Close(context.Background()) })
+	known := map[string]bool{"": true}
+	for _, a := range staff.TokenAreas {
+		known[a.Name] = true
+	}
+	for _, r := range s.Routes() {
+		if !r.IsAPI() {
+			continue
+		}
+		if a := apiArea(r.Path); !known[a] {
+			t.Errorf("%s %s: scope area %q, want one of staff.TokenAreas", r.Method, r.Path, a)
+		}
+	}
+}

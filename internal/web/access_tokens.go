@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,16 +12,35 @@ import (
 	"portal/web/templates"
 )
 
+// tokenExpiringSoon is how close to expiry a token is flagged.
+const tokenExpiringSoon = 7 * 24 * time.Hour
+
 func (s *Server) accessView(c echo.Context) (templates.AccessView, error) {
 	u := currentUser(c)
 	ctx := c.Request().Context()
-	var v templates.AccessView
+	v := templates.AccessView{Lives: staff.TokenLives, Form: templates.TokenForm{Life: staff.DefaultTokenLife, Access: "read"}}
+	for _, a := range staff.TokenAreas {
+		v.Areas = append(v.Areas, templates.TokenAreaOption{Name: a.Name, Label: a.Label})
+	}
 	toks, err := s.deps.Staff.ListTokens(ctx, u.ID)
 	if err != nil {
 		return v, err
 	}
+	now := s.deps.Now()
 	for _, t := range toks {
-		v.Tokens = append(v.Tokens, templates.TokenRow{ID: t.ID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt})
+		row := templates.TokenRow{ID: t.ID, Name: t.Name, Prefix: t.Prefix, Access: t.Scopes.String(), CreatedAt: t.CreatedAt,
+			ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, RevokedAt: t.RevokedAt, RevokedReason: t.RevokedReason}
+		switch {
+		case !t.RevokedAt.IsZero():
+			row.State = "revoked"
+		case t.Expired(now):
+			row.State = "expired"
+		case t.ExpiresAt.Sub(now) < tokenExpiringSoon:
+			row.State = "expiring"
+		default:
+			row.State = "active"
+		}
+		v.Tokens = append(v.Tokens, row)
 	}
 	if u.Has(staff.Admin) {
 		v.IsAdmin = true
@@ -42,10 +63,39 @@ func (s *Server) accessShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, templates.Access(s.page(c, "Access", "access"), v))
 }
 
+// tokenForm reads the new-token form: its name, life and what it may do
+// (read-only, everything, or chosen areas, optionally read-only there).
+func tokenForm(c echo.Context) (templates.TokenForm, staff.NewToken) {
+	f := templates.TokenForm{Name: c.FormValue("name"), Access: c.FormValue("access"), AreasRead: c.FormValue("areas_read") != ""}
+	f.Life, _ = strconv.Atoi(c.FormValue("life"))
+	if params, err := c.FormParams(); err == nil {
+		f.Areas = params["areas"]
+	}
+	n := staff.NewToken{Name: f.Name, LifeDays: f.Life}
+	switch f.Access {
+	case "all":
+		n.Scopes = []string{staff.ScopeAll}
+	case "areas":
+		for _, a := range f.Areas {
+			if f.AreasRead {
+				a += ":read"
+			}
+			n.Scopes = append(n.Scopes, a)
+		}
+	default:
+		f.Access = "read"
+		n.Scopes = []string{staff.ScopeRead}
+	}
+	if f.Life == 0 {
+		f.Life = staff.DefaultTokenLife
+	}
+	return f, n
+}
+
 func (s *Server) tokenCreate(c echo.Context) error {
 	u := currentUser(c)
-	name := c.FormValue("name")
-	plain, _, err := s.deps.Staff.CreateToken(c.Request().Context(), who(c), u.ID, name)
+	form, n := tokenForm(c)
+	plain, tok, err := s.deps.Staff.CreateToken(c.Request().Context(), who(c), u.ID, n)
 	status := http.StatusOK
 	v, verr := s.accessView(c)
 	if verr != nil {
@@ -54,13 +104,13 @@ func (s *Server) tokenCreate(c echo.Context) error {
 	switch {
 	case apperr.KindOf(err) == apperr.Invalid:
 		status = http.StatusBadRequest
-		v.Errors, v.TokenName = apperr.FieldsOf(err), name
+		v.Errors, v.Form = apperr.FieldsOf(err), form
 	case err != nil:
 		return err
 	default:
 		// Rendered directly rather than redirected: the secret is shown
 		// once and never stored anywhere it could be shown again.
-		v.NewToken = plain
+		v.NewToken, v.NewExpires = plain, tok.ExpiresAt
 	}
 	return s.render(c, status, templates.Access(s.page(c, "Access", "access"), v))
 }
@@ -74,6 +124,19 @@ func (s *Server) tokenRevoke(c echo.Context) error {
 		return err
 	}
 	s.flash(c, "Token revoked.")
+	return c.Redirect(http.StatusSeeOther, "/access")
+}
+
+func (s *Server) tokenRenew(c echo.Context) error {
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	t, err := s.deps.Staff.RenewToken(c.Request().Context(), who(c), currentUser(c).ID, id)
+	if err != nil {
+		return err
+	}
+	s.flash(c, "Token “"+t.Name+"” renewed: it now expires "+t.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")+".")
 	return c.Redirect(http.StatusSeeOther, "/access")
 }
 

@@ -30,10 +30,13 @@ func (s *Server) passwordSubmit(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	if err := s.sessions.RenewToken(ctx); err != nil {
+	// Every other session ended and the API tokens were revoked; this one
+	// stays.
+	if err := s.keepSession(c, u.ID); err != nil {
 		return err
 	}
-	s.flash(c, "Your password has been changed.")
+	s.sessions.Put(ctx, sessAuthAt, s.deps.Now().Unix())
+	s.flash(c, "Your password has been changed. You were signed out everywhere else, and your API tokens were revoked.")
 	if !u.TOTPEnabled && s.deps.Staff.Requires2FA(*u) {
 		return c.Redirect(http.StatusSeeOther, "/account/2fa")
 	}

@@ -67,6 +67,8 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	}
 	s.sessions.Put(ctx, sessPendingID, u.ID)
 	s.sessions.Put(ctx, sessPendingAt, s.deps.Now().Unix())
+	s.sessions.Put(ctx, sessPendingVersion, u.CredentialsVersion)
+	s.sessions.Put(ctx, sessAuthAt, s.deps.Now().Unix())
 	s.sessions.Remove(ctx, sessPendingFails)
 	s.sessions.Put(ctx, "next", safeNext(f.Next))
 	switch {
@@ -88,6 +90,7 @@ func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) err
 	s.clearPending(ctx)
 	s.sessions.Remove(ctx, sessEnrol)
 	s.sessions.Put(ctx, sessUserID, u.ID)
+	s.sessions.Put(ctx, sessVersion, u.CredentialsVersion)
 	c.Set(ctxUser, &u)
 	if err := s.deps.Staff.RecordSignIn(ctx, who(c), u, method); err != nil {
 		return err
@@ -116,16 +119,45 @@ func (s *Server) pendingUser(c echo.Context) *staff.User {
 		return nil
 	}
 	u, err := s.deps.Staff.Get(ctx, id)
-	if err != nil || u.Disabled {
+	if err != nil || u.Disabled || s.sessions.GetInt64(ctx, sessPendingVersion) != u.CredentialsVersion {
 		return nil
 	}
 	return &u
+}
+
+// keepSession keeps this session signed in after it changed its own
+// account's credentials or roles, which ends every other session: it takes
+// the account's new credentials version and a new session token.
+func (s *Server) keepSession(c echo.Context, id int64) error {
+	ctx := c.Request().Context()
+	u, err := s.deps.Staff.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	s.sessions.Put(ctx, sessVersion, u.CredentialsVersion)
+	c.Set(ctxUser, &u)
+	return nil
+}
+
+// reauthWindow is how recently a signed-in person must have proved their
+// password to add a second factor.
+const reauthWindow = 5 * time.Minute
+
+// recentlyAuthenticated reports whether the password was proved in this
+// session within reauthWindow.
+func (s *Server) recentlyAuthenticated(c echo.Context) bool {
+	at := s.sessions.GetInt64(c.Request().Context(), sessAuthAt)
+	return at != 0 && s.deps.Now().Sub(time.Unix(at, 0)) <= reauthWindow
 }
 
 // clearPending ends a pending sign-in.
 func (s *Server) clearPending(ctx context.Context) {
 	s.sessions.Remove(ctx, sessPendingID)
 	s.sessions.Remove(ctx, sessPendingAt)
+	s.sessions.Remove(ctx, sessPendingVersion)
 	s.sessions.Remove(ctx, sessPendingFails)
 	s.sessions.Remove(ctx, sessEnrol)
 }

@@ -184,48 +184,6 @@ func TestTwoFactorEnrolmentRequired(t *testing.T) {
 	}
 }
 
-// TestTwoFactorOwedWhileSignedIn: someone signed in who comes to owe
-// two-factor (an admin reset theirs, or gave them a role that requires it)
-// must enrol before going on.
-func TestTwoFactorOwedWhileSignedIn(t *testing.T) {
-	h := newHarness(t)
-	ctx := context.Background()
-	by := audit.Entry{Actor: "test"}
-	tests := []struct {
-		name   string
-		roles  []staff.Role
-		change func(t *testing.T, u user)
-	}{
-		{"two-factor reset", []staff.Role{staff.Ops}, func(t *testing.T, u user) {
-			if _, err := h.app.Staff.ResetTwoFactor(ctx, by, u.ID); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"given the ops role", []staff.Role{staff.Compliance}, func(t *testing.T, u user) {
-			if _, err := h.app.Staff.SetRoles(ctx, by, u.ID, []staff.Role{staff.Compliance, staff.Ops}); err != nil {
-				t.Fatal(err)
-			}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, u := h.signedIn(t, tt.roles...)
-			tt.change(t, u)
-			for _, path := range []string{"/", "/blueprints"} {
-				if r := c.get(t, path); r.StatusCode != http.StatusSeeOther || r.Location() != "/account/2fa" {
-					t.Errorf("GET %s: got %d to %q, want 303 to /account/2fa", path, r.StatusCode, r.Location())
-				}
-			}
-			if r := c.enrol(t, func(secret string) string { return h.code(t, secret) }); r.StatusCode != http.StatusSeeOther {
-				t.Fatalf("enrol: got %d, want 303", r.StatusCode)
-			}
-			if r := c.get(t, "/"); r.StatusCode != http.StatusOK {
-				t.Errorf("GET / after enrolling: got %d, want 200", r.StatusCode)
-			}
-		})
-	}
-}
-
 func TestTwoFactorCodeCannotBeReused(t *testing.T) {
 	h := newHarness(t)
 	u := h.newUser(t, staff.Ops)

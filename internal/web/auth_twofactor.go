@@ -78,6 +78,11 @@ func (s *Server) enrolShow(c echo.Context) error {
 		}
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
+	if st.signedIn {
+		if ok, err := s.requireRecentAuth(c, "/account/2fa"); !ok {
+			return err
+		}
+	}
 	e, err := s.deps.Staff.BeginEnrolment(st.user)
 	if err != nil {
 		return err
@@ -92,6 +97,11 @@ func (s *Server) enrolSubmit(c echo.Context) error {
 	st, ok := s.enrolUser(c)
 	if !ok {
 		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	if st.signedIn {
+		if ok, err := s.requireRecentAuth(c, "/account/2fa"); !ok {
+			return err
+		}
 	}
 	ctx := c.Request().Context()
 	secret := s.sessions.GetString(ctx, sessEnrol)
@@ -116,7 +126,11 @@ func (s *Server) enrolSubmit(c echo.Context) error {
 	}
 	s.sessions.Remove(ctx, sessEnrol)
 	if st.signedIn {
-		s.flash(c, "Two-factor authentication is on.")
+		// Other sessions ended and API tokens were revoked; this one stays.
+		if err := s.keepSession(c, st.user.ID); err != nil {
+			return err
+		}
+		s.flash(c, "Two-factor authentication is on. You were signed out everywhere else, and your API tokens were revoked.")
 		return c.Redirect(http.StatusSeeOther, "/account")
 	}
 	u, err := s.deps.Staff.Get(ctx, st.user.ID)

@@ -153,7 +153,7 @@ func (h *harness) code(t *testing.T, secret string) string {
 // apiToken issues a personal API token for u.
 func (h *harness) apiToken(t *testing.T, u staff.User) string {
 	t.Helper()
-	plain, _, err := h.app.Staff.CreateToken(context.Background(), audit.Entry{Actor: "test"}, u.ID, "test token")
+	plain, _, err := h.app.Staff.CreateToken(context.Background(), audit.Entry{Actor: "test"}, u.ID, staff.NewToken{Name: "test token", Scopes: []string{staff.ScopeAll}})
 	if err != nil {
 		t.Fatal(err)
 	}

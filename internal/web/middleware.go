@@ -28,9 +28,17 @@ const (
 	// sign-in: its life and how many wrong codes it may try.
 	sessPendingAt    = "pending_at"
 	sessPendingFails = "pending_fails"
-	sessEnrol        = "enrol_secret"
-	sessFlash        = "flash"
-	sessFlashKind    = "flash_kind"
+	// sessVersion and sessPendingVersion are the account's credentials
+	// version when the session (or pending sign-in) began; an older one is
+	// void (see staff.User.CredentialsVersion).
+	sessVersion        = "credentials_version"
+	sessPendingVersion = "pending_credentials_version"
+	// sessAuthAt (unix seconds) is when the person last proved their
+	// password in this session; adding a factor needs it to be recent.
+	sessAuthAt    = "auth_at"
+	sessEnrol     = "enrol_secret"
+	sessFlash     = "flash"
+	sessFlashKind = "flash_kind"
 	// ctxSession is set once the request's session is loaded; requests
 	// without one (API, machine endpoints, a failed load) must not touch it.
 	ctxSession = "portal.session"
@@ -214,7 +222,10 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 				break
 			}
 			u, err := s.deps.Staff.Get(ctx, id)
-			if err != nil || u.Disabled {
+			// A disabled account, or one whose credentials or roles changed
+			// since this session signed in (elsewhere, or by an admin), is
+			// signed out at once.
+			if err != nil || u.Disabled || s.sessions.GetInt64(ctx, sessVersion) != u.CredentialsVersion {
 				_ = s.sessions.Destroy(ctx)
 				break
 			}

@@ -32,6 +32,10 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/account/2fa", s.enrolShow, Public)
 	s.handle(post, "/account/2fa", s.enrolSubmit, Public)
 	s.handle(post, "/logout", s.logout, Public)
+	// Public so that someone who owes a factor can reach it; the handlers
+	// need a signed-in session.
+	s.handle(get, "/account/confirm", s.confirmShow, Public)
+	s.handle(post, "/account/confirm", s.confirmSubmit, Public)
 
 	// The signed-in person's own account.
 	s.handle(get, "/account", s.accountShow, AnyStaff)
@@ -136,6 +140,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/access", s.accessShow, AnyStaff)
 	s.handle(post, "/access/tokens", s.tokenCreate, AnyStaff)
 	s.handle(post, "/access/tokens/:id/revoke", s.tokenRevoke, AnyStaff)
+	s.handle(post, "/access/tokens/:id/renew", s.tokenRenew, AnyStaff)
 	s.handle(get, "/access/staff/new", s.staffNew, admin)
 	s.handle(post, "/access/staff", s.staffCreate, admin)
 	s.handle(get, "/access/staff/:id", s.staffShow, admin)

@@ -64,6 +64,10 @@ var wantAccess = map[string]access{
 	"GET /account/2fa":  public,
 	"POST /account/2fa": public,
 	"POST /logout":      public,
+	// Confirming the password again must be reachable by someone who owes
+	// a factor; the handlers refuse anyone not signed in.
+	"GET /account/confirm":  public,
+	"POST /account/confirm": public,
 
 	"GET /account":           anyStaff,
 	"GET /account/password":  anyStaff,
@@ -101,6 +105,7 @@ var wantAccess = map[string]access{
 	"GET /access":                           anyStaff,
 	"POST /access/tokens":                   anyStaff,
 	"POST /access/tokens/:id/revoke":        anyStaff,
+	"POST /access/tokens/:id/renew":         anyStaff,
 	"GET /access/staff/new":                 adminOnly,
 	"POST /access/staff":                    adminOnly,
 	"GET /access/staff/:id":                 adminOnly,
@@ -279,7 +284,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// The :id every route gets: a staff account and a token of its own,
 	// which the personas act on.
 	target := h.newUser(t, staff.Compliance)
-	_, tok, err := h.app.Staff.CreateToken(ctx, audit.Entry{Actor: "test"}, target.ID, "target token")
+	_, tok, err := h.app.Staff.CreateToken(ctx, audit.Entry{Actor: "test"}, target.ID, staff.NewToken{Name: "target token", Scopes: []string{staff.ScopeAll}})
 	if err != nil {
 		t.Fatal(err)
 	}

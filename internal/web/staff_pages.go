@@ -105,6 +105,11 @@ func (s *Server) staffSetRoles(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if id == currentUser(c).ID {
+		if err := s.keepSession(c, id); err != nil {
+			return err
+		}
+	}
 	s.flash(c, "Roles of "+u.Email+" saved.")
 	return c.Redirect(http.StatusSeeOther, "/access/staff/"+itoa(id))
 }
@@ -139,7 +144,11 @@ func (s *Server) staffEnable(c echo.Context) error {
 
 func (s *Server) staffResetTwoFactor(c echo.Context) error {
 	return s.staffAction(c, "Two-factor reset for", func(id int64) (staff.User, error) {
-		return s.deps.Staff.ResetTwoFactor(c.Request().Context(), who(c), id)
+		u, err := s.deps.Staff.ResetTwoFactor(c.Request().Context(), who(c), id)
+		if err == nil && id == currentUser(c).ID {
+			err = s.keepSession(c, id)
+		}
+		return u, err
 	})
 }
 

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,3 +75,5 @@ func pad(s string) string {
 	}
 	return s
 }
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }

@@ -89,6 +89,13 @@ type EnrolView struct {
 	Error    string
 }
 
+// ConfirmView asks for the password again.
+type ConfirmView struct {
+	Purpose string // what it is for, e.g. "set up two-factor authentication"
+	Next    string
+	Error   string
+}
+
 // PasswordView is the change-password form.
 type PasswordView struct {
 	Forced bool
@@ -175,19 +182,43 @@ type TokenRow struct {
 	ID         int64
 	Name       string
 	Prefix     string
+	Access     string // what its scopes allow, in words
 	CreatedAt  time.Time
+	ExpiresAt  time.Time
 	LastUsedAt time.Time
 	RevokedAt  time.Time
+	// State is "active", "expiring" (within a week), "expired" or "revoked".
+	State string
+	// RevokedReason says what revoked it when its owner did not.
+	RevokedReason string
+}
+
+// TokenForm is the new-token form as filled in.
+type TokenForm struct {
+	Name string
+	Life int
+	// Access is "read", "all" or "areas".
+	Access    string
+	Areas     []string
+	AreasRead bool
+}
+
+// TokenAreaOption is one area a token can be limited to.
+type TokenAreaOption struct {
+	Name, Label string
 }
 
 // AccessView is the Access page.
 type AccessView struct {
-	Tokens    []TokenRow
-	NewToken  string // a token just created, shown once
-	TokenName string
-	Errors    FormErrors
-	IsAdmin   bool
-	Staff     []StaffRow
+	Tokens     []TokenRow
+	NewToken   string // a token just created, shown once
+	NewExpires time.Time
+	Form       TokenForm
+	Lives      []int
+	Areas      []TokenAreaOption
+	Errors     FormErrors
+	IsAdmin    bool
+	Staff      []StaffRow
 }
 
 // AuditRow is one audit record.
