@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -136,8 +138,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		deps.Catalogue = a.Estate.Catalogue
 	}
 	deps.Billing = a.Billing
-	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy},
-		deps)
+	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy,
+		CSRFKey: deriveKey(key, "portal csrf tokens")}, deps)
 	a.http = &http.Server{
 		Handler:           a.Web,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,6 +244,14 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("app: secret key %s: want 64 hex characters (32 bytes)", path)
 	}
 	return key, nil
+}
+
+// deriveKey derives a key for one purpose from the secret key, so that no
+// two purposes share key material.
+func deriveKey(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // LoadOrCreateKey reads the portal's secret key, creating it when missing.

@@ -13,7 +13,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"portal/internal/app"
-	"portal/internal/audit"
 	"portal/internal/billing/stripefixture"
 	"portal/internal/peers/peertest"
 	"portal/internal/staff"
@@ -55,17 +54,9 @@ func TestFinanceInBrowser(t *testing.T) {
 	if _, err := a.Billing.Sync(ctx, "demand"); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	// Finance does not need two-factor by default: an account with a
-	// known password signs straight in.
-	by := audit.Entry{Actor: "test"}
-	u, otp, err := a.Staff.Create(ctx, by, staff.NewUser{Email: "fiona.finance@example.com", Name: "Fiona Finance", Roles: []staff.Role{staff.Finance}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const password = "a long finance passphrase 7"
-	if err := a.Staff.ChangePassword(ctx, by, u.ID, otp, password, password); err != nil {
-		t.Fatal(err)
-	}
+	// Finance uses two-factor too (every role does by default).
+	clk := &wallClock{}
+	password, secret := staffUser(t, a, clk, "fiona.finance@example.com", "Fiona Finance", staff.Finance)
 
 	bctx := peertest.Chromium(t)
 	bctx, bcancel := context.WithTimeout(bctx, 90*time.Second)
@@ -87,9 +78,7 @@ func TestFinanceInBrowser(t *testing.T) {
 		return strings.TrimSpace(s)
 	}
 
-	do("sign in", chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
-		chromedp.SendKeys(`#f-email`, "fiona.finance@example.com"), chromedp.SendKeys(`#f-password`, password),
-		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=nav-billing]`))
+	do("sign in", signInSteps(t, a.URL(), "fiona.finance@example.com", password, secret, clk), chromedp.WaitVisible(`[data-testid=nav-billing]`))
 	do("open billing", chromedp.Click(`[data-testid=nav-billing]`), chromedp.WaitVisible(`[data-testid=currency-usd]`))
 	shot("01-revenue-by-month")
 	if got := text(`[data-testid=data-as-of]`); !strings.Contains(got, "Data as of") {

@@ -65,7 +65,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	dbPath := fs.String("db", "", "SQLite database file (default DATA-DIR/portal.db)")
 	keyFile := fs.String("secret-key-file", "", "file holding the 32-byte key that encrypts two-factor secrets, hex (default DATA-DIR/secret.key, created if missing)")
 	adminEmail := fs.String("admin-email", "admin@portal.local", "email of the first administrator, created when no admin exists")
-	require2FA := fs.String("require-2fa", "admin,ops", "roles that must use two-factor authentication (comma-separated; empty for none)")
+	require2FA := fs.String("require-2fa", "admin,ops,compliance,finance", "roles that must use two-factor authentication (comma-separated; empty for none): every role by default, since compliance and finance read CloudTrail, the audit trail and revenue")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	trustProxy := fs.Bool("trust-proxy", false, "take the client address from X-Forwarded-For (only behind a trusted reverse proxy)")

@@ -155,22 +155,14 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	}
 
 	// A compliance officer reads the plan and the run in a browser.
-	bg := context.Background()
-	officer, otp, err := a.Staff.Create(bg, audit.Entry{Actor: "test"}, staff.NewUser{Email: "cora@example.com", Roles: []staff.Role{staff.Compliance}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const pw = "a compliance officer's passphrase"
-	if err := a.Staff.ChangePassword(bg, audit.Entry{Actor: "test"}, officer.ID, otp, pw, pw); err != nil {
-		t.Fatal(err)
-	}
+	clk := &wallClock{}
+	pw, secret := staffUser(t, a, clk, "cora@example.com", "Cora Compliance", staff.Compliance)
 	bctx := peertest.Chromium(t)
 	bctx, cancel := context.WithTimeout(bctx, time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
-	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
-		chromedp.SendKeys(`#f-email`, officer.Email), chromedp.SendKeys(`#f-password`, pw),
-		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=who]`), // signed in: the page names the user
+	if err := chromedp.Do(bctx, signInSteps(t, a.URL(), "cora@example.com", pw, secret, clk),
+		chromedp.WaitVisible(`[data-testid=who]`), // signed in: the page names the user
 		chromedp.Navigate(a.URL()+"/plans/"+itoa(p.ID)), chromedp.WaitVisible(`[data-testid=plan-counts]`)); err != nil {
 		t.Fatalf("open the plan: %v", err)
 	}

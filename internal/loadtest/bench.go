@@ -133,7 +133,8 @@ func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients
 		return err
 	}
 	defer os.RemoveAll(dir)
-	acct, err := PrepareAccount(ctx, dir, "load@portal.local", staff.Compliance, staff.Finance)
+	// One account per client, and one for the warm-up.
+	accts, err := PrepareAccounts(ctx, dir, "load", clients+1, staff.Compliance, staff.Finance)
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients
 	sleep(ctx, settle)
 	// One signed-in pass over the pages first: a page that fails here
 	// would only produce a report full of failures.
-	c, err := SignIn(ctx, sb.URL, acct.Email, acct.Password)
+	c, err := SignIn(ctx, sb.URL, accts[clients])
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
@@ -161,7 +162,7 @@ func loadSandbox(ctx context.Context, r *Report, exe, out, stamp string, clients
 			return fmt.Errorf("load: warm-up: %w", err)
 		}
 	}
-	res, err := Load(ctx, LoadConfig{BaseURL: sb.URL, Email: acct.Email, Password: acct.Password, Clients: clients, Duration: d, Pages: BenchPages})
+	res, err := Load(ctx, LoadConfig{BaseURL: sb.URL, Accounts: accts[:clients], Clients: clients, Duration: d, Pages: BenchPages})
 	if err != nil {
 		return err
 	}

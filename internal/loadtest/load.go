@@ -5,7 +5,6 @@ package loadtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,9 +25,9 @@ type Page struct {
 
 // LoadConfig says who loads what, and for how long.
 type LoadConfig struct {
-	BaseURL  string
-	Email    string
-	Password string
+	BaseURL string
+	// Accounts are the clients' accounts, one each (see PrepareAccounts).
+	Accounts []*Account
 	Clients  int           // concurrent signed-in clients
 	Duration time.Duration // how long they keep requesting
 	Pages    []Page
@@ -59,9 +58,12 @@ type LoadResult struct {
 // fast as the portal answers until cfg.Duration has passed. A request
 // fails on a transport error or any status other than 200.
 func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
+	if len(cfg.Accounts) < cfg.Clients {
+		return LoadResult{}, fmt.Errorf("loadtest: %d clients but %d accounts", cfg.Clients, len(cfg.Accounts))
+	}
 	clients := make([]*http.Client, cfg.Clients)
 	for i := range clients {
-		c, err := SignIn(ctx, cfg.BaseURL, cfg.Email, cfg.Password)
+		c, err := SignIn(ctx, cfg.BaseURL, cfg.Accounts[i])
 		if err != nil {
 			return LoadResult{}, fmt.Errorf("loadtest: client %d: %w", i+1, err)
 		}
@@ -169,34 +171,50 @@ func get(ctx context.Context, c *http.Client, u string) error {
 var csrfInput = regexp.MustCompile(`name="_csrf"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="_csrf"`)
 
 // SignIn returns a client with its own cookie jar, signed in through the
-// login form as email (an account without two-factor). Redirects are not
-// followed, so a page that sends the client elsewhere counts as a failure.
-func SignIn(ctx context.Context, base, email, password string) (*http.Client, error) {
+// sign-in and two-factor forms as acct. Redirects are not followed, so a
+// page that sends the client elsewhere counts as a failure.
+func SignIn(ctx context.Context, base string, acct *Account) (*http.Client, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/login", nil)
-	resp, err := c.Do(req)
+	post := func(page, action string, form url.Values) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+page, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("sign in: %w", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := csrfInput.FindSubmatch(body)
+		if m == nil {
+			return nil, fmt.Errorf("sign in: no _csrf input on %s (status %d)", page, resp.StatusCode)
+		}
+		form.Set("_csrf", string(m[1])+string(m[2]))
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+action, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err = c.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("sign in: %w", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp, nil
+	}
+	resp, err := post("/login", "/login", url.Values{"email": {acct.Email}, "password": {acct.Password}})
 	if err != nil {
-		return nil, fmt.Errorf("sign in: %w", err)
+		return nil, err
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfInput.FindSubmatch(body)
-	if m == nil {
-		return nil, errors.New("sign in: no _csrf input on /login")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/2fa" {
+		return nil, fmt.Errorf("sign in as %s: got %d to %q, want 303 to /login/2fa", acct.Email, resp.StatusCode, resp.Header.Get("Location"))
 	}
-	tok := string(m[1]) + string(m[2])
-	form := url.Values{"_csrf": {tok}, "email": {email}, "password": {password}}
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = c.Do(req)
+	code, err := acct.code(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sign in: %w", err)
+		return nil, err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	if resp, err = post("/login/2fa", "/login/2fa", url.Values{"code": {code}}); err != nil {
+		return nil, err
+	}
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		return nil, fmt.Errorf("sign in as %s: got %d to %q, want 303 to /", email, resp.StatusCode, resp.Header.Get("Location"))
+		return nil, fmt.Errorf("sign in as %s: two-factor code: got %d to %q, want 303 to /", acct.Email, resp.StatusCode, resp.Header.Get("Location"))
 	}
 	return c, nil
 }

@@ -14,53 +14,90 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"portal/internal/app"
 	"portal/internal/audit"
 	"portal/internal/staff"
 	"portal/internal/store"
 )
 
-// Account is a staff account the harness signs in with.
+// Account is a staff account the harness signs in with: a password and a
+// two-factor secret (every role uses two-factor). SignIn takes each code
+// from a time step after the last one used, so one goroutine may sign an
+// account in again; accounts are not shared between goroutines.
 type Account struct {
-	Email, Password string
+	Email, Password, Secret string
+	lastStep                int64
 }
 
 // loadPassword is the load accounts' password; they live only in a
 // throw-away sandbox folder.
 const loadPassword = "Sturdy-harness-2026-horse"
 
-// PrepareAccount creates, in the sandbox folder dir before the portal
-// starts, an account holding roles with loadPassword set, so clients can
-// sign in through the form without a first-sign-in step. The roles must
-// not require two-factor (compliance, finance).
-func PrepareAccount(ctx context.Context, dir, email string, roles ...staff.Role) (Account, error) {
+// PrepareAccounts creates, in the sandbox folder dir before the portal
+// starts, n accounts holding roles (emails prefix-1@portal.local, …) with
+// loadPassword set and two-factor enrolled, so clients can sign in through
+// the forms without a first-sign-in step. Each client gets its own account:
+// a two-factor code is accepted once per account and time step, and many
+// clients sign in at once.
+func PrepareAccounts(ctx context.Context, dir, prefix string, n int, roles ...staff.Role) ([]*Account, error) {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
-		return Account{}, fmt.Errorf("loadtest: %w", err)
+		return nil, fmt.Errorf("loadtest: %w", err)
 	}
 	key, err := app.LoadOrCreateKey(filepath.Join(data, "secret.key"))
 	if err != nil {
-		return Account{}, err
+		return nil, err
 	}
 	sealer, err := staff.NewSealer(key)
 	if err != nil {
-		return Account{}, err
+		return nil, err
 	}
 	db, err := store.Open(ctx, filepath.Join(data, "portal.db"))
 	if err != nil {
-		return Account{}, err
+		return nil, err
 	}
 	defer db.Close()
 	svc := staff.NewService(db, audit.New(db, nil), sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal bench"}
-	u, otp, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Load generator", Roles: roles})
-	if err != nil {
-		return Account{}, fmt.Errorf("loadtest: create %s: %w", email, err)
+	out := make([]*Account, n)
+	for i := range out {
+		email := fmt.Sprintf("%s-%d@portal.local", prefix, i+1)
+		u, otp, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Load generator", Roles: roles})
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: create %s: %w", email, err)
+		}
+		if err := svc.ChangePassword(ctx, by, u.ID, otp, loadPassword, loadPassword); err != nil {
+			return nil, fmt.Errorf("loadtest: set the password of %s: %w", email, err)
+		}
+		e, err := svc.BeginEnrolment(u)
+		if err != nil {
+			return nil, err
+		}
+		acct := &Account{Email: email, Password: loadPassword, Secret: e.Secret}
+		code, err := acct.code(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := svc.ConfirmEnrolment(ctx, by, u.ID, e.Secret, code); err != nil {
+			return nil, fmt.Errorf("loadtest: two-factor of %s: %w", email, err)
+		}
+		out[i] = acct
 	}
-	if err := svc.ChangePassword(ctx, by, u.ID, otp, loadPassword, loadPassword); err != nil {
-		return Account{}, fmt.Errorf("loadtest: set the password of %s: %w", email, err)
+	return out, nil
+}
+
+// code returns the account's two-factor code for the first time step after
+// the last one used, waiting for it to come when it is more than one step
+// ahead (the portal accepts one step of clock skew).
+func (a *Account) code(ctx context.Context) (string, error) {
+	step := max(time.Now().Unix()/30, a.lastStep+1)
+	if wait := time.Until(time.Unix((step-1)*30, 0)); wait > 0 {
+		sleep(ctx, wait)
 	}
-	return Account{Email: email, Password: loadPassword}, nil
+	a.lastStep = step
+	return totp.GenerateCode(a.Secret, time.Unix(step*30, 0))
 }
 
 // Sandbox is a `portal-dev sandbox` process: the portal, moto and stripe-mock.

@@ -164,7 +164,8 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 	}
-	browser, err := PrepareAccount(ctx, dir, "browse@portal.local", staff.Compliance, staff.Finance)
+	// One account per client (only the browsing ones use theirs).
+	browsers, err := PrepareAccounts(ctx, dir, "browse", o.clients, staff.Compliance, staff.Finance)
 	if err != nil {
 		return err
 	}
@@ -226,7 +227,7 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 
 	var wg sync.WaitGroup
 	for i := range o.clients {
-		wg.Go(func() { soakClient(lctx, i, target, browser, token, counts) })
+		wg.Go(func() { soakClient(lctx, i, target, browsers[i], token, counts) })
 	}
 	var peak float64
 	for _, c := range plan {

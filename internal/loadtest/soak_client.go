@@ -59,7 +59,7 @@ func (s *Sandbox) Kill() {
 }
 
 // soakClient is one of the soak's clients; what it does depends on i.
-func soakClient(ctx context.Context, i int, t *soakTarget, browser Account, token string, c *soakCounts) {
+func soakClient(ctx context.Context, i int, t *soakTarget, browser *Account, token string, c *soakCounts) {
 	rng := rand.New(rand.NewPCG(uint64(i), 2026))
 	hc := &http.Client{Timeout: time.Minute, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var session *http.Client
@@ -100,7 +100,7 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser Account, toke
 			planAndApply(ctx, base, token, do, c)
 		case i%10 < 5 || i%10 == 9:
 			if session == nil {
-				s, err := SignIn(ctx, base, browser.Email, browser.Password)
+				s, err := SignIn(ctx, base, browser)
 				if err != nil {
 					if t.get() != base || ctx.Err() != nil {
 						c.down.Add(1)

@@ -87,7 +87,7 @@ type Config struct {
 // DefaultConfig is the production configuration.
 func DefaultConfig() Config {
 	return Config{
-		Require2FA:               []Role{Admin, Ops},
+		Require2FA:               slices.Clone(AllRoles),
 		Issuer:                   "Portal",
 		Hash:                     DefaultHashParams,
 		MaxAccountSourceFailures: 5,

@@ -55,11 +55,7 @@ func TestActivityInBrowser(t *testing.T) {
 		return strings.TrimSpace(s)
 	}
 
-	run("sign in", chromedp.Navigate(e.h.url+"/login"),
-		chromedp.SendKeys(`#f-email`, u.Email),
-		chromedp.SendKeys(`#f-password`, u.Password),
-		chromedp.Submit(`#f-password`),
-		chromedp.WaitVisible(`[data-testid="nav-activity"]`))
+	run("sign in", e.h.browserSignIn(t, u), chromedp.WaitVisible(`[data-testid="nav-activity"]`))
 	run("open activity", chromedp.Click(`[data-testid="nav-activity"]`), chromedp.WaitVisible(`[data-testid="ingest-now"]`),
 		chromedp.Click(`[data-testid="ingest-now"]`), chromedp.WaitVisible(`[data-testid="events"]`))
 	shot("explorer")

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -132,8 +133,12 @@ func TestFirstSignInForcesPasswordChange(t *testing.T) {
 	u, otp := h.newUserOTP(t, staff.Compliance)
 	c := h.client()
 	r := c.login(t, u.Email, otp, "/audit")
+	if r.StatusCode != http.StatusSeeOther || r.Location() != "/account/2fa" {
+		t.Fatalf("sign in with the one-time password: got %d to %q, want 303 to /account/2fa (every role uses two-factor)", r.StatusCode, r.Location())
+	}
+	r = c.enrol(t, func(secret string) string { return h.code(t, secret) })
 	if r.StatusCode != http.StatusSeeOther || r.Location() != "/account/password" {
-		t.Fatalf("sign in with the one-time password: got %d to %q, want 303 to /account/password", r.StatusCode, r.Location())
+		t.Fatalf("enrol two-factor: got %d to %q, want 303 to /account/password", r.StatusCode, r.Location())
 	}
 	for _, path := range []string{"/", "/audit", "/access"} {
 		if r := c.get(t, path); r.StatusCode != http.StatusSeeOther || r.Location() != "/account/password" {
@@ -153,8 +158,11 @@ func TestFirstSignInForcesPasswordChange(t *testing.T) {
 	}
 }
 
+// TestTwoFactorEnrolmentRequired: by default every role must use
+// two-factor (compliance and finance read CloudTrail, the audit trail and
+// revenue).
 func TestTwoFactorEnrolmentRequired(t *testing.T) {
-	for _, role := range []staff.Role{staff.Admin, staff.Ops} {
+	for _, role := range staff.AllRoles {
 		t.Run(string(role), func(t *testing.T) {
 			h := newHarness(t)
 			u, otp := h.newUserOTP(t, role)
@@ -260,6 +268,76 @@ func TestCSRF(t *testing.T) {
 	}
 }
 
+// TestCSRFBoundToSession: a CSRF token is good only for the session it was
+// issued in: not in another person's session, and not across signing in.
+func TestCSRFBoundToSession(t *testing.T) {
+	h := newHarness(t)
+	alice, _ := h.signedIn(t, staff.Finance)
+	bob, _ := h.signedIn(t, staff.Finance)
+	aliceTok := alice.csrf(t, "/access")
+	if r := bob.post(t, "/access/tokens", url.Values{"name": {"ci"}, "_csrf": {aliceTok}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("bob posting with alice's token: got %d, want 403", r.StatusCode)
+	}
+	// A token issued before signing in is void after.
+	u := h.newUser(t, staff.Finance)
+	c := h.client()
+	before := c.csrf(t, "/login")
+	c.signIn(t, u, "/")
+	if r := c.post(t, "/access/tokens", url.Values{"name": {"ci"}, "_csrf": {before}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("posting with the token from before signing in: got %d, want 403", r.StatusCode)
+	}
+	if r := c.post(t, "/access/tokens", url.Values{"name": {"ci"}, "_csrf": {c.csrf(t, "/access")}}); r.StatusCode != http.StatusOK {
+		t.Errorf("posting with this session's token: got %d, want 200", r.StatusCode)
+	}
+}
+
+// TestHostPrefixedCookies: served over https, every cookie carries the
+// __Host- prefix (Secure, Path=/, no Domain), so no other host can plant or
+// overwrite it; over http (the sandbox) the prefix is left off.
+func TestHostPrefixedCookies(t *testing.T) {
+	h := newHarness(t, "-base-url", "https://portal.example.com")
+	u := h.newUser(t, staff.Finance)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := hc.Get(h.url + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := &response{Response: res}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	page.Body = string(b)
+	csrfCk := cookieNamed(t, res, "__Host-portal_csrf")
+	form := url.Values{"email": {u.Email}, "password": {u.Password}, "_csrf": {page.CSRF(t)}}
+	req, _ := http.NewRequest(http.MethodPost, h.url+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: csrfCk.Name, Value: csrfCk.Value})
+	res, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in: got %d, want 303", res.StatusCode)
+	}
+	cookieNamed(t, res, "__Host-portal_session")
+}
+
+// cookieNamed returns the cookie res sets under name, failing unless it is
+// a valid __Host- cookie.
+func cookieNamed(t *testing.T, res *http.Response, name string) *http.Cookie {
+	t.Helper()
+	for _, ck := range res.Cookies() {
+		if ck.Name == name {
+			if !ck.Secure || ck.Path != "/" || ck.Domain != "" || !ck.HttpOnly {
+				t.Errorf("cookie %s: Secure %v, Path %q, Domain %q, HttpOnly %v; want Secure, Path=/, no Domain, HttpOnly", name, ck.Secure, ck.Path, ck.Domain, ck.HttpOnly)
+			}
+			return ck
+		}
+	}
+	t.Fatalf("no %s cookie in %v", name, res.Header["Set-Cookie"])
+	return nil
+}
+
 func TestSignOut(t *testing.T) {
 	h := newHarness(t)
 	c, u := h.signedIn(t, staff.Compliance)
@@ -293,7 +371,9 @@ func TestSignInNext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.next, func(t *testing.T) {
 			u := h.newUser(t, staff.Compliance)
-			r := h.client().login(t, u.Email, u.Password, tt.next)
+			c := h.client()
+			c.pending(t, u, tt.next)
+			r := c.submit(t, "/login/2fa", "/login/2fa", url.Values{"code": {h.code(t, u.Secret)}})
 			if r.StatusCode != http.StatusSeeOther || r.Location() != tt.want {
 				t.Errorf("got %d to %q, want 303 to %q", r.StatusCode, r.Location(), tt.want)
 			}
@@ -338,9 +418,9 @@ func (h *harness) wrongCode(t *testing.T, secret string) string {
 
 // pending starts a sign-in with u's password and fails unless it waits on
 // the second factor.
-func (c *client) pending(t *testing.T, u user) {
+func (c *client) pending(t *testing.T, u user, next ...string) {
 	t.Helper()
-	if r := c.login(t, u.Email, u.Password, ""); r.StatusCode != http.StatusSeeOther || r.Location() != "/login/2fa" {
+	if r := c.login(t, u.Email, u.Password, strings.Join(next, "")); r.StatusCode != http.StatusSeeOther || r.Location() != "/login/2fa" {
 		t.Fatalf("password: got %d to %q, want 303 to /login/2fa", r.StatusCode, r.Location())
 	}
 }

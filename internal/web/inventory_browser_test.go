@@ -54,9 +54,7 @@ func TestInventoryInBrowser(t *testing.T) {
 		return strings.Join(strings.Fields(s), " ")
 	}
 
-	do("sign in", chromedp.Navigate(e.h.url+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
-		chromedp.SendKeys(`#f-email`, u.Email), chromedp.SendKeys(`#f-password`, u.Password),
-		chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=overview-inventory]`))
+	do("sign in", e.h.browserSignIn(t, u), chromedp.WaitVisible(`[data-testid=overview-inventory]`))
 	shot("01-overview")
 	if got := text(`[data-testid=overview-inventory]`); !strings.Contains(got, "4 S3") || !strings.Contains(got, "1 residency violation") {
 		t.Errorf("overview inventory reads %q, want 4 S3 and 1 residency violation", got)

@@ -82,18 +82,7 @@ func (s *Server) registerMiddleware() {
 	}))
 	e.Use(middleware.BodyLimit("4M"))
 	e.Use(s.loadSession)
-	e.Use(middleware.CSRFWithConfig(middleware.CSRFConfig{
-		Skipper:        skipBrowserState,
-		TokenLookup:    "form:_csrf,header:X-CSRF-Token",
-		CookieName:     s.cookieName("portal_csrf"),
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   s.secureCookies(),
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return &echo.HTTPError{Code: http.StatusForbidden, Message: "the form expired or did not come from the portal; reload the page and try again", Internal: err}
-		},
-	}))
+	e.Use(s.csrf)
 	e.Use(s.loadUser)
 }
 

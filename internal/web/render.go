@@ -37,9 +37,7 @@ var navAreas = []templates.NavItem{
 // page builds the layout's view model for the current request.
 func (s *Server) page(c echo.Context, title, active string) templates.Page {
 	p := templates.Page{Title: title, Active: active, Sandbox: s.cfg.SandboxNotice}
-	if tok, ok := c.Get("csrf").(string); ok {
-		p.CSRF = tok
-	}
+	p.CSRF = s.csrfToken(c)
 	if u := currentUser(c); u != nil {
 		p.User = userView(u)
 		p.Nav = s.navFor(u)

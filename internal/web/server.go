@@ -6,6 +6,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"time"
@@ -42,6 +43,9 @@ type Config struct {
 	SandboxNotice string
 	// TrustProxy takes the client address from X-Forwarded-For.
 	TrustProxy bool
+	// CSRFKey signs CSRF tokens (at least 32 bytes; replicas share it).
+	// Empty picks a random key, good for one process only.
+	CSRFKey []byte
 }
 
 // Deps are the services the HTTP layer calls.
@@ -90,6 +94,7 @@ type Server struct {
 	store    *sqlite3store.SQLite3Store
 	metrics  *prometheus.Registry
 	routes   []Route
+	csrfKey  []byte
 }
 
 // New builds the HTTP layer and registers every route.
@@ -103,7 +108,11 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.SessionIdle == 0 {
 		cfg.SessionIdle = 2 * time.Hour
 	}
-	s := &Server{cfg: cfg, deps: deps, echo: echo.New(), metrics: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, deps: deps, echo: echo.New(), metrics: prometheus.NewRegistry(), csrfKey: cfg.CSRFKey}
+	if len(s.csrfKey) < 32 {
+		s.csrfKey = make([]byte, 32)
+		_, _ = rand.Read(s.csrfKey)
+	}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.store = sqlite3store.NewWithCleanupInterval(deps.DB.DB, 10*time.Minute)
