@@ -1,15 +1,22 @@
 package staff
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/trustelem/zxcvbn"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -82,18 +89,90 @@ func CheckPassword(hash, password string) (bool, error) {
 }
 
 // CheckPasswordPolicy returns a user-facing reason the password is not
-// acceptable, or "" when it is.
-func CheckPasswordPolicy(password, email string) string {
+// acceptable, or "" when it is. Following NIST SP 800-63B 5.1.1.2 it
+// refuses passwords that are short (under 12 characters), found in a breach
+// corpus (passwords/common-passwords.txt.gz, also with spaces and the
+// digits and symbols around them taken away), or guessable: zxcvbn's
+// estimate under 10^8 guesses (score 3), counting as known words the
+// account's email and name and the portal's own name. There are no
+// composition rules: a passphrase of ordinary words is welcome.
+func CheckPasswordPolicy(password, email string, context ...string) string {
 	n := utf8.RuneCountInString(password)
+	lower := strings.ToLower(password)
+	local, domain, _ := strings.Cut(strings.ToLower(email), "@")
 	switch {
 	case n < MinPasswordLen:
 		return fmt.Sprintf("must be at least %d characters", MinPasswordLen)
 	case n > maxPasswordLen:
 		return fmt.Sprintf("must be at most %d characters", maxPasswordLen)
-	case email != "" && strings.Contains(strings.ToLower(password), strings.ToLower(strings.SplitN(email, "@", 2)[0])):
+	case local != "" && strings.Contains(lower, local):
 		return "must not contain your email name"
+	case isCommonPassword(lower):
+		return "is one of the most common passwords (found in lists of breached passwords); choose something else"
+	}
+	// zxcvbn matches these words lower-case.
+	words := []string{local, domain, "portal"}
+	for _, w := range context {
+		words = append(words, strings.ToLower(w))
+	}
+	for _, part := range strings.FieldsFunc(local+"."+domain, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		words = append(words, part)
+	}
+	// zxcvbn's matching grows faster than the length: 100 characters say
+	// enough about a password's strength.
+	head := password
+	if n > guessCheckLen {
+		head = string([]rune(password)[:guessCheckLen])
+	}
+	if zxcvbn.PasswordStrength(head, words).Score < minGuessScore {
+		return "is too easy to guess (common words, names, dates, repeats or keyboard patterns); a passphrase of four or more unrelated words works well"
 	}
 	return ""
+}
+
+const (
+	// minGuessScore is zxcvbn's score 3: at least 10^8 guesses.
+	minGuessScore = 3
+	guessCheckLen = 100
+)
+
+//go:embed passwords/common-passwords.txt.gz
+var commonPasswordsGz []byte
+
+// commonPasswords is the breach-corpus list, read once.
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	zr, err := gzip.NewReader(bytes.NewReader(commonPasswordsGz))
+	if err != nil {
+		panic(fmt.Sprintf("staff: common passwords: %v", err)) // the file is embedded: a broken one is a build error
+	}
+	set := make(map[string]struct{}, 20000)
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		if w := strings.TrimSpace(sc.Text()); w != "" {
+			set[w] = struct{}{}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		panic(fmt.Sprintf("staff: common passwords: %v", err))
+	}
+	return set
+})
+
+// isCommonPassword reports whether lower (a lower-cased password) is on the
+// list as it is, without spaces, or without the digits and symbols around
+// it.
+func isCommonPassword(lower string) bool {
+	set := commonPasswords()
+	trimmed := strings.TrimFunc(lower, func(r rune) bool { return !unicode.IsLetter(r) })
+	for _, c := range []string{lower, strings.ReplaceAll(lower, " ", ""), trimmed, strings.ReplaceAll(trimmed, " ", "")} {
+		if len(c) < 4 {
+			continue
+		}
+		if _, ok := set[c]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // OneTimePassword returns a random password for a new or reset account; the

@@ -444,7 +444,7 @@ func (s *Service) ChangePassword(ctx context.Context, by audit.Entry, id int64, 
 	} else if !ok {
 		v.Add("current", "is not your current password")
 	}
-	if msg := CheckPasswordPolicy(next, u.Email); msg != "" {
+	if msg := CheckPasswordPolicy(next, u.Email, strings.Fields(u.Name)...); msg != "" {
 		v.Add("new", msg)
 	} else if next == current {
 		v.Add("new", "must differ from your current password")

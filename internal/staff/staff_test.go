@@ -27,13 +27,33 @@ func TestPasswordHash(t *testing.T) {
 }
 
 func TestPasswordPolicy(t *testing.T) {
-	for pw, want := range map[string]string{
-		"short":                    "must be at least 12 characters",
-		"alice-and-more-chars":     "must not contain your email name",
-		"a long enough passphrase": "",
+	const (
+		short    = "must be at least 12 characters"
+		local    = "must not contain your email name"
+		common   = "is one of the most common passwords (found in lists of breached passwords); choose something else"
+		guessed  = "is too easy to guess (common words, names, dates, repeats or keyboard patterns); a passphrase of four or more unrelated words works well"
+		accepted = ""
+	)
+	for _, tt := range []struct{ pw, want string }{
+		{"short", short},
+		{"alice-and-more-chars", local},
+		{"password123456", common},
+		{"QWERTYUIOP123", common},
+		{"Sunshine2026!!!!", common},
+		{"  iloveyou  ", common},
+		{"123456789012", guessed},
+		{"aaaaaaaaaaaaaaaa", guessed},
+		{"abcdefghijklmnop", guessed},
+		{"1qaz2wsx3edc4rfv", common},
+		{"zxcvbnmasdfghjkl", guessed},
+		{"example.com 2024", guessed},
+		{"portalportal1", guessed},
+		{"a long enough passphrase", accepted},
+		{"correct horse battery staple 42", accepted},
+		{"Tr0ub4dor&3 plus more", accepted},
 	} {
-		if got := staff.CheckPasswordPolicy(pw, "alice@example.com"); got != want {
-			t.Errorf("policy(%q) = %q, want %q", pw, got, want)
+		if got := staff.CheckPasswordPolicy(tt.pw, "alice@example.com", "Ada", "Lovelace"); got != tt.want {
+			t.Errorf("policy(%q) = %q, want %q", tt.pw, got, tt.want)
 		}
 	}
 }

@@ -149,6 +149,12 @@ func TestFirstSignInForcesPasswordChange(t *testing.T) {
 	if got, ok := r.TestID(t, "error-new"); r.StatusCode != http.StatusBadRequest || !ok {
 		t.Errorf("too short a password: got %d with message %q, want 400 with a message at the field", r.StatusCode, got)
 	}
+	for _, weak := range []string{"password123456", "Sunshine2026!!", "qwertyuiopasdf"} {
+		r = c.submit(t, "/account/password", "/account/password", url.Values{"current": {otp}, "new": {weak}, "confirm": {weak}})
+		if got, _ := r.TestID(t, "error-new"); r.StatusCode != http.StatusBadRequest || !(strings.Contains(got, "common") || strings.Contains(got, "guess")) {
+			t.Errorf("new password %q: got %d with %q, want 400 saying it is common or guessable", weak, r.StatusCode, got)
+		}
+	}
 	r = c.submit(t, "/account/password", "/account/password", url.Values{"current": {otp}, "new": {testPassword}, "confirm": {testPassword}})
 	if r.StatusCode != http.StatusSeeOther || r.Location() != "/" {
 		t.Fatalf("change password: got %d to %q, want 303 to /", r.StatusCode, r.Location())

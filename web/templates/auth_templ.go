@@ -380,7 +380,7 @@ func Password(p Page, v PasswordView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = FormField(Field{Name: "new", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 12 characters. A passphrase of several words is easiest to remember.", Error: v.Errors["new"]}).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = FormField(Field{Name: "new", Label: "New password", Type: "password", Autocomplete: "new-password", Required: true, Hint: "At least 12 characters; common and easily guessed passwords are refused. A passphrase of four or more unrelated words is easiest to remember.", Error: v.Errors["new"]}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
