@@ -131,6 +131,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if base == "" {
 		base = "http://" + a.listener.Addr().String()
 	}
+	if a.Estate != nil && a.Estate.Workflows.Notify != nil {
+		// Links in e-mails and ops messages lead to where people reach
+		// this portal.
+		a.Estate.Workflows.Notify.BaseURL = base
+	}
 	a.Activity = a.buildActivity(base, opts)
 	deps := a.webDeps(opts)
 	deps.Versions = a.Versions

@@ -40,6 +40,12 @@ type Engine struct {
 	// or cancelled (not when it is interrupted), in the runner's goroutine,
 	// with the run as recorded. Workflows verify and notify from it.
 	OnFinish func(ctx context.Context, r Run)
+	// BeforeRun, when set, is asked when a run starts (and when it
+	// resumes), before any step: an error fails the run with its message
+	// and nothing in AWS is touched. Workflows check there that the plan
+	// may still run (approvals, the promotion order, guardrails with the
+	// exceptions in force).
+	BeforeRun func(ctx context.Context, r Run, p *Plan) error
 	// OnCall, when set, is told about every AWS call plans and runs make,
 	// after it returns (the sandbox writes them as CloudTrail records).
 	OnCall func(ctx context.Context, c Call)

@@ -179,6 +179,12 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		_, _ = e.db.ExecContext(context.Background(), `INSERT INTO run_logs (run_id, at, resource_id, line) VALUES (?, ?, ?, ?)`,
 			run.ID, store.Time(e.now()), resource, line)
 	}
+	if e.BeforeRun != nil {
+		if err := e.BeforeRun(ctx, run, p); err != nil {
+			appendLog("", "refused at start: "+err.Error())
+			return RunFailed, "refused at start: " + err.Error()
+		}
+	}
 	env, err := e.newEnv(p.Stack, rec, func(f string, a ...any) { appendLog("", fmt.Sprintf(f, a...)) })
 	if err != nil {
 		return RunFailed, err.Error()

@@ -1,7 +1,8 @@
-// Package notify tells ops what needs them: pending approvals, failed runs,
-// drift and failed verifications. Every notification is kept in the
-// portal's own list (the database) and published to the ops SNS topic of
-// the stack concerned. Doctors' alert topics are never used: the topic is
+// Package notify tells people what needs them: pending approvals, failed
+// runs, drift and failed verifications. Every notification is kept in the
+// portal's own list (the database), published to the ops SNS topic of the
+// stack concerned, and e-mailed through SMTP to the people who must act on
+// it (Notification.To). Doctors' alert topics are never used: the topic is
 // looked up by the caller-supplied Topics function, which for stacks is the
 // blueprint's ops_alerts topic and nothing else.
 package notify
@@ -50,10 +51,35 @@ type Notification struct {
 	ID                     int64
 	Kind, Stack            string
 	Subject, Message, Link string
+	// To are the e-mail addresses the notification is sent to (the people
+	// who must act on it); empty sends no e-mail.
+	To []string
 	// TopicARN is where it was published; PublishError says why it was
 	// not (the notification is still in the portal's list).
 	TopicARN, MessageID, PublishError string
 	CreatedAt                         time.Time
+	// Emails are the e-mails sent for it, one per recipient.
+	Emails []Email
+}
+
+// E-mail states.
+const (
+	EmailPending = "pending"
+	EmailSent    = "sent"
+	EmailFailed  = "failed"
+)
+
+// MaxEmailAttempts is how often an e-mail is tried before it stays failed.
+const MaxEmailAttempts = 5
+
+// Email is one e-mail of a notification.
+type Email struct {
+	ID       int64
+	To       string
+	State    string
+	Attempts int
+	Error    string
+	SentAt   time.Time
 }
 
 // Published reports whether SNS accepted the message.
@@ -65,8 +91,10 @@ type Service struct {
 	topics Topics
 	log    *slog.Logger
 	now    func() time.Time
-	// BaseURL prefixes links in published messages.
+	// BaseURL prefixes links in published messages and e-mails.
 	BaseURL string
+	// Mail sends the e-mails; nil sends none (each e-mail records why).
+	Mail Mailer
 }
 
 // New returns a Service. topics may be nil (nothing is published, and the
@@ -103,7 +131,133 @@ func (s *Service) Notify(ctx context.Context, n Notification) (Notification, err
 	if n.PublishError != "" {
 		s.log.Warn("ops notification not published", slog.String("stack", n.Stack), slog.String("kind", n.Kind), slog.String("why", n.PublishError))
 	}
-	return n, nil
+	var err2 error
+	n.Emails, err2 = s.email(ctx, n)
+	return n, err2
+}
+
+// email records and sends one e-mail per recipient of n.
+func (s *Service) email(ctx context.Context, n Notification) ([]Email, error) {
+	var out []Email
+	seen := map[string]bool{}
+	for _, to := range n.To {
+		to = strings.TrimSpace(to)
+		if to == "" || seen[strings.ToLower(to)] {
+			continue
+		}
+		seen[strings.ToLower(to)] = true
+		res, err := s.db.ExecContext(ctx, `INSERT INTO notification_emails (notification_id, recipient, state, updated_at) VALUES (?, ?, 'pending', ?)`,
+			n.ID, to, store.Time(s.now()))
+		if err != nil {
+			return out, fmt.Errorf("notify: store e-mail: %w", err)
+		}
+		e := Email{To: to, State: EmailPending}
+		e.ID, _ = res.LastInsertId()
+		e = s.deliver(ctx, n, e)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// deliver tries e once and records the outcome.
+func (s *Service) deliver(ctx context.Context, n Notification, e Email) Email {
+	e.Attempts++
+	var err error
+	if s.Mail == nil {
+		err = errNoMailer
+	} else {
+		err = s.Mail.Send(ctx, Mail{To: e.To, Subject: n.Subject, Text: s.emailText(n), ID: fmt.Sprintf("notification-%d-%d", n.ID, e.ID)})
+	}
+	if err != nil {
+		e.State, e.Error = EmailFailed, err.Error()
+		s.log.Warn("notification e-mail not sent", slog.Int64("notification", n.ID), slog.String("kind", n.Kind), slog.String("why", e.Error))
+	} else {
+		e.State, e.Error, e.SentAt = EmailSent, "", s.now()
+	}
+	sent := ""
+	if !e.SentAt.IsZero() {
+		sent = store.Time(e.SentAt)
+	}
+	if _, uerr := s.db.ExecContext(context.WithoutCancel(ctx), `UPDATE notification_emails SET state = ?, attempts = ?, error = ?, sent_at = ?, updated_at = ? WHERE id = ?`,
+		e.State, e.Attempts, e.Error, sent, store.Time(s.now()), e.ID); uerr != nil {
+		s.log.Warn("record notification e-mail", slog.String("err", uerr.Error()))
+	}
+	return e
+}
+
+// emailText is the body of n's e-mails.
+func (s *Service) emailText(n Notification) string {
+	var b strings.Builder
+	b.WriteString(n.Message)
+	b.WriteString("\n")
+	if n.Link != "" {
+		fmt.Fprintf(&b, "\nOpen it in the portal: %s%s\n", s.BaseURL, n.Link)
+	}
+	if n.Kind == ApprovalPending {
+		fmt.Fprintf(&b, "Everything waiting for your decision: %s/approvals\n", s.BaseURL)
+	}
+	b.WriteString("\n-- \nThe portal. You get this e-mail because your role lets you act on it.\n")
+	return b.String()
+}
+
+// RetryEmails tries again the e-mails that failed, fewer than
+// MaxEmailAttempts times, at least a minute ago. The notify job runs it.
+func (s *Service) RetryEmails(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT e.id, e.recipient, e.attempts, e.notification_id FROM notification_emails e
+		WHERE e.state = 'failed' AND e.attempts < ? AND e.updated_at <= ? ORDER BY e.id LIMIT 100`, MaxEmailAttempts, store.Time(s.now().Add(-time.Minute)))
+	if err != nil {
+		return fmt.Errorf("notify: e-mails to retry: %w", err)
+	}
+	type retry struct {
+		e  Email
+		id int64
+	}
+	var todo []retry
+	for rows.Next() {
+		var r retry
+		if err := rows.Scan(&r.e.ID, &r.e.To, &r.e.Attempts, &r.id); err != nil {
+			rows.Close()
+			return err
+		}
+		todo = append(todo, r)
+	}
+	rows.Close()
+	for _, r := range todo {
+		n, err := s.Get(ctx, r.id)
+		if err != nil {
+			return err
+		}
+		s.deliver(ctx, n, r.e)
+	}
+	return rows.Err()
+}
+
+// emails loads the e-mails of the notifications in ns.
+func (s *Service) emails(ctx context.Context, ns []Notification) error {
+	for i := range ns {
+		rows, err := s.db.QueryContext(ctx, `SELECT id, recipient, state, attempts, error, sent_at FROM notification_emails WHERE notification_id = ? ORDER BY id`, ns[i].ID)
+		if err != nil {
+			return fmt.Errorf("notify: e-mails: %w", err)
+		}
+		for rows.Next() {
+			var e Email
+			var sent string
+			if err := rows.Scan(&e.ID, &e.To, &e.State, &e.Attempts, &e.Error, &sent); err != nil {
+				rows.Close()
+				return err
+			}
+			if sent != "" {
+				e.SentAt, _ = store.ParseTime(sent)
+			}
+			ns[i].Emails = append(ns[i].Emails, e)
+			ns[i].To = append(ns[i].To, e.To)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) publish(ctx context.Context, n Notification) (topic, id, problem string) {
@@ -181,7 +335,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Notification, bool, err
 	if more {
 		out = out[:f.Limit]
 	}
-	return out, more, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	rows.Close()
+	return out, more, s.emails(ctx, out)
 }
 
 // Get returns notification id.
@@ -189,8 +347,12 @@ func (s *Service) Get(ctx context.Context, id int64) (Notification, error) {
 	n, err := scan(s.db.QueryRowContext(ctx, `SELECT id, kind, stack, subject, message, link, topic_arn, message_id, publish_error, created_at FROM notifications WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return n, apperr.Wrap(apperr.NotFound, store.ErrNotFound, "no notification %d", id)
+	} else if err != nil {
+		return n, err
 	}
-	return n, err
+	ns := []Notification{n}
+	err = s.emails(ctx, ns)
+	return ns[0], err
 }
 
 func scan(r interface{ Scan(...any) error }) (Notification, error) {

@@ -26,6 +26,9 @@ const (
 	ExceptionActive  = "active"
 	ExceptionExpired = "expired"
 	ExceptionRevoked = "revoked"
+	// ExceptionAwaiting is an exception to a residency or encryption rule
+	// in prod that no compliance officer has approved yet: not in force.
+	ExceptionAwaiting = "awaiting approval"
 )
 
 // Exception is a stored guardrail exception.
@@ -36,17 +39,38 @@ type Exception struct {
 	CreatedAt time.Time
 	RevokedBy string
 	RevokedAt time.Time // zero unless revoked
+	// NeedsApproval marks an exception that takes effect only once a
+	// compliance officer other than its author approved it
+	// (NeedsComplianceApproval); ApprovedBy and ApprovedAt say who and
+	// when.
+	NeedsApproval bool
+	ApprovedBy    string
+	ApprovedAt    time.Time
 }
 
-// State is active, expired or revoked at now.
+// State is active, expired, revoked or awaiting approval at now.
 func (e Exception) State(now time.Time) string {
 	switch {
 	case !e.RevokedAt.IsZero():
 		return ExceptionRevoked
 	case !e.Active(now):
 		return ExceptionExpired
+	case e.NeedsApproval && e.ApprovedAt.IsZero():
+		return ExceptionAwaiting
 	}
 	return ExceptionActive
+}
+
+// ComplianceRules are the rules whose exceptions in prod need a compliance
+// officer's approval besides their author: where patient data lives (GDPR
+// Art. 44, PDPA s26, HIPAA's business associate boundary) and how it is
+// encrypted at rest and in transit.
+var ComplianceRules = []string{"data-residency", "kms-customer-managed", "kms-rotation", "s3-tls-only", "cloudfront-https-only"}
+
+// NeedsComplianceApproval reports whether an exception to rule in stack
+// takes effect only once a compliance officer approved it.
+func NeedsComplianceApproval(rule, stack string) bool {
+	return strings.HasPrefix(stack, "prod-") && slices.Contains(ComplianceRules, rule)
 }
 
 // NewException is an exception to record.
@@ -116,10 +140,10 @@ func (s *Service) CreateException(ctx context.Context, by audit.Entry, n NewExce
 		}
 	}
 	e := Exception{Exception: guardrails.Exception{RuleID: n.RuleID, Stack: n.Stack, Resource: n.Resource, Owner: n.Owner, Reason: n.Reason,
-		Expires: n.Expires.UTC()}, CreatedBy: by.Actor, CreatedAt: now}
+		Expires: n.Expires.UTC()}, CreatedBy: by.Actor, CreatedAt: now, NeedsApproval: NeedsComplianceApproval(n.RuleID, n.Stack)}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO guardrail_exceptions (rule_id, stack, resource, owner, reason, expires_at, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.RuleID, e.Stack, e.Resource, e.Owner, e.Reason, store.Time(e.Expires), e.CreatedBy, store.Time(now))
+		res, err := tx.ExecContext(ctx, `INSERT INTO guardrail_exceptions (rule_id, stack, resource, owner, reason, expires_at, created_by, created_at, needs_approval)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.RuleID, e.Stack, e.Resource, e.Owner, e.Reason, store.Time(e.Expires), e.CreatedBy, store.Time(now), e.NeedsApproval)
 		if err != nil {
 			return fmt.Errorf("versions: create exception: %w", err)
 		}
@@ -130,7 +154,7 @@ func (s *Service) CreateException(ctx context.Context, by audit.Entry, n NewExce
 		entry.Action = "guardrail.exception.create"
 		entry.Target = exceptionTarget(e)
 		entry.Details = map[string]any{"rule_id": e.RuleID, "stack": e.Stack, "resource": e.Resource, "owner": e.Owner,
-			"reason": e.Reason, "expires": store.Time(e.Expires)}
+			"reason": e.Reason, "expires": store.Time(e.Expires), "needs_compliance_approval": e.NeedsApproval}
 		_, err = s.audit.Append(ctx, tx, entry)
 		return err
 	})
@@ -175,13 +199,17 @@ func (s *Service) RevokeException(ctx context.Context, by audit.Entry, id int64)
 	return e, err
 }
 
-const exceptionCols = `id, rule_id, stack, resource, owner, reason, expires_at, created_by, created_at, revoked_by, revoked_at`
+const exceptionCols = `id, rule_id, stack, resource, owner, reason, expires_at, created_by, created_at, revoked_by, revoked_at, needs_approval, approved_by, approved_at`
 
 func scanException(r scanner) (Exception, error) {
 	var e Exception
-	var exp, created, revoked string
-	if err := r.Scan(&e.ID, &e.RuleID, &e.Stack, &e.Resource, &e.Owner, &e.Reason, &exp, &e.CreatedBy, &created, &e.RevokedBy, &revoked); err != nil {
+	var exp, created, revoked, approved string
+	if err := r.Scan(&e.ID, &e.RuleID, &e.Stack, &e.Resource, &e.Owner, &e.Reason, &exp, &e.CreatedBy, &created, &e.RevokedBy, &revoked,
+		&e.NeedsApproval, &e.ApprovedBy, &approved); err != nil {
 		return Exception{}, err
+	}
+	if approved != "" {
+		e.ApprovedAt, _ = store.ParseTime(approved)
 	}
 	var err error
 	if e.Expires, err = store.ParseTime(exp); err != nil {
@@ -217,8 +245,12 @@ func (s *Service) GetException(ctx context.Context, id int64) (Exception, error)
 // ExceptionFilter selects exceptions.
 type ExceptionFilter struct {
 	Stack string // "" for every stack
-	// InForce keeps only those neither revoked nor expired now.
+	// InForce keeps only those in force now: neither revoked nor
+	// expired, and approved when they need it.
 	InForce bool
+	// Awaiting keeps only those waiting for a compliance officer's
+	// approval.
+	Awaiting bool
 }
 
 // ListExceptions returns exceptions, those expiring soonest first (in force
@@ -230,7 +262,10 @@ func (s *Service) ListExceptions(ctx context.Context, f ExceptionFilter) ([]Exce
 		where, args = append(where, "stack = ?"), append(args, f.Stack)
 	}
 	if f.InForce {
-		where, args = append(where, "revoked_at = '' AND expires_at > ?"), append(args, store.Time(s.now()))
+		where, args = append(where, "revoked_at = '' AND expires_at > ? AND (needs_approval = 0 OR approved_at != '')"), append(args, store.Time(s.now()))
+	}
+	if f.Awaiting {
+		where, args = append(where, "revoked_at = '' AND expires_at > ? AND needs_approval = 1 AND approved_at = ''"), append(args, store.Time(s.now()))
 	}
 	q := `SELECT ` + exceptionCols + ` FROM guardrail_exceptions`
 	if len(where) > 0 {
@@ -267,7 +302,8 @@ func boolInt(b bool) int {
 }
 
 // Exceptions returns the guardrail exceptions of stackID that are not
-// revoked (expired ones included: guardrails ignores them).
+// revoked and, when they need a compliance officer's approval, approved
+// (expired ones included: guardrails ignores them).
 func (s *Service) Exceptions(ctx context.Context, stackID string) ([]guardrails.Exception, error) {
 	list, err := s.ListExceptions(ctx, ExceptionFilter{Stack: stackID})
 	if err != nil {
@@ -287,9 +323,59 @@ func (s *Service) activeExceptions(ctx context.Context) ([]guardrails.Exception,
 func unrevoked(list []Exception) []guardrails.Exception {
 	var out []guardrails.Exception
 	for _, e := range list {
-		if e.RevokedAt.IsZero() {
+		if e.RevokedAt.IsZero() && (!e.NeedsApproval || !e.ApprovedAt.IsZero()) {
 			out = append(out, e.Exception)
 		}
 	}
 	return out
+}
+
+// ApproveException records a compliance officer's approval of exception
+// id, which then takes effect. who is the approver's audit label; roles the
+// roles they hold. The author cannot approve their own exception, only
+// compliance may, and only an exception that needs it and is neither
+// revoked, expired nor already approved.
+func (s *Service) ApproveException(ctx context.Context, by audit.Entry, roles []string, id int64) (Exception, error) {
+	var e Exception
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if e, err = getException(ctx, tx, id); err != nil {
+			return err
+		}
+		now := s.now()
+		switch {
+		case !slices.Contains(roles, "compliance"):
+			return apperr.New(apperr.Forbidden, "only a compliance officer may approve an exception to %s in %s", e.RuleID, e.Stack)
+		case !e.NeedsApproval:
+			return apperr.New(apperr.Conflict, "exception %d needs no approval: it took effect when it was recorded", id)
+		case !e.ApprovedAt.IsZero():
+			return apperr.New(apperr.Conflict, "exception %d was already approved by %s", id, e.ApprovedBy)
+		case e.State(now) != ExceptionAwaiting:
+			return apperr.New(apperr.Conflict, "exception %d is %s and can no longer be approved", id, e.State(now))
+		case sameActor(e.CreatedBy, by.Actor):
+			return apperr.New(apperr.Forbidden, "you recorded exception %d: another compliance officer must approve it", id)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE guardrail_exceptions SET approved_by = ?, approved_at = ? WHERE id = ?`, by.Actor, store.Time(now), id); err != nil {
+			return fmt.Errorf("versions: approve exception %d: %w", id, err)
+		}
+		e.ApprovedBy, e.ApprovedAt = by.Actor, now
+		entry := by
+		entry.Action = "guardrail.exception.approve"
+		entry.Target = exceptionTarget(e)
+		entry.Details = map[string]any{"rule_id": e.RuleID, "stack": e.Stack, "resource": e.Resource, "owner": e.Owner, "recorded_by": e.CreatedBy}
+		_, err = s.audit.Append(ctx, tx, entry)
+		return err
+	})
+	return e, err
+}
+
+// sameActor reports whether two audit actor labels name the same person:
+// "user:3 alice@example.com" and "user:3 alice@example.com (token CI)"
+// do.
+func sameActor(a, b string) bool {
+	id := func(s string) string {
+		s, _, _ = strings.Cut(s, " ")
+		return s
+	}
+	return id(a) == id(b)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"portal/internal/engine"
+	"portal/internal/workflows"
 )
 
 // APIPlanCreate is the body of POST /api/v1/plans.
@@ -14,6 +15,9 @@ type APIPlanCreate struct {
 	Stack   string `json:"stack"`
 	Version string `json:"version"`
 	Kind    string `json:"kind"`
+	// EmergencyReason makes the plan an emergency change (see
+	// workflows.PlanRequest).
+	EmergencyReason string `json:"emergency_reason"`
 }
 
 // APIPlan is a plan in API responses.
@@ -54,10 +58,7 @@ func (s *Server) apiPlanCreate(c echo.Context) error {
 	if err := decodeJSON(c, &body); err != nil {
 		return err
 	}
-	if body.Kind == "" {
-		body.Kind = "apply"
-	}
-	p, err := wf.Plan(c.Request().Context(), who(c), body.Stack, body.Version, body.Kind)
+	p, err := wf.Plan(c.Request().Context(), who(c), workflows.PlanRequest{Stack: body.Stack, Version: body.Version, Kind: body.Kind, Emergency: body.EmergencyReason})
 	if err != nil {
 		return err
 	}

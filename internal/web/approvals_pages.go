@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -35,8 +36,11 @@ func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *en
 	if err != nil {
 		return templates.ApprovalPanel{}, err
 	}
-	v := templates.ApprovalPanel{Needed: a.Needed, Satisfied: a.Satisfied, Missing: a.Missing, Policy: policyText(wf), Filled: a.Filled,
-		Hash: p.Hash, SupersededBy: a.SupersededBy, Unsupported: unsupportedPolicy(wf)}
+	v := templates.ApprovalPanel{Needed: a.Needed, Satisfied: a.Satisfied, Missing: a.Missing, Policy: a.Policy.Describe(), Filled: a.Filled,
+		Hash: p.Hash, SupersededBy: a.SupersededBy, Unsupported: unsupportedPolicy(wf), Blocked: a.Blocked}
+	if a.Emergency != nil {
+		v.Emergency = emergencyView(*a.Emergency)
+	}
 	if !a.Needed {
 		return v, nil
 	}
@@ -57,14 +61,21 @@ func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *en
 			decided = true
 		}
 	}
+	roles := slices.Concat(a.Policy.Slots...)
+	var mayDecide bool
+	for _, r := range roles {
+		mayDecide = mayDecide || u.Has(staff.Role(r))
+	}
 	switch {
 	case hasRun:
 		v.DecideNote = "This plan has been applied."
 	case a.SupersededBy > 0 || a.Rejected != nil || len(p.Blocking()) > 0 || !p.HasChanges():
+	case a.Blocked != "":
+		v.DecideNote = "Nobody may approve this plan: " + a.Blocked
 	case a.AuthorID == u.ID:
 		v.DecideNote = "You made this plan, so someone else must approve it."
-	case !u.Has(staff.Ops, staff.Admin):
-		v.DecideNote = "Only people holding ops or admin may approve or reject."
+	case !mayDecide:
+		v.DecideNote = "Only people holding " + strings.Join(dedupeStrings(roles), " or ") + " may approve or reject this plan."
 	case decided:
 		v.DecideNote = "You have decided on this plan."
 	default:
@@ -124,4 +135,18 @@ func (s *Server) planDecide(c echo.Context) error {
 		s.flash(c, "You rejected this plan.")
 	}
 	return c.Redirect(http.StatusSeeOther, "/plans/"+itoa(id))
+}
+
+func dedupeStrings(xs []string) []string {
+	var out []string
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func emergencyView(e workflows.EmergencyChange) *templates.EmergencyView {
+	return &templates.EmergencyView{PlanID: e.PlanID, Stack: e.Stack, Version: e.Version, Reason: e.Reason, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt}
 }

@@ -71,11 +71,17 @@ type APIException struct {
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	RevokedBy string    `json:"revoked_by,omitempty"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// NeedsApproval marks an exception to a residency or encryption rule
+	// in prod: in force only once a compliance officer approved it.
+	NeedsApproval bool      `json:"needs_approval,omitempty"`
+	ApprovedBy    string    `json:"approved_by,omitempty"`
+	ApprovedAt    time.Time `json:"approved_at,omitzero"`
 }
 
 func apiException(e versions.Exception, now time.Time) APIException {
 	out := APIException{ID: e.ID, RuleID: e.RuleID, Stack: e.Stack, Resource: e.Resource, Owner: e.Owner, Reason: e.Reason, Expires: e.Expires,
-		CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt, RevokedBy: e.RevokedBy, RevokedAt: e.RevokedAt}
+		CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt, RevokedBy: e.RevokedBy, RevokedAt: e.RevokedAt, NeedsApproval: e.NeedsApproval,
+		ApprovedBy: e.ApprovedBy, ApprovedAt: e.ApprovedAt}
 	if e.ID != 0 {
 		out.State = e.State(now)
 	}
@@ -312,6 +318,22 @@ func (s *Server) apiExceptionRevoke(c echo.Context) error {
 		return err
 	}
 	e, err := svc.RevokeException(c.Request().Context(), who(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, apiException(e, svc.Now()))
+}
+
+func (s *Server) apiExceptionApprove(c echo.Context) error {
+	svc, err := s.versionsSvc()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	e, err := svc.ApproveException(c.Request().Context(), who(c), roleNames(currentUser(c)), id)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"portal/internal/apperr"
 	"portal/internal/guardrails"
+	"portal/internal/staff"
 	"portal/internal/versions"
 	"portal/web/templates"
 )
@@ -63,10 +65,20 @@ func (s *Server) renderExceptions(c echo.Context, status int, f exceptionForm, e
 	}
 	now := svc.Now()
 	all := c.QueryParam("all") != ""
-	list, err := svc.ListExceptions(c.Request().Context(), versions.ExceptionFilter{InForce: !all})
+	ctx := c.Request().Context()
+	var list []versions.Exception
+	if !all {
+		// Those waiting for a compliance officer first, then those in force.
+		if list, err = svc.ListExceptions(ctx, versions.ExceptionFilter{Awaiting: true}); err != nil {
+			return err
+		}
+	}
+	rest, err := svc.ListExceptions(ctx, versions.ExceptionFilter{InForce: !all})
 	if err != nil {
 		return err
 	}
+	list = append(list, rest...)
+	u := currentUser(c)
 	v := templates.ExceptionsView{Form: templates.ExceptionForm(f), Errors: errs, CanEdit: s.canEditBlueprints(c), Stacks: versions.StackIDs(),
 		MaxDays: versions.MaxExceptionDays, ShowAll: all,
 		MinDate: now.UTC().Format("2006-01-02"), MaxDate: now.UTC().Add(versions.MaxExceptionDays * 24 * time.Hour).Format("2006-01-02")}
@@ -74,7 +86,9 @@ func (s *Server) renderExceptions(c echo.Context, status int, f exceptionForm, e
 		v.Rules = append(v.Rules, templates.RuleOption{ID: r.ID, Title: r.Title, Severity: string(r.Severity)})
 	}
 	for _, e := range list {
-		v.Rows = append(v.Rows, exceptionRow(e, now, v.CanEdit))
+		row := exceptionRow(e, now, v.CanEdit)
+		row.CanApprove = row.State == versions.ExceptionAwaiting && u.Has(staff.Compliance) && authorID(e.CreatedBy) != u.ID
+		v.Rows = append(v.Rows, row)
 	}
 	return s.render(c, status, templates.GuardrailExceptions(s.page(c, "Guardrail exceptions", "blueprints"), v))
 }
@@ -98,7 +112,11 @@ func (s *Server) exceptionCreate(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	s.flash(c, "Recorded exception #"+itoa(e.ID)+" to "+e.RuleID+" for "+e.Stack+", owned by "+e.Owner+", until "+e.Expires.UTC().Format("2006-01-02")+".")
+	msg := "Recorded exception #" + itoa(e.ID) + " to " + e.RuleID + " for " + e.Stack + ", owned by " + e.Owner + ", until " + e.Expires.UTC().Format("2006-01-02") + "."
+	if e.NeedsApproval {
+		msg += " It takes effect once a compliance officer other than you approves it."
+	}
+	s.flash(c, msg)
 	return c.Redirect(http.StatusSeeOther, "/blueprints/exceptions")
 }
 
@@ -117,4 +135,44 @@ func (s *Server) exceptionRevoke(c echo.Context) error {
 	}
 	s.flash(c, "Revoked exception #"+itoa(e.ID)+" to "+e.RuleID+" for "+e.Stack+": the rule applies in full again.")
 	return c.Redirect(http.StatusSeeOther, "/blueprints/exceptions")
+}
+
+func (s *Server) exceptionApprove(c echo.Context) error {
+	svc, err := s.versionsSvc()
+	if err != nil {
+		return err
+	}
+	id, err := paramID(c, "id")
+	if err != nil {
+		return err
+	}
+	e, err := svc.ApproveException(c.Request().Context(), who(c), roleNames(currentUser(c)), id)
+	if err != nil {
+		return err
+	}
+	s.flash(c, "Approved exception #"+itoa(e.ID)+" to "+e.RuleID+" for "+e.Stack+": it is in force until "+e.Expires.UTC().Format("2006-01-02")+".")
+	return c.Redirect(http.StatusSeeOther, "/blueprints/exceptions")
+}
+
+// roleNames lists u's roles as strings.
+func roleNames(u *staff.User) []string {
+	var out []string
+	if u != nil {
+		for _, r := range u.Roles {
+			out = append(out, string(r))
+		}
+	}
+	return out
+}
+
+// authorID returns the user id in an audit actor label ("user:3 ..."), or
+// 0.
+func authorID(actor string) int64 {
+	rest, ok := strings.CutPrefix(actor, "user:")
+	if !ok {
+		return 0
+	}
+	rest, _, _ = strings.Cut(rest, " ")
+	id, _ := strconv.ParseInt(rest, 10, 64)
+	return id
 }

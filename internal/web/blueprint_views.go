@@ -147,7 +147,8 @@ func exceptionRow(e versions.Exception, now time.Time, canRevoke bool) templates
 	state := e.State(now)
 	return templates.ExceptionRow{ID: e.ID, RuleID: e.RuleID, Stack: e.Stack, Resource: e.Resource, Owner: e.Owner, Reason: e.Reason,
 		Expires: e.Expires, CreatedAt: e.CreatedAt, RevokedAt: e.RevokedAt, CreatedBy: e.CreatedBy, RevokedBy: e.RevokedBy, State: state,
-		DaysLeft: int(e.Expires.Sub(now).Hours() / 24), CanRevoke: canRevoke && state == versions.ExceptionActive}
+		DaysLeft: int(e.Expires.Sub(now).Hours() / 24), CanRevoke: canRevoke && (state == versions.ExceptionActive || state == versions.ExceptionAwaiting),
+		ApprovedBy: e.ApprovedBy, ApprovedAt: e.ApprovedAt}
 }
 
 // sources maps each file's path to its lines, for excerpts.

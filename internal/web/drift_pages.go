@@ -38,7 +38,7 @@ func (s *Server) driftCheckNow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	checked, drifted, err := wf.CheckAllDrift(c.Request().Context())
+	checked, drifted, err := wf.CheckAllDrift(c.Request().Context(), who(c))
 	if err != nil {
 		return err
 	}

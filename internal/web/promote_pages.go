@@ -148,11 +148,11 @@ func (s *Server) promotionView(c echo.Context) (templates.PromotionView, error) 
 			if err != nil {
 				return v, err
 			}
-			if workflows.NeedsApproval(p) {
-				a, err := wf.ApprovalOf(ctx, p)
-				if err != nil {
-					return v, err
-				}
+			a, err := wf.ApprovalOf(ctx, p)
+			if err != nil {
+				return v, err
+			}
+			if a.Needed {
 				switch {
 				case a.SupersededBy > 0:
 					row.Approval, row.ApprovalNote = "replaced", fmt.Sprintf("by plan #%d", a.SupersededBy)

@@ -16,6 +16,9 @@ func (s *Server) registerRoutes() {
 		estate    = Roles(staff.Ops, staff.Compliance, staff.Admin)
 		money     = Roles(staff.Finance, staff.Admin)
 		deployers = Roles(staff.Ops, staff.Admin)
+		// compliance approves exceptions to residency and encryption
+		// rules in prod.
+		compliance = Roles(staff.Compliance)
 	)
 
 	// Machines and static files.
@@ -58,6 +61,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/blueprints/exceptions", s.exceptionsList, estate)
 	s.handle(post, "/blueprints/exceptions", s.exceptionCreate, deployers)
 	s.handle(post, "/blueprints/exceptions/:id/revoke", s.exceptionRevoke, deployers)
+	s.handle(post, "/blueprints/exceptions/:id/approve", s.exceptionApprove, compliance)
 	s.handle(get, "/blueprints/guardrails/stacks/:stack", s.stackReport, estate)
 	s.handle(get, "/blueprints/guardrails/jurisdictions/:jurisdiction", s.jurisdictionReport, estate)
 	s.handle(post, "/blueprints/guardrails/organization/plan", s.orgGuardPlan, admin)
@@ -126,7 +130,9 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/promotions/:id", s.promotionShow, estate)
 	s.handle(get, "/promotions/:id/progress", s.promotionProgress, estate)
 	s.handle(get, "/approvals", s.approvalsList, estate)
-	s.handle(post, "/plans/:id/decide", s.planDecide, deployers)
+	// Deciding is open to compliance too: an emergency change needs one
+	// admin and one compliance officer (the policy checks who fills what).
+	s.handle(post, "/plans/:id/decide", s.planDecide, estate)
 	s.handle(get, "/drift", s.driftList, estate)
 	s.handle(post, "/drift/check", s.driftCheckNow, deployers)
 	s.handle(get, "/drift/:id", s.driftShow, estate)
@@ -190,6 +196,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/api/v1/blueprints/exceptions", s.apiExceptionsList, estate)
 	s.handle(post, "/api/v1/blueprints/exceptions", s.apiExceptionCreate, deployers)
 	s.handle(post, "/api/v1/blueprints/exceptions/:id/revoke", s.apiExceptionRevoke, deployers)
+	s.handle(post, "/api/v1/blueprints/exceptions/:id/approve", s.apiExceptionApprove, compliance)
 	s.handle(post, "/api/v1/plans", s.apiPlanCreate, deployers)
 	s.handle(get, "/api/v1/plans/:id", s.apiPlanShow, estate)
 	s.handle(post, "/api/v1/plans/:id/apply", s.apiPlanApply, deployers)

@@ -23,13 +23,14 @@ type access struct {
 }
 
 var (
-	public    = access{public: true}
-	anyStaff  = access{any: true}
-	adminOnly = access{roles: []staff.Role{staff.Admin}}
-	auditors  = access{roles: []staff.Role{staff.Compliance, staff.Admin}}
-	estate    = access{roles: []staff.Role{staff.Ops, staff.Compliance, staff.Admin}}
-	money     = access{roles: []staff.Role{staff.Finance, staff.Admin}}
-	deployers = access{roles: []staff.Role{staff.Ops, staff.Admin}}
+	public         = access{public: true}
+	anyStaff       = access{any: true}
+	adminOnly      = access{roles: []staff.Role{staff.Admin}}
+	auditors       = access{roles: []staff.Role{staff.Compliance, staff.Admin}}
+	estate         = access{roles: []staff.Role{staff.Ops, staff.Compliance, staff.Admin}}
+	money          = access{roles: []staff.Role{staff.Finance, staff.Admin}}
+	deployers      = access{roles: []staff.Role{staff.Ops, staff.Admin}}
+	complianceOnly = access{roles: []staff.Role{staff.Compliance}}
 )
 
 func (a access) allows(roles []staff.Role) bool {
@@ -133,16 +134,19 @@ var wantAccess = map[string]access{
 
 	// Stacks, blueprint versions and guardrails: ops and admins change
 	// them, compliance reads, finance sees nothing.
-	"GET /stacks":                                              estate,
-	"GET /blueprints/new":                                      deployers,
-	"POST /blueprints/preview":                                 deployers,
-	"POST /blueprints/versions":                                deployers,
-	"GET /blueprints/versions/:id":                             estate,
-	"GET /blueprints/versions/:id/files/:name":                 estate,
-	"GET /blueprints/diff":                                     estate,
-	"GET /blueprints/exceptions":                               estate,
-	"POST /blueprints/exceptions":                              deployers,
-	"POST /blueprints/exceptions/:id/revoke":                   deployers,
+	"GET /stacks":                              estate,
+	"GET /blueprints/new":                      deployers,
+	"POST /blueprints/preview":                 deployers,
+	"POST /blueprints/versions":                deployers,
+	"GET /blueprints/versions/:id":             estate,
+	"GET /blueprints/versions/:id/files/:name": estate,
+	"GET /blueprints/diff":                     estate,
+	"GET /blueprints/exceptions":               estate,
+	"POST /blueprints/exceptions":              deployers,
+	"POST /blueprints/exceptions/:id/revoke":   deployers,
+	// A compliance officer other than its author approves an exception
+	// to a residency or encryption rule in prod.
+	"POST /blueprints/exceptions/:id/approve":                  complianceOnly,
 	"GET /blueprints/guardrails/stacks/:stack":                 estate,
 	"GET /blueprints/guardrails/jurisdictions/:jurisdiction":   estate,
 	"POST /blueprints/guardrails/organization/plan":            adminOnly,
@@ -155,6 +159,7 @@ var wantAccess = map[string]access{
 	"GET /api/v1/blueprints/exceptions":                        estate,
 	"POST /api/v1/blueprints/exceptions":                       deployers,
 	"POST /api/v1/blueprints/exceptions/:id/revoke":            deployers,
+	"POST /api/v1/blueprints/exceptions/:id/approve":           complianceOnly,
 	// Finance: revenue, payouts and reconciliation for finance and
 	// admins; Stripe's webhook deliveries are public (signed).
 	"GET /billing/revenue.csv":        money,
@@ -174,13 +179,15 @@ var wantAccess = map[string]access{
 	"POST /webhooks/stripe":           public,
 
 	// Promotion, approvals, drift and verification: ops and admins act,
-	// compliance reads.
+	// compliance reads; compliance also decides on plans, since an
+	// emergency change needs one admin and one compliance officer (the
+	// approval policy says who fills which slot).
 	"GET /promotions":              estate,
 	"POST /promotions":             deployers,
 	"GET /promotions/:id":          estate,
 	"GET /promotions/:id/progress": estate,
 	"GET /approvals":               estate,
-	"POST /plans/:id/decide":       deployers,
+	"POST /plans/:id/decide":       estate,
 	"GET /drift":                   estate,
 	"POST /drift/check":            deployers,
 	"GET /drift/:id":               estate,

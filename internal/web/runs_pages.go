@@ -56,13 +56,18 @@ func parseRunFilter(q url.Values) (engine.RunFilter, templates.RunsFilter, error
 }
 
 func (s *Server) runsList(c echo.Context) error {
+	return s.renderRuns(c, http.StatusOK, templates.PlanForm{})
+}
+
+// renderRuns shows the runs list with the plan form as form says.
+func (s *Server) renderRuns(c echo.Context, status int, form templates.PlanForm) error {
 	u := currentUser(c)
 	f, fv, ferr := parseRunFilter(c.QueryParams())
-	v := templates.RunsView{Filter: fv, Stacks: s.deps.Stacks, States: runStates, CanPlan: u.Has(staff.Ops, staff.Admin), AWSReady: s.deps.Workflows != nil}
+	v := templates.RunsView{Filter: fv, Stacks: s.deps.Stacks, States: runStates, CanPlan: u.Has(staff.Ops, staff.Admin), AWSReady: s.deps.Workflows != nil,
+		Plan: form, MinEmergency: workflows.MinEmergencyReason}
 	if !v.AWSReady {
 		v.AWSNote = "AWS is not configured, so stacks cannot be planned: start the portal with the dev, test and prod account ids (see the README)."
 	}
-	status := http.StatusOK
 	if ferr != nil {
 		v.Errors, status = apperr.FieldsOf(ferr), http.StatusBadRequest
 	} else if s.deps.Workflows != nil {
@@ -82,18 +87,30 @@ func (s *Server) runsList(c echo.Context) error {
 	return s.render(c, status, templates.Runs(s.page(c, "Runs", "runs"), v))
 }
 
+// planCreate plans a stack from the Runs page's form. A refusal (the
+// version has not gone the normal road, a bad field) shows the form again
+// with the reason.
 func (s *Server) planCreate(c echo.Context) error {
 	wf, err := s.workflows()
 	if err != nil {
 		return err
 	}
-	stack := c.FormValue("stack")
-	kind := c.FormValue("kind")
-	if kind == "" {
-		kind = "apply"
-	}
-	p, err := wf.Plan(c.Request().Context(), who(c), stack, c.FormValue("version"), kind)
+	req := workflows.PlanRequest{Stack: c.FormValue("stack"), Version: strings.TrimSpace(c.FormValue("version")), Kind: c.FormValue("kind"),
+		Emergency: c.FormValue("emergency_reason")}
+	p, err := wf.Plan(c.Request().Context(), who(c), req)
 	if err != nil {
+		form := templates.PlanForm{Stack: req.Stack, Version: req.Version, Emergency: req.Emergency, Errors: apperr.FieldsOf(err)}
+		switch apperr.KindOf(err) {
+		case apperr.Invalid:
+			form.Message = apperr.MessageOf(err)
+			return s.renderRuns(c, http.StatusBadRequest, form)
+		case apperr.Conflict, apperr.NotFound:
+			form.Message = apperr.MessageOf(err)
+			if apperr.KindOf(err) == apperr.NotFound && form.Errors["stack"] == "" {
+				form.Errors = map[string]string{"version": "does not name a saved blueprint version"}
+			}
+			return s.renderRuns(c, http.StatusConflict, form)
+		}
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/plans/"+itoa(p.ID))
@@ -226,16 +243,26 @@ func (s *Server) renderPlan(c echo.Context, status int, errs map[string]string) 
 		}
 	}
 	if wf.DB != nil {
-		if workflows.NeedsApproval(p) {
-			a, err := s.approvalPanel(ctx, wf, p, currentUser(c), len(v.Runs) > 0)
-			if err != nil {
-				return err
-			}
-			a.Policy = policyText(wf)
+		a, err := s.approvalPanel(ctx, wf, p, currentUser(c), len(v.Runs) > 0)
+		if err != nil {
+			return err
+		}
+		if a.Needed {
 			v.Approval = &a
-			if !a.Satisfied {
-				v.ApplyBlocked = "Apply is withheld until the plan is approved: " + a.Missing
-			}
+		}
+		v.Emergency = a.Emergency
+		why, err := wf.Ready(ctx, p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case a.Blocked != "":
+			v.Gate = a.Blocked
+			v.ApplyBlocked = "Apply is refused: " + a.Blocked
+		case a.Needed && !a.Satisfied:
+			v.ApplyBlocked = "Apply is withheld until the plan is approved: " + a.Missing
+		case why != "":
+			v.ApplyBlocked = "Apply is refused: " + why
 		}
 		l, err := wf.LockOf(ctx, p.Stack.ID)
 		if err != nil {

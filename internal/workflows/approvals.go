@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,8 +124,11 @@ type Decision struct {
 
 // Approval is the approval state of one plan.
 type Approval struct {
-	Needed    bool
-	Policy    ApprovalPolicy
+	Needed bool
+	Policy ApprovalPolicy
+	// Emergency is set when the plan is an emergency change: its policy is
+	// EmergencyPolicy.
+	Emergency *EmergencyChange
 	Decisions []Decision
 	// SupersededBy is a newer plan of the same stack that voids this
 	// plan's approvals; 0 when this plan is current.
@@ -132,10 +136,14 @@ type Approval struct {
 	Rejected     *Decision
 	// Filled has, per policy slot, the approver filling it ("" if none).
 	Filled []string
-	// Satisfied reports whether the plan may be applied.
+	// Satisfied reports whether the decisions let the plan be applied.
 	Satisfied bool
 	// Missing says what is still needed, in words.
 	Missing string
+	// Blocked says why no one may approve or apply the plan whatever the
+	// decisions ("" when nothing does): its version has not gone the
+	// normal road to the stack.
+	Blocked string
 	// AuthorID is the user who made the plan (0 when the portal made it).
 	AuthorID int64
 }
@@ -165,14 +173,31 @@ func (s *Service) supersededBy(ctx context.Context, stack string, planID int64) 
 	return id, err
 }
 
-// ApprovalOf returns the approval state of plan p.
+// ApprovalOf returns the approval state of plan p, judged now: a decision
+// counts only while it is bound to the plan's hash, the plan is current,
+// it has not expired, and its approver still holds an approving role with
+// an active account.
 func (s *Service) ApprovalOf(ctx context.Context, p *engine.Plan) (Approval, error) {
 	a := Approval{Needed: NeedsApproval(p), Policy: s.policy(), AuthorID: authorID(p.CreatedBy)}
+	if s.DB == nil {
+		a.Satisfied = !a.Needed
+		return a, nil
+	}
+	em, isEm, err := s.EmergencyOf(ctx, p.ID)
+	if err != nil {
+		return a, err
+	}
+	if isEm {
+		a.Emergency, a.Needed, a.Policy = &em, true, EmergencyPolicy(s.policy().Expiry)
+	} else if p.Kind == "apply" {
+		if a.Blocked, err = s.Gate(ctx, p.BlueprintVersion, p.Stack.ID); err != nil {
+			return a, err
+		}
+	}
 	if !a.Needed {
 		a.Satisfied = true
 		return a, nil
 	}
-	var err error
 	if a.SupersededBy, err = s.supersededBy(ctx, p.Stack.ID, p.ID); err != nil {
 		return a, err
 	}
@@ -181,16 +206,25 @@ func (s *Service) ApprovalOf(ctx context.Context, p *engine.Plan) (Approval, err
 	if err != nil {
 		return a, fmt.Errorf("workflows: approvals of plan %d: %w", p.ID, err)
 	}
-	defer rows.Close()
-	now := s.now()
 	for rows.Next() {
 		var d Decision
 		var roles, at, exp string
 		if err := rows.Scan(&d.ID, &d.PlanID, &d.PlanHash, &d.Decision, &d.ApproverID, &d.Approver, &roles, &d.Reason, &at, &exp); err != nil {
+			rows.Close()
 			return a, err
 		}
 		d.Roles = strings.Split(roles, ",")
 		d.At, d.Expires, d.Slot = parseTime(at), parseTime(exp), -1
+		a.Decisions = append(a.Decisions, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return a, err
+	}
+	now := s.now()
+	allowed := dedupe(slices.Concat(a.Policy.Slots...))
+	for i := range a.Decisions {
+		d := &a.Decisions[i]
 		switch {
 		case d.PlanHash != p.Hash:
 			d.Void = "given for a different plan hash"
@@ -198,11 +232,11 @@ func (s *Service) ApprovalOf(ctx context.Context, p *engine.Plan) (Approval, err
 			d.Void = fmt.Sprintf("voided: plan #%d replaced this plan", a.SupersededBy)
 		case d.Decision == "approved" && !now.Before(d.Expires):
 			d.Void = "expired " + d.Expires.UTC().Format("2006-01-02 15:04 UTC")
+		case d.Decision == "approved":
+			if d.Void, err = s.standing(ctx, d, allowed); err != nil {
+				return a, err
+			}
 		}
-		a.Decisions = append(a.Decisions, d)
-	}
-	if err := rows.Err(); err != nil {
-		return a, err
 	}
 	for i := range a.Decisions {
 		if d := a.Decisions[i]; d.Decision == "rejected" && d.Void == "" {
@@ -241,6 +275,35 @@ func (s *Service) ApprovalOf(ctx context.Context, p *engine.Plan) (Approval, err
 		a.Satisfied = true
 	}
 	return a, nil
+}
+
+// standing checks an approval against its approver as they are now: it
+// returns why the approval is void ("" when it counts) and narrows d.Roles
+// to the approving roles they still hold.
+func (s *Service) standing(ctx context.Context, d *Decision, allowed []string) (string, error) {
+	if s.People == nil {
+		return "", nil
+	}
+	who, err := s.People.Person(ctx, d.ApproverID)
+	if apperr.KindOf(err) == apperr.NotFound {
+		return "void: the approver's account no longer exists", nil
+	} else if err != nil {
+		return "", err
+	}
+	if !who.Active {
+		return "void: " + d.Approver + "'s account is disabled", nil
+	}
+	var still []string
+	for _, r := range d.Roles {
+		if slices.Contains(who.Roles, r) {
+			still = append(still, r)
+		}
+	}
+	d.Roles = still
+	if !hasAny(still, allowed) {
+		return "void: " + d.Approver + " no longer holds " + strings.Join(allowed, " or "), nil
+	}
+	return "", nil
 }
 
 // assign fills slots with distinct decisions, maximising filled slots.
@@ -327,14 +390,19 @@ func (s *Service) Decide(ctx context.Context, by audit.Entry, who Approver, plan
 	if err != nil {
 		return Decision{}, err
 	}
-	pol := s.policy()
-	var allowed []string
-	for _, sl := range pol.Slots {
-		allowed = append(allowed, sl...)
+	drift, err := s.isDriftPlan(ctx, p.ID)
+	if err != nil {
+		return Decision{}, err
 	}
+	pol := a.Policy
+	allowed := dedupe(slices.Concat(pol.Slots...))
 	switch {
+	case drift:
+		return Decision{}, apperr.New(apperr.Conflict, "plan %d was made by a drift check and is never applied, so there is nothing to decide: reconcile the stack instead", planID)
 	case !a.Needed:
-		return Decision{}, apperr.New(apperr.Conflict, "plan %d does not need approval: only applies to prod and destroys do", planID)
+		return Decision{}, apperr.New(apperr.Conflict, "plan %d does not need approval: only applies to prod, destroys and emergency changes do", planID)
+	case decision == "approved" && a.Blocked != "":
+		return Decision{}, apperr.New(apperr.Conflict, "plan %d cannot be approved: %s", planID, a.Blocked)
 	case hash != p.Hash:
 		return Decision{}, apperr.New(apperr.Conflict, "the plan you reviewed (hash %s) is not plan %d's (hash %s): reload the plan and review it again", short(hash), planID, short(p.Hash))
 	case a.SupersededBy != 0:
@@ -342,7 +410,7 @@ func (s *Service) Decide(ctx context.Context, by audit.Entry, who Approver, plan
 	case who.ID == a.AuthorID:
 		return Decision{}, apperr.New(apperr.Forbidden, "you made this plan: someone else must approve or reject it")
 	case !hasAny(who.Roles, allowed):
-		return Decision{}, apperr.New(apperr.Forbidden, "only people holding %s may decide on a plan", strings.Join(dedupe(allowed), " or "))
+		return Decision{}, apperr.New(apperr.Forbidden, "only people holding %s may decide on this plan", strings.Join(allowed, " or "))
 	}
 	for _, d := range a.Decisions {
 		if d.ApproverID == who.ID && d.Void == "" {
@@ -390,8 +458,9 @@ func short(h string) string {
 	return h
 }
 
-// requestApproval notifies ops that plan p awaits approval.
-func (s *Service) requestApproval(ctx context.Context, p *engine.Plan) {
+// requestApproval tells the people who may approve plan p that it waits
+// for them.
+func (s *Service) requestApproval(ctx context.Context, p *engine.Plan, a Approval) {
 	if s.Notify == nil {
 		return
 	}
@@ -399,10 +468,38 @@ func (s *Service) requestApproval(ctx context.Context, p *engine.Plan) {
 	if p.Kind == "destroy" {
 		what = "destroy"
 	}
-	_, _ = s.Notify.Notify(ctx, notify.Notification{Kind: notify.ApprovalPending, Stack: p.Stack.ID,
-		Subject: fmt.Sprintf("Approval needed: %s %s (plan #%d)", what, p.Stack.ID, p.ID),
-		Message: fmt.Sprintf("%s planned to %s %s with blueprint version %s. It needs %s before it can run.", p.CreatedBy, what, p.Stack.ID, short(p.BlueprintVersion), s.policy().Describe()),
-		Link:    fmt.Sprintf("/plans/%d", p.ID)})
+	subject := fmt.Sprintf("Approval needed: %s %s (plan #%d)", what, p.Stack.ID, p.ID)
+	msg := fmt.Sprintf("%s planned to %s %s with blueprint version %s. It needs %s before it can run.", p.CreatedBy, what, p.Stack.ID, short(p.BlueprintVersion), a.Policy.Describe())
+	if a.Emergency != nil {
+		subject = fmt.Sprintf("Emergency change needs approval: %s (plan #%d)", p.Stack.ID, p.ID)
+		msg = fmt.Sprintf("%s asks for an emergency change of %s to blueprint version %s, which has not gone the normal road, because: %s. It needs %s before it can run.",
+			p.CreatedBy, p.Stack.ID, short(p.BlueprintVersion), a.Emergency.Reason, a.Policy.Describe())
+	}
+	to, err := s.recipients(ctx, a.AuthorID, slices.Concat(a.Policy.Slots...)...)
+	if err != nil && s.Log != nil {
+		s.Log.Warn("approval request recipients", slog.String("err", err.Error()))
+	}
+	_, _ = s.Notify.Notify(ctx, notify.Notification{Kind: notify.ApprovalPending, Stack: p.Stack.ID, Subject: subject, Message: msg,
+		Link: fmt.Sprintf("/plans/%d", p.ID), To: to})
+}
+
+// recipients returns the e-mail addresses of the active people holding
+// any of roles, except the person with id except.
+func (s *Service) recipients(ctx context.Context, except int64, roles ...string) ([]string, error) {
+	if s.People == nil {
+		return nil, nil
+	}
+	people, err := s.People.WithRoles(ctx, dedupe(roles)...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range people {
+		if p.ID != except && p.Active && p.Email != "" && !slices.Contains(out, p.Email) {
+			out = append(out, p.Email)
+		}
+	}
+	return out, nil
 }
 
 // PendingApproval is a plan waiting for decisions.
@@ -414,7 +511,7 @@ type PendingApproval struct {
 // PendingApprovals lists current plans that need approval and are neither
 // satisfied, rejected, replaced nor applied, newest first.
 func (s *Service) PendingApprovals(ctx context.Context, limit int) ([]PendingApproval, error) {
-	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM plans p WHERE (p.kind = 'destroy' OR p.stack LIKE 'prod-%')
+	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM plans p WHERE (p.kind = 'destroy' OR p.stack LIKE 'prod-%' OR p.id IN (SELECT plan_id FROM emergency_changes))
 		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.plan_id = p.id)
 		AND p.id NOT IN (SELECT plan_id FROM drift_checks WHERE plan_id IS NOT NULL)
 		AND p.blocking = 0 ORDER BY id DESC LIMIT ?`, limit*4)

@@ -33,14 +33,17 @@ type DriftCheck struct {
 	Drifted   int
 	Error     string
 	CheckedAt time.Time
+	// RequestedBy is who asked for the check: a person, or "system" for
+	// the schedule and the check after a run.
+	RequestedBy string
 }
 
-const driftCols = `id, stack, COALESCE(plan_id, 0), blueprint_version, state, drifted, error, checked_at`
+const driftCols = `id, stack, COALESCE(plan_id, 0), blueprint_version, state, drifted, error, checked_at, requested_by`
 
 func scanDrift(r interface{ Scan(...any) error }) (DriftCheck, error) {
 	var d DriftCheck
 	var at string
-	err := r.Scan(&d.ID, &d.Stack, &d.PlanID, &d.Version, &d.State, &d.Drifted, &d.Error, &at)
+	err := r.Scan(&d.ID, &d.Stack, &d.PlanID, &d.Version, &d.State, &d.Drifted, &d.Error, &at, &d.RequestedBy)
 	d.CheckedAt = parseTime(at)
 	return d, err
 }
@@ -76,9 +79,11 @@ func Drifted(p *engine.Plan) []engine.Change {
 }
 
 // CheckDrift plans the version in force of stack without applying it and
-// records what differs. A stack that is not deployed, or whose lock is
-// held by a run, is not checked (ok is false).
-func (s *Service) CheckDrift(ctx context.Context, stack string) (d DriftCheck, ok bool, err error) {
+// records what differs, as asked by by (the person who pressed "Check now",
+// or the portal's schedule). The plan is never applied: Reconcile makes a
+// new one. A stack that is not deployed, or whose lock is held by a run, is
+// not checked (ok is false).
+func (s *Service) CheckDrift(ctx context.Context, by audit.Entry, stack string) (d DriftCheck, ok bool, err error) {
 	in, err := s.VersionInForce(ctx, stack)
 	if err != nil || in.Version == "" {
 		return d, false, err
@@ -87,7 +92,7 @@ func (s *Service) CheckDrift(ctx context.Context, stack string) (d DriftCheck, o
 	if err != nil || lock.Held || len(lock.Queue) > 0 {
 		return d, false, err
 	}
-	d = DriftCheck{Stack: stack, Version: in.Version, CheckedAt: s.now()}
+	d = DriftCheck{Stack: stack, Version: in.Version, CheckedAt: s.now(), RequestedBy: by.Actor}
 	var p *engine.Plan
 	st, version, err := s.Blueprints.Resolve(ctx, in.Version, stack)
 	if err == nil {
@@ -103,7 +108,7 @@ func (s *Service) CheckDrift(ctx context.Context, stack string) (d DriftCheck, o
 	if err != nil {
 		d.State, d.Error = DriftError, planError(err)
 	} else {
-		if err := s.Engine.SavePlan(ctx, audit.Entry{Actor: "system"}, p); err != nil {
+		if err := s.Engine.SavePlan(ctx, by, p); err != nil {
 			return d, false, err
 		}
 		d.PlanID = p.ID
@@ -122,14 +127,19 @@ func (s *Service) CheckDrift(ctx context.Context, stack string) (d DriftCheck, o
 		plan = d.PlanID
 	}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO drift_checks (stack, plan_id, blueprint_version, state, drifted, error, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			stack, plan, d.Version, d.State, d.Drifted, d.Error, store.Time(d.CheckedAt))
+		res, err := tx.ExecContext(ctx, `INSERT INTO drift_checks (stack, plan_id, blueprint_version, state, drifted, error, checked_at, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			stack, plan, d.Version, d.State, d.Drifted, d.Error, store.Time(d.CheckedAt), d.RequestedBy)
 		if err != nil {
 			return fmt.Errorf("workflows: record drift check: %w", err)
 		}
 		d.ID, _ = res.LastInsertId()
-		_, err = s.Audit.Append(ctx, tx, audit.Entry{Actor: "system", Action: "drift.check", Target: fmt.Sprintf("drift:%d stack:%s", d.ID, stack),
-			Details: map[string]any{"state": d.State, "drifted": d.Drifted, "plan": d.PlanID, "error": d.Error}})
+		e := by
+		e.Action, e.Target = "drift.check", fmt.Sprintf("drift:%d stack:%s", d.ID, stack)
+		e.Details = map[string]any{"state": d.State, "drifted": d.Drifted, "plan": d.PlanID, "error": d.Error}
+		for k, v := range by.Details {
+			e.Details[k] = v
+		}
+		_, err = s.Audit.Append(ctx, tx, e)
 		return err
 	})
 	if err != nil {
@@ -141,10 +151,11 @@ func (s *Service) CheckDrift(ctx context.Context, stack string) (d DriftCheck, o
 		for _, c := range Drifted(p) {
 			ids = append(ids, c.ID)
 		}
+		to, _ := s.recipients(ctx, 0, "ops")
 		_, _ = s.Notify.Notify(ctx, notify.Notification{Kind: notify.Drift, Stack: stack,
 			Subject: fmt.Sprintf("Drift in %s: %d resource(s) changed outside the portal", stack, d.Drifted),
 			Message: fmt.Sprintf("The drift check of %s against version %s found changes made behind the portal's back: %s.", stack, short(d.Version), strings.Join(ids, ", ")),
-			Link:    fmt.Sprintf("/drift/%d", d.ID)})
+			Link:    fmt.Sprintf("/drift/%d", d.ID), To: to})
 	}
 	return d, true, nil
 }
@@ -161,9 +172,10 @@ func (s *Service) driftChanged(ctx context.Context, prev DriftCheck, p *engine.P
 	return old.Hash != p.Hash
 }
 
-// CheckAllDrift checks every deployed stack; the drift job runs it on its
-// schedule. It returns how many stacks were checked and drifted.
-func (s *Service) CheckAllDrift(ctx context.Context) (checked, drifted int, err error) {
+// CheckAllDrift checks every deployed stack, as asked by by; the drift job
+// runs it on its schedule as the system. It returns how many stacks were
+// checked and drifted.
+func (s *Service) CheckAllDrift(ctx context.Context, by audit.Entry) (checked, drifted int, err error) {
 	if s.Blueprints == nil {
 		return 0, 0, nil
 	}
@@ -177,7 +189,7 @@ func (s *Service) CheckAllDrift(ctx context.Context) (checked, drifted int, err 
 			if _, ok := s.Catalogue.Stack(id); !ok {
 				continue
 			}
-			d, ok, err := s.CheckDrift(ctx, id)
+			d, ok, err := s.CheckDrift(ctx, by, id)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", id, err))
 				continue

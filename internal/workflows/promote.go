@@ -145,20 +145,20 @@ func (s *Service) Promote(ctx context.Context, by audit.Entry, req PromoteReques
 	} else {
 		req.Version = id
 	}
+	// Every purpose takes the normal road: a rollback or a reconcile
+	// brings a version that must have been proven below too.
 	var refused []string
-	if req.Purpose != PurposeReconcile {
-		for _, j := range js {
-			why, err := s.Gate(ctx, req.Version, regions.StackID(req.Environment, j))
-			if err != nil {
-				return Promotion{}, err
-			}
-			if why != "" {
-				refused = append(refused, why)
-			}
+	for _, j := range js {
+		why, err := s.Gate(ctx, req.Version, regions.StackID(req.Environment, j))
+		if err != nil {
+			return Promotion{}, err
+		}
+		if why != "" {
+			refused = append(refused, why)
 		}
 	}
 	if len(refused) > 0 {
-		return Promotion{}, apperr.New(apperr.Conflict, "promotion refused: %s", strings.Join(refused, "; "))
+		return Promotion{}, apperr.New(apperr.Conflict, "%s refused: %s", req.Purpose, strings.Join(refused, "; "))
 	}
 	pr := Promotion{Version: req.Version, Environment: req.Environment, Purpose: req.Purpose, CreatedBy: by.Actor, CreatedAt: s.now()}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -187,7 +187,7 @@ func (s *Service) Promote(ctx context.Context, by audit.Entry, req PromoteReques
 	for _, j := range js {
 		stack := regions.StackID(pr.Environment, j)
 		ps := PromotionStack{Stack: stack}
-		p, err := s.Plan(ctx, by, stack, pr.Version, "apply")
+		p, err := s.Plan(ctx, by, PlanRequest{Stack: stack, Version: pr.Version, Kind: "apply"})
 		if err != nil {
 			ps.Refused = apperr.MessageOf(err)
 		} else {

@@ -156,10 +156,11 @@ func (s *Service) Verify(ctx context.Context, by audit.Entry, stack string, runI
 		return v, err
 	}
 	if v.State == verify.Failed && s.Notify != nil {
+		to, _ := s.recipients(ctx, 0, "ops")
 		_, _ = s.Notify.Notify(ctx, notify.Notification{Kind: notify.VerificationFailed, Stack: stack,
 			Subject: fmt.Sprintf("Verification of %s failed", stack),
 			Message: fmt.Sprintf("Post-deploy verification #%d of %s (version %s) failed: %s", v.ID, stack, short(v.Version), v.Result.Summary()),
-			Link:    fmt.Sprintf("/verifications/%d", v.ID)})
+			Link:    fmt.Sprintf("/verifications/%d", v.ID), To: to})
 	}
 	return v, nil
 }
@@ -191,6 +192,21 @@ func (s *Service) AfterRun(ctx context.Context, r engine.Run) {
 		if _, err := s.Verify(ctx, audit.Entry{Actor: "system"}, r.Stack, r.ID); err != nil && s.Log != nil {
 			s.Log.Warn("verify after apply", slog.Int64("run", r.ID), slog.String("err", err.Error()))
 		}
+		s.recheckDrift(ctx, r)
+	}
+}
+
+// recheckDrift checks a stack again right after a succeeded apply when its
+// last drift check found drift (or could not plan): a reconcile clears the
+// stack at once instead of at the next scheduled check.
+func (s *Service) recheckDrift(ctx context.Context, r engine.Run) {
+	last, err := s.LatestDrift(ctx, r.Stack)
+	if err != nil || last.State == DriftClean {
+		return
+	}
+	by := audit.Entry{Actor: "system", Details: map[string]any{"after_run": r.ID}}
+	if _, _, err := s.CheckDrift(ctx, by, r.Stack); err != nil && s.Log != nil {
+		s.Log.Warn("drift check after apply", slog.Int64("run", r.ID), slog.String("err", err.Error()))
 	}
 }
 

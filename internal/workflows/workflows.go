@@ -40,6 +40,23 @@ type Blueprints interface {
 	Exceptions(ctx context.Context, stackID string) ([]guardrails.Exception, error)
 }
 
+// People is what the workflows need to know of staff (the staff service
+// in production).
+type People interface {
+	// Person returns user id as the portal knows them now.
+	Person(ctx context.Context, id int64) (Person, error)
+	// WithRoles returns the active people holding any of roles.
+	WithRoles(ctx context.Context, roles ...string) ([]Person, error)
+}
+
+// Person is a member of staff.
+type Person struct {
+	ID          int64
+	Email, Name string
+	Roles       []string
+	Active      bool
+}
+
 // Verifier verifies a deployed stack (verify.Stacks in production).
 type Verifier interface {
 	VerifyStack(ctx context.Context, info engine.StackInfo, resources []engine.StateResource) verify.Result
@@ -63,6 +80,10 @@ type Service struct {
 	// Approvals is who must approve prod applies and destroys; zero means
 	// DefaultApprovalPolicy.
 	Approvals ApprovalPolicy
+	// People says who holds which roles now: an approval by someone who
+	// has since lost the approving role, or whose account is disabled, no
+	// longer counts. Nil trusts the roles recorded with each decision.
+	People People
 	// AcceptUnsupported lets a verification whose only gaps are steps the
 	// endpoint cannot serve (Textract on the local emulator) count as
 	// proof for promotion. Off by default; the sandbox turns it on and the
@@ -81,43 +102,6 @@ func (s *Service) Info(id, version string) (engine.StackInfo, error) {
 	return engine.StackInfo{ID: st.ID, Environment: st.Environment.Name, Jurisdiction: st.Jurisdiction.ID, Region: st.Region(), Version: version, AccountID: st.Environment.AccountID}, nil
 }
 
-// Plan plans blueprint version versionID ("" for the latest) against stack
-// stackID and stores the plan. kind is "apply" or "destroy".
-func (s *Service) Plan(ctx context.Context, by audit.Entry, stackID, versionID, kind string) (*engine.Plan, error) {
-	if kind != "apply" && kind != "destroy" {
-		return nil, apperr.New(apperr.Invalid, "kind must be apply or destroy, not %q", kind)
-	}
-	if _, err := s.Info(stackID, ""); err != nil {
-		return nil, err
-	}
-	if s.Blueprints == nil {
-		return nil, apperr.New(apperr.Conflict, "no blueprint versions are available to plan from")
-	}
-	stack, version, err := s.Blueprints.Resolve(ctx, versionID, stackID)
-	if err != nil {
-		return nil, err
-	}
-	info, err := s.Info(stackID, stack.Version)
-	if err != nil {
-		return nil, err
-	}
-	exc, err := s.Blueprints.Exceptions(ctx, stackID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := s.Engine.Plan(ctx, engine.Target{Stack: stack, Info: info, BlueprintVersion: version, Exceptions: exc}, kind)
-	if err != nil {
-		return nil, apperr.Wrap(apperr.Conflict, err, "%s", planError(err))
-	}
-	if err := s.Engine.SavePlan(ctx, by, p); err != nil {
-		return nil, err
-	}
-	if NeedsApproval(p) && p.HasChanges() && len(p.Blocking()) == 0 {
-		s.requestApproval(ctx, p)
-	}
-	return p, nil
-}
-
 func planError(err error) string {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "engine: ")
@@ -125,7 +109,9 @@ func planError(err error) string {
 }
 
 // Apply queues a run of stored plan planID. A destroy plan needs the
-// stack's name typed as confirm.
+// stack's name typed as confirm. The plan must be Ready: the normal road
+// (or an approved emergency change), guardrails passing with today's
+// exceptions, and valid approvals when it needs them.
 func (s *Service) Apply(ctx context.Context, by audit.Entry, planID int64, confirm string) (int64, error) {
 	p, err := s.Engine.GetPlan(ctx, planID)
 	if err != nil {
@@ -135,17 +121,14 @@ func (s *Service) Apply(ctx context.Context, by audit.Entry, planID int64, confi
 		return 0, &apperr.Error{Kind: apperr.Invalid, Message: fmt.Sprintf("type the stack's name, %s, to confirm the destroy", p.Stack.ID),
 			Fields: map[string]string{"confirm": fmt.Sprintf("must be %s to confirm", p.Stack.ID)}}
 	}
-	if NeedsApproval(p) {
-		if s.DB == nil {
+	if s.DB == nil {
+		if NeedsApproval(p) {
 			return 0, apperr.New(apperr.Conflict, "plan %d needs approval, and approvals are not available in this portal", p.ID)
 		}
-		a, err := s.ApprovalOf(ctx, p)
-		if err != nil {
-			return 0, err
-		}
-		if !a.Satisfied {
-			return 0, apperr.New(apperr.Conflict, "plan %d needs approval before it can run: %s", p.ID, a.Missing)
-		}
+	} else if why, err := s.Ready(ctx, p); err != nil {
+		return 0, err
+	} else if why != "" {
+		return 0, apperr.New(apperr.Conflict, "%s", why)
 	}
 	runID, err := s.Engine.Apply(ctx, by, planID)
 	if err != nil {

@@ -58,6 +58,19 @@ func (c *clock) Advance(d time.Duration) {
 type fakeBlueprints struct {
 	account map[string]string // environment -> account, to keep aliases apart
 	network bool
+
+	mu      sync.Mutex
+	revoked map[string]bool // rule ids whose exception was revoked
+}
+
+// revoke ends the exception to rule in every stack.
+func (b *fakeBlueprints) revoke(rule string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.revoked == nil {
+		b.revoked = map[string]bool{}
+	}
+	b.revoked[rule] = true
 }
 
 func (b *fakeBlueprints) Resolve(ctx context.Context, version, stack string) (*blueprints.Stack, string, error) {
@@ -85,8 +98,13 @@ func (b *fakeBlueprints) Resolve(ctx context.Context, version, stack string) (*b
 }
 
 func (b *fakeBlueprints) Exceptions(ctx context.Context, stack string) ([]guardrails.Exception, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	var out []guardrails.Exception
 	for _, rule := range []string{"cloudtrail-integrity", "prod-alarms"} {
+		if b.revoked[rule] {
+			continue
+		}
 		out = append(out, guardrails.Exception{RuleID: rule, Stack: stack, Owner: "ops@example.com", Reason: "workflow test stack", Expires: time.Now().Add(1000 * time.Hour)})
 	}
 	return out, nil
@@ -117,6 +135,7 @@ func (f *fakeVerifier) VerifyStack(ctx context.Context, info engine.StackInfo, r
 
 type harness struct {
 	t        *testing.T
+	bp       *fakeBlueprints
 	wf       *workflows.Service
 	eng      *engine.Engine
 	db       *store.DB
@@ -181,9 +200,11 @@ func newHarness(t *testing.T, network bool) *harness {
 	}
 	h.eng = h.newEng()
 	h.notes = notify.New(db, nil, quiet, clk.Now)
-	h.wf = &workflows.Service{Engine: h.eng, Catalogue: cat, Blueprints: &fakeBlueprints{account: accounts, network: network}, DB: db, Audit: log,
+	h.bp = &fakeBlueprints{account: accounts, network: network}
+	h.wf = &workflows.Service{Engine: h.eng, Catalogue: cat, Blueprints: h.bp, DB: db, Audit: log,
 		Notify: h.notes, Verifier: h.verifier, Log: quiet, Now: clk.Now}
 	h.eng.OnFinish = h.wf.AfterRun
+	h.eng.BeforeRun = h.wf.BeforeRun
 	return h
 }
 
@@ -430,7 +451,7 @@ func TestApprovalVoidedByReplanAndByExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A re-plan of the stack voids the approval of the older plan.
-	p2, err := h.wf.Plan(ctx, as(author), "prod-us", "v1", "apply")
+	p2, err := h.wf.Plan(ctx, as(author), workflows.PlanRequest{Stack: "prod-us", Version: "v1", Kind: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +472,7 @@ func TestApprovalVoidedByReplanAndByExpiry(t *testing.T) {
 	if _, err := h.wf.Decide(ctx, as(opsTwo), opsTwo, p2.ID, p2.Hash, "approved", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := h.wf.CheckDrift(ctx, "prod-us"); err != nil {
+	if _, _, err := h.wf.CheckDrift(ctx, as(opsTwo), "prod-us"); err != nil {
 		t.Fatal(err)
 	}
 	if a2, _ := h.wf.ApprovalOf(ctx, p2); !a2.Satisfied {
@@ -504,7 +525,7 @@ func TestTwoRoleApproval(t *testing.T) {
 		}
 	}
 	// One person holding both roles alone is not two approvers.
-	p2, err := h.wf.Plan(ctx, as(author), "prod-us", "v1", "apply")
+	p2, err := h.wf.Plan(ctx, as(author), workflows.PlanRequest{Stack: "prod-us", Version: "v1", Kind: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +561,7 @@ func TestDestroyNeedsApprovalInDev(t *testing.T) {
 	h := newHarness(t, false)
 	ctx := context.Background()
 	h.promote("v1", "dev", "us")
-	p, err := h.wf.Plan(ctx, as(author), "dev-us", "", "destroy")
+	p, err := h.wf.Plan(ctx, as(author), workflows.PlanRequest{Stack: "dev-us", Version: "", Kind: "destroy"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +584,7 @@ func TestLockSurvivesRestart(t *testing.T) {
 	h := newHarness(t, false)
 	ctx := context.Background()
 	h.promote("v1", "dev", "eu")
-	p1, err := h.wf.Plan(ctx, as(author), "dev-eu", "v2", "apply")
+	p1, err := h.wf.Plan(ctx, as(author), workflows.PlanRequest{Stack: "dev-eu", Version: "v2", Kind: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +599,7 @@ func TestLockSurvivesRestart(t *testing.T) {
 		lease, store.Time(h.clock.Now()), first); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := h.wf.Plan(ctx, as(opsTwo), "dev-eu", "v2", "apply")
+	p2, err := h.wf.Plan(ctx, as(opsTwo), workflows.PlanRequest{Stack: "dev-eu", Version: "v2", Kind: "apply"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,6 +630,7 @@ func TestLockSurvivesRestart(t *testing.T) {
 	h.eng = h.newEng()
 	h.wf.Engine = h.eng
 	h.eng.OnFinish = h.wf.AfterRun
+	h.eng.BeforeRun = h.wf.BeforeRun
 	h.run()
 	check("after the restart, lease still valid", true, first, second)
 
@@ -702,7 +724,7 @@ func TestDriftBehindThePortalsBackIsDetectedAndReconciled(t *testing.T) {
 	h := newHarness(t, true)
 	ctx := context.Background()
 	h.promote("v1", "dev", "eu")
-	d, ok, err := h.wf.CheckDrift(ctx, "dev-eu")
+	d, ok, err := h.wf.CheckDrift(ctx, as(opsTwo), "dev-eu")
 	if err != nil || !ok || d.State != workflows.DriftClean {
 		t.Fatalf("first drift check: got %+v, %v, %v, want clean", d, ok, err)
 	}
@@ -725,7 +747,7 @@ func TestDriftBehindThePortalsBackIsDetectedAndReconciled(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d, ok, err = h.wf.CheckDrift(ctx, "dev-eu")
+	d, ok, err = h.wf.CheckDrift(ctx, as(opsTwo), "dev-eu")
 	if err != nil || !ok || d.State != workflows.DriftDrifted || d.Drifted != 1 {
 		t.Fatalf("drift check after the hand edit: got %+v, %v, %v, want 1 drifted resource", d, ok, err)
 	}
@@ -747,7 +769,7 @@ func TestDriftBehindThePortalsBackIsDetectedAndReconciled(t *testing.T) {
 		t.Errorf("drift notifications: got %+v, want one naming db_sg", notes)
 	}
 	// The same drift found again is not notified again.
-	if _, _, err := h.wf.CheckDrift(ctx, "dev-eu"); err != nil {
+	if _, _, err := h.wf.CheckDrift(ctx, as(opsTwo), "dev-eu"); err != nil {
 		t.Fatal(err)
 	}
 	if notes, _, _ := h.notes.List(ctx, notify.Filter{Kind: notify.Drift}); len(notes) != 1 {
@@ -763,7 +785,7 @@ func TestDriftBehindThePortalsBackIsDetectedAndReconciled(t *testing.T) {
 		t.Fatalf("reconcile: got %+v, want a queued run", pr)
 	}
 	h.run()
-	d, _, err = h.wf.CheckDrift(ctx, "dev-eu")
+	d, _, err = h.wf.CheckDrift(ctx, as(opsTwo), "dev-eu")
 	if err != nil || d.State != workflows.DriftClean {
 		t.Errorf("drift check after reconcile: got %+v, %v, want clean", d, err)
 	}
@@ -815,7 +837,7 @@ func TestTwoSchedulersRunTheDriftJobOnce(t *testing.T) {
 		}
 		mu.Unlock()
 		defer func() { mu.Lock(); active--; mu.Unlock() }()
-		_, _, err := h.wf.CheckAllDrift(ctx)
+		_, _, err := h.wf.CheckAllDrift(ctx, audit.Entry{Actor: "system"})
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

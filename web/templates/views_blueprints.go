@@ -147,9 +147,15 @@ type ExceptionRow struct {
 	Owner, Reason                 string
 	Expires, CreatedAt, RevokedAt time.Time
 	CreatedBy, RevokedBy          string
-	State                         string // active, expired, revoked
+	State                         string // active, expired, revoked, awaiting approval
 	DaysLeft                      int
 	CanRevoke                     bool
+	// ApprovedBy and ApprovedAt say which compliance officer let an
+	// exception that needs it take effect; CanApprove whether the viewer
+	// may.
+	ApprovedBy string
+	ApprovedAt time.Time
+	CanApprove bool
 }
 
 // ExceptionForm is the new-exception form.

@@ -96,6 +96,10 @@ type ApprovalPanel struct {
 	SupersededBy int64
 	Lower        []VerificationRow
 	Unsupported  string
+	// Blocked says why no one may approve the plan ("" when they may).
+	Blocked string
+	// Emergency is set when the plan is an emergency change.
+	Emergency *EmergencyView
 }
 
 // LockView is who holds a stack's lock and who waits.

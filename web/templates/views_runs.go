@@ -34,6 +34,34 @@ type RunsView struct {
 	Errors    FormErrors
 	AWSReady  bool
 	AWSNote   string
+	// Plan is the plan form as last submitted, with why it was refused.
+	Plan PlanForm
+	// MinEmergency is the shortest reason an emergency change takes.
+	MinEmergency int
+}
+
+// PlanForm is the "Plan a stack" form.
+type PlanForm struct {
+	Stack, Version, Emergency string
+	// Message says why the last submission was refused.
+	Message string
+	Errors  FormErrors
+}
+
+// EmergencyView is an emergency change: a plan that brings a version to
+// test or prod before it went the normal road.
+type EmergencyView struct {
+	PlanID    int64
+	Stack     string
+	Version   string
+	Reason    string
+	CreatedBy string
+	CreatedAt time.Time
+	// State is "awaiting approval", "queued" or "in force" (Overview).
+	State string
+	RunID int64
+	// Road says what the version still lacks on the normal road.
+	Road string
 }
 
 // FieldRow is one field-level change in a plan.
@@ -86,8 +114,14 @@ type PlanView struct {
 	Deletions        int
 	Errors           FormErrors
 	Runs             []RunRow
-	// Approval is shown for plans that need approval (prod, destroys).
+	// Approval is shown for plans that need approval (prod, destroys,
+	// emergency changes).
 	Approval *ApprovalPanel
+	// Gate says why the plan's version may not go to its stack ("" when it
+	// may, or for an emergency change).
+	Gate string
+	// Emergency is set when the plan is an emergency change.
+	Emergency *EmergencyView
 	// ApplyBlocked says why the apply button is withheld.
 	ApplyBlocked string
 	Lock         LockView
