@@ -23,6 +23,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/jobs"
+	"portal/internal/sso"
 	"portal/internal/staff"
 	"portal/internal/store"
 	"portal/internal/versions"
@@ -54,6 +55,9 @@ type App struct {
 	// Activity is CloudTrail activity, log integrity, CloudWatch and
 	// evidence reports.
 	Activity *activity.Service
+	// SSO is single sign-on through the organization's OpenID provider;
+	// nil when it is off.
+	SSO *sso.Service
 }
 
 // Credentials are an account's email and one-time password.
@@ -94,6 +98,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	a.Audit = audit.New(db, opts.Now)
 	scfg := staff.DefaultConfig()
 	scfg.Require2FA = cfg.Require2FA
+	scfg.LocalAccountsNeed2FA = cfg.SSO != nil
 	if opts.HashParams != nil {
 		scfg.Hash = *opts.HashParams
 	}
@@ -143,6 +148,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		deps.Catalogue = a.Estate.Catalogue
 	}
 	deps.Billing = a.Billing
+	a.SSO = a.buildSSO(base, sealer, opts)
+	deps.SSO = a.SSO
 	a.Web = web.New(web.Config{BaseURL: base, SessionIdle: cfg.SessionTimeout, SandboxNotice: cfg.SandboxNotice, TrustProxy: cfg.TrustProxy,
 		CSRFKey: deriveKey(key, "portal csrf tokens")}, deps)
 	a.http = &http.Server{

@@ -18,6 +18,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/billing"
 	"portal/internal/regions"
+	"portal/internal/sso"
 	"portal/internal/staff"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	// Management is the organization's management account (Identity
 	// Center, Organizations); nil when not configured.
 	Management *accounts.ManagementConfig
+	// SSO is single sign-on through an OpenID provider; nil when off. Its
+	// client secret prints as [redacted].
+	SSO *sso.Config
 }
 
 // FlagSet declares the serve flags on fs and returns a function that,
@@ -77,6 +81,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	webhook := fs.String("activity-webhook", "", "URL that receives a JSON POST for new sensitive AWS events")
 	promotion := promotionFlags(fs)
 	management := managementFlags(fs)
+	singleSignOn := ssoFlags(fs)
 	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
 	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
 	stripeAPI := fs.String("stripe-api-url", "", "Stripe API address (default https://api.stripe.com; stripe-mock or a fixture server in tests)")
@@ -144,6 +149,9 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 		}
 		c.Promotion = promo
 		if c.Management, err = management(); err != nil {
+			return c, err
+		}
+		if c.SSO, err = singleSignOn(); err != nil {
 			return c, err
 		}
 		act, err := activity.ParseSettings(*trailBuckets, *lookups, *digestKeys, *webhook)

@@ -30,8 +30,12 @@ type User struct {
 	// credentials or roles; a session signed in under an older version is
 	// void (see EndCredentials).
 	CredentialsVersion int64
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// SingleSignOn is set for an account an OpenID provider vouches for
+	// (see federated.go): it has no usable portal password and takes its
+	// roles from the provider's groups.
+	SingleSignOn bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Has reports whether u holds any of roles.
@@ -59,6 +63,11 @@ func (u User) DisplayName() string {
 type Config struct {
 	// Require2FA lists the roles that must enrol two-factor authentication.
 	Require2FA []Role
+	// LocalAccountsNeed2FA makes two-factor authentication required for
+	// every account that signs in with a portal password, whatever its
+	// roles: set when single sign-on is on, where such accounts are the
+	// break-glass way in.
+	LocalAccountsNeed2FA bool
 	// Issuer names the portal in authenticator apps.
 	Issuer string
 	// Hash sets the argon2id cost.
@@ -129,8 +138,19 @@ func NewService(db *store.DB, log *audit.Log, sealer *Sealer, cfg Config, now fu
 // Config returns the service's configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-// Requires2FA reports whether u must use two-factor authentication.
-func (s *Service) Requires2FA(u User) bool { return u.Has(s.cfg.Require2FA...) }
+// Requires2FA reports whether u must use the portal's two-factor
+// authentication: never for a single sign-on account (its provider checks
+// its factors), always for a local account when single sign-on is on
+// (local accounts are then for break-glass use), else by role.
+func (s *Service) Requires2FA(u User) bool {
+	switch {
+	case u.SingleSignOn:
+		return false
+	case s.cfg.LocalAccountsNeed2FA:
+		return true
+	}
+	return u.Has(s.cfg.Require2FA...)
+}
 
 // NewUser is the input for creating an account.
 type NewUser struct {
@@ -241,7 +261,8 @@ type queryer interface {
 }
 
 const userColumns = `u.id, u.email, u.name, u.must_change_password, u.totp_enabled, u.disabled, u.credentials_version, u.created_at, u.updated_at,
-	COALESCE((SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_id = u.id), '')`
+	COALESCE((SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_id = u.id), ''),
+	EXISTS (SELECT 1 FROM sso_identities i WHERE i.user_id = u.id)`
 
 func listUsers(ctx context.Context, q queryer, where string, args ...any) ([]User, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE `+where+` ORDER BY u.email`, args...)
@@ -253,7 +274,7 @@ func listUsers(ctx context.Context, q queryer, where string, args ...any) ([]Use
 	for rows.Next() {
 		var u User
 		var created, updated, roles string
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &u.CredentialsVersion, &created, &updated, &roles); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &u.CredentialsVersion, &created, &updated, &roles, &u.SingleSignOn); err != nil {
 			return nil, fmt.Errorf("staff: scan user: %w", err)
 		}
 		u.CreatedAt, _ = store.ParseTime(created)
@@ -347,23 +368,32 @@ func (s *Service) SetRoles(ctx context.Context, by audit.Entry, id int64, roles 
 	}
 	sortRoles(roles)
 	return s.update(ctx, by, id, "staff.set_roles", func(tx *sql.Tx, u User) (map[string]any, error) {
-		if !slices.Contains(roles, Admin) {
-			if last, err := lastEnabledAdmin(ctx, tx, u); err != nil {
-				return nil, err
-			} else if last {
-				return nil, apperr.New(apperr.Conflict, "%s is the last enabled admin; make someone else an admin first", u.Email)
-			}
+		if u.SingleSignOn {
+			return nil, errFederated(u, "its roles come from its groups at the identity provider; change them there")
 		}
-		if err := setRoles(ctx, tx, id, roles); err != nil {
-			return nil, err
-		}
-		// Sessions end (they were signed in under other roles); tokens
-		// stay, and read the new roles on their next request.
-		if _, err := s.endCredentials(ctx, tx, id, ""); err != nil {
-			return nil, err
-		}
-		return map[string]any{"before": u.Roles, "after": roles, "sessions_ended": true}, nil
+		return s.setRolesTx(ctx, tx, u, roles)
 	})
+}
+
+// setRolesTx gives u roles, refusing to take admin from the last enabled
+// admin, and ends u's sessions.
+func (s *Service) setRolesTx(ctx context.Context, tx *sql.Tx, u User, roles []Role) (map[string]any, error) {
+	if !slices.Contains(roles, Admin) {
+		if last, err := lastEnabledAdmin(ctx, tx, u); err != nil {
+			return nil, err
+		} else if last {
+			return nil, apperr.New(apperr.Conflict, "%s is the last enabled admin; make someone else an admin first", u.Email)
+		}
+	}
+	if err := setRoles(ctx, tx, u.ID, roles); err != nil {
+		return nil, err
+	}
+	// Sessions end (they were signed in under other roles); tokens stay,
+	// and read the new roles on their next request.
+	if _, err := s.endCredentials(ctx, tx, u.ID, ""); err != nil {
+		return nil, err
+	}
+	return map[string]any{"before": u.Roles, "after": roles, "sessions_ended": true}, nil
 }
 
 // SetDisabled disables or re-enables account id. Disabling ends its
@@ -418,6 +448,9 @@ func (s *Service) ResetPassword(ctx context.Context, by audit.Entry, id int64) (
 		return User{}, "", err
 	}
 	u, err := s.update(ctx, by, id, "staff.reset_password", func(tx *sql.Tx, u User) (map[string]any, error) {
+		if u.SingleSignOn {
+			return nil, errFederated(u, "it has no portal password")
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, must_change_password = 1 WHERE id = ?`, hash, id); err != nil {
 			return nil, err
 		}
@@ -433,6 +466,9 @@ func (s *Service) ChangePassword(ctx context.Context, by audit.Entry, id int64, 
 	u, err := s.Get(ctx, id)
 	if err != nil {
 		return err
+	}
+	if u.SingleSignOn {
+		return errFederated(u, "its password is managed by the identity provider")
 	}
 	var v apperr.Validation
 	var hash string

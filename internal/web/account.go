@@ -12,6 +12,9 @@ import (
 func (s *Server) accountShow(c echo.Context) error {
 	u := currentUser(c)
 	v := templates.AccountView{Email: u.Email, Name: u.Name, Roles: userView(u).Roles, TOTPEnabled: u.TOTPEnabled, Requires2FA: s.deps.Staff.Requires2FA(*u)}
+	if u.SingleSignOn && s.deps.SSO != nil {
+		v.SSO = s.deps.SSO.Name()
+	}
 	return s.render(c, http.StatusOK, templates.Account(s.page(c, "Your account", "account"), v))
 }
 

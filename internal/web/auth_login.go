@@ -35,7 +35,7 @@ func (s *Server) loginShow(c echo.Context) error {
 	if currentUser(c) != nil {
 		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
-	return s.render(c, http.StatusOK, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Next: c.QueryParam("next")}))
+	return s.render(c, http.StatusOK, templates.Login(s.page(c, "Sign in", ""), s.withSSO(templates.LoginView{Next: c.QueryParam("next")})))
 }
 
 func (s *Server) loginSubmit(c echo.Context) error {
@@ -43,7 +43,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return apperr.New(apperr.Invalid, "the sign-in form could not be read")
 	}
-	view := templates.LoginView{Email: f.Email, Next: safeNext(f.Next)}
+	view := s.withSSO(templates.LoginView{Email: f.Email, Next: safeNext(f.Next)})
 	if _, ok := staff.NormalizeEmail(f.Email); !ok {
 		view.Email = "" // not an address: do not echo it back
 	}

@@ -36,7 +36,7 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 		if err := s.deps.Staff.RecordAbandonedSignIn(ctx, who(c), *u, "account has too many wrong codes"); err != nil {
 			return err
 		}
-		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Email: u.Email, Error: apperr.MessageOf(err)}))
+		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), s.withSSO(templates.LoginView{Email: u.Email, Error: apperr.MessageOf(err)})))
 	case apperr.Invalid:
 	default:
 		return err
@@ -50,8 +50,8 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 		if err := s.deps.Staff.RecordAbandonedSignIn(ctx, who(c), *u, "too many wrong codes"); err != nil {
 			return err
 		}
-		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), templates.LoginView{Email: u.Email,
-			Error: fmt.Sprintf("%d wrong two-factor codes: this sign-in has ended. Sign in again with your password.", fails)}))
+		return s.render(c, http.StatusTooManyRequests, templates.Login(s.page(c, "Sign in", ""), s.withSSO(templates.LoginView{Email: u.Email,
+			Error: fmt.Sprintf("%d wrong two-factor codes: this sign-in has ended. Sign in again with your password.", fails)})))
 	}
 	s.sessions.Put(ctx, sessPendingFails, fails)
 	return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Two-factor code", ""),
@@ -62,7 +62,8 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 // one whose sign-in waits on a required enrolment.
 func (s *Server) enrolUser(c echo.Context) (u *userState, ok bool) {
 	if cu := currentUser(c); cu != nil {
-		return &userState{user: *cu, signedIn: true}, !cu.TOTPEnabled
+		// A single sign-on account's factors live at its provider.
+		return &userState{user: *cu, signedIn: true}, !cu.TOTPEnabled && !cu.SingleSignOn
 	}
 	if pu := s.pendingUser(c); pu != nil && !pu.TOTPEnabled {
 		return &userState{user: *pu}, true

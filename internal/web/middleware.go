@@ -201,6 +201,9 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 				if err != nil {
 					return err
 				}
+				if err := s.ssoAllowsToken(ctx, u); err != nil {
+					return err
+				}
 				c.Set(ctxUser, &u)
 				c.Set(ctxToken, &t)
 			}
@@ -216,6 +219,11 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			// signed out at once.
 			if err != nil || u.Disabled || s.sessions.GetInt64(ctx, sessVersion) != u.CredentialsVersion {
 				_ = s.sessions.Destroy(ctx)
+				break
+			}
+			if ok, err := s.ssoAllowsSession(c, &u); err != nil {
+				return err
+			} else if !ok {
 				break
 			}
 			c.Set(ctxUser, &u)

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"portal/internal/sso"
 	"portal/internal/staff"
 )
 
@@ -39,6 +40,8 @@ func (s *Server) registerRoutes() {
 	// need a signed-in session.
 	s.handle(get, "/account/confirm", s.confirmShow, Public)
 	s.handle(post, "/account/confirm", s.confirmSubmit, Public)
+	s.handle(get, "/login/sso", s.ssoStart, Public)
+	s.handle(get, sso.CallbackPath, s.ssoCallback, Public)
 
 	// The signed-in person's own account.
 	s.handle(get, "/account", s.accountShow, AnyStaff)

@@ -60,6 +60,9 @@ var wantAccess = map[string]access{
 	"POST /login":     public,
 	"GET /login/2fa":  public,
 	"POST /login/2fa": public,
+	// Single sign-on: leaving for the provider and coming back.
+	"GET /login/sso":          public,
+	"GET /login/sso/callback": public,
 	// Enrolment is reached half-way through a sign-in (password accepted,
 	// two-factor owed), so it cannot require a session.
 	"GET /account/2fa":  public,

@@ -24,6 +24,7 @@ import (
 	"portal/internal/inventory"
 	"portal/internal/orgguard"
 	"portal/internal/regions"
+	"portal/internal/sso"
 	"portal/internal/staff"
 	"portal/internal/store"
 	"portal/internal/versions"
@@ -83,6 +84,9 @@ type Deps struct {
 	// OrgGuard is the organization's service control policies; nil or
 	// unconfigured without a management account.
 	OrgGuard *orgguard.Service
+	// SSO signs staff in through the organization's OpenID provider; nil
+	// when single sign-on is off.
+	SSO *sso.Service
 }
 
 // Server is the portal's HTTP handler.

@@ -72,6 +72,8 @@ type LoginView struct {
 	Next   string
 	Error  string
 	Notice string
+	// SSO names the identity provider when single sign-on is on.
+	SSO string
 }
 
 // TwoFactorView asks for a code.
@@ -109,6 +111,9 @@ type AccountView struct {
 	Roles       []string
 	TOTPEnabled bool
 	Requires2FA bool
+	// SSO names the identity provider the person signs in through, "" for
+	// a local account.
+	SSO string
 }
 
 // OverviewView is the landing page.
@@ -145,6 +150,9 @@ type StaffRow struct {
 	Disabled    bool
 	MustChange  bool
 	CreatedAt   time.Time
+	// SSO is set for an account that signs in through the identity
+	// provider.
+	SSO bool
 }
 
 // StaffListView is the staff list.
