@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"portal/internal/app"
-	"portal/internal/audit"
 )
 
 const usage = `Usage: portal <command> [flags]
@@ -20,7 +19,8 @@ const usage = `Usage: portal <command> [flags]
 Commands:
   serve                 run the portal (see portal serve -help)
   users add             create a staff account and print its one-time password
-  audit verify          verify the audit trail's hash chain
+  audit verify          verify the audit trail's chain (and its anchors, with -anchor-bucket)
+  audit rotate-key      add a new audit key; the trail is sealed with it from now on
   blueprint validate    validate blueprint files and their guardrails (exit 1 on any error)
 
 Run portal <command> -help for a command's flags. The local sandbox, benchmarks
@@ -46,7 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case cmd == "users" && len(rest) > 0 && rest[0] == "add":
 		return usersAdd(ctx, rest[1:], stdout, stderr)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
-		return audit.VerifyCommand(ctx, rest[1:], stdout, stderr)
+		return auditVerify(ctx, rest[1:], stdout, stderr)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "rotate-key":
+		return auditRotateKey(ctx, rest[1:], stdout, stderr)
 	case cmd == "blueprint" && len(rest) > 0 && rest[0] == "validate":
 		return blueprintValidate(ctx, rest[1:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "-help" || cmd == "--help":

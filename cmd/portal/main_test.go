@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -40,6 +41,9 @@ func TestUsersAddAndAuditVerify(t *testing.T) {
 	}
 
 	db := filepath.Join(dir, "portal.db")
+	if fi, err := os.Stat(filepath.Join(dir, "audit.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("users add left audit.key %v, %v; want the key ring, mode 0600", fi, err)
+	}
 	out.Reset()
 	if code := run(ctx, []string{"audit", "verify", "-db", db}, &out, &errOut); code != 0 {
 		t.Fatalf("audit verify on an untouched trail: exit %d, output %q %q", code, out.String(), errOut.String())

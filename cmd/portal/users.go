@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,11 +25,15 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&roles, "role", "role to grant: admin, ops, compliance or finance (repeat or comma-separate for several; required)")
 	dataDir := fs.String("data-dir", envOr("PORTAL_DATA_DIR", "data"), "the portal's data folder")
 	dbPath := fs.String("db", "", "database file (default DATA-DIR/portal.db)")
+	keyFile := fs.String("audit-key-file", envOr("PORTAL_AUDIT_KEY_FILE", ""), "the audit key ring (default DATA-DIR/audit.key)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *dbPath == "" {
 		*dbPath = filepath.Join(*dataDir, "portal.db")
+	}
+	if *keyFile == "" {
+		*keyFile = filepath.Join(*dataDir, "audit.key")
 	}
 	if *email == "" {
 		fmt.Fprintln(stderr, "portal users add: -email is required")
@@ -52,7 +57,13 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return report(stderr, err)
 	}
 	defer db.Close()
-	svc := staff.NewService(db, audit.New(db, nil), sealer, staff.DefaultConfig(), nil)
+	// The same audit keys as the portal, so the record of this account is
+	// sealed like every other.
+	ring, reload, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: *keyFile, KeysFromEnv: os.Getenv(app.AuditKeysEnv) != ""})
+	if err != nil {
+		return report(stderr, err)
+	}
+	svc := staff.NewService(db, audit.NewKeyed(db, nil, ring, reload), sealer, staff.DefaultConfig(), nil)
 	u, otp, err := svc.Create(ctx, audit.Entry{Actor: "cli"}, staff.NewUser{Email: *email, Name: *name, Roles: rs})
 	if err != nil {
 		return report(stderr, err)

@@ -58,6 +58,8 @@ type App struct {
 	// SSO is single sign-on through the organization's OpenID provider;
 	// nil when it is off.
 	SSO *sso.Service
+	// anchors keeps the audit chain's anchors; nil when anchoring is off.
+	anchors *audit.S3Anchors
 }
 
 // Credentials are an account's email and one-time password.
@@ -95,7 +97,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, DB: db}
-	a.Audit = audit.New(db, opts.Now)
+	ring, reload, err := LoadAuditKeys(cfg.Audit)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.Audit = audit.NewKeyed(db, opts.Now, ring, reload)
+	// A trail from before keying (or sealed with a key since rotated) is
+	// re-keyed now, with an explicit record, rather than at the first
+	// change someone makes.
+	if rekeyed, err := a.Audit.Rekey(ctx, "system"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	} else if rekeyed {
+		log.Info("audit trail sealed with the current audit key from here on", slog.String("key_id", ring.Current().ID))
+	}
 	scfg := staff.DefaultConfig()
 	scfg.Require2FA = cfg.Require2FA
 	scfg.LocalAccountsNeed2FA = cfg.SSO != nil
@@ -143,6 +159,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	}
 	a.Activity = a.buildActivity(base, opts)
 	deps := a.webDeps(opts)
+	if deps.Anchoring, err = a.startAnchoring(ctx); err != nil {
+		a.listener.Close()
+		db.Close()
+		return nil, err
+	}
 	deps.Versions = a.Versions
 	if a.Estate != nil {
 		deps.Catalogue = a.Estate.Catalogue
@@ -220,6 +241,11 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("shutting down", slog.Duration("grace", grace))
 	if err := a.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("app: shutdown: %w", err)
+	}
+	// Anchor what the last requests wrote, so a planned stop leaves
+	// nothing unanchored.
+	if _, err := a.AnchorNow(sctx); err != nil {
+		a.log.Error("audit chain not anchored at shutdown", slog.String("err", err.Error()))
 	}
 	return nil
 }

@@ -58,6 +58,8 @@ type Config struct {
 	// SSO is single sign-on through an OpenID provider; nil when off. Its
 	// client secret prints as [redacted].
 	SSO *sso.Config
+	// Audit is where the audit keys live and where the chain is anchored.
+	Audit AuditConfig
 }
 
 // FlagSet declares the serve flags on fs and returns a function that,
@@ -82,6 +84,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	promotion := promotionFlags(fs)
 	management := managementFlags(fs)
 	singleSignOn := ssoFlags(fs)
+	auditCfg := auditFlags(fs)
 	stripeKeyFile := fs.String("stripe-secret-key-file", "", "file holding the Stripe secret key (default: the STRIPE_SECRET_KEY environment variable); use a restricted read-only key")
 	stripeHookFile := fs.String("stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (default: the STRIPE_WEBHOOK_SECRET environment variable)")
 	stripeAPI := fs.String("stripe-api-url", "", "Stripe API address (default https://api.stripe.com; stripe-mock or a fixture server in tests)")
@@ -102,6 +105,11 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 		}
 		if c.SecretKeyFile == "" {
 			c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
+		}
+		if a, err := auditCfg(c.DataDir); err != nil {
+			return c, err
+		} else {
+			c.Audit = a
 		}
 		if strings.TrimSpace(*require2FA) != "" {
 			rs, err := staff.ParseRoles([]string{*require2FA})

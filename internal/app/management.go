@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"fmt"
+	"time"
 
 	"portal/internal/accounts"
 )
@@ -11,6 +12,13 @@ import (
 // Organizations and IAM Identity Center live there.
 var SandboxManagement = accounts.ManagementConfig{AccountID: "444444444444",
 	RoleARN: "arn:aws:iam::444444444444:role/PortalOrganizationAdmin", IdentityCenterRegion: "eu-central-1"}
+
+// SandboxAuditAnchor is the sandbox's audit account and its anchor bucket
+// (Object Lock, compliance mode), where the head of the audit chain is
+// anchored every minute.
+var SandboxAuditAnchor = AnchorConfig{Bucket: "portal-sandbox-audit-anchors", Prefix: "portal/", Region: "us-east-1",
+	AccountID: "555555555555", RoleARN: "arn:aws:iam::555555555555:role/PortalAuditAnchor",
+	Interval: time.Minute, Retention: 2190 * 24 * time.Hour}
 
 // managementFlags declares the management-account flags on fs and returns
 // a function that, after parsing, gives its configuration (nil when no

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/csv"
@@ -133,34 +134,52 @@ func TestAppendAndVerify(t *testing.T) {
 	}
 
 	v = mustVerify(t, l)
-	want := Verification{OK: true, Checked: 5, HeadSeq: 5, HeadHash: recs[4].Hash}
+	want := Verification{OK: true, Checked: 5, HeadSeq: 5, HeadHash: recs[4].Hash, KeyID: "ephemeral"}
 	if v != want {
 		t.Errorf("got %+v, want %+v", v, want)
 	}
 }
 
-// TestHashMatchesPackageDoc re-derives a hash from the recipe in the package
-// doc, independently of computeHash, so the doc stays true.
+// TestHashMatchesPackageDoc re-derives a seal from the recipe in the
+// package doc, independently of computeHash, so the doc stays true: the
+// keyed HMAC of version 2, and the unkeyed SHA-256 of version 1.
 func TestHashMatchesPackageDoc(t *testing.T) {
-	l, _, _ := newTestLog(t)
-	rec, err := l.Record(context.Background(), Entry{
+	e := Entry{
 		Actor:   "user:3 alice@example.com",
 		Action:  "staff.create",
 		Target:  "user:5 bob@example.com",
 		Details: map[string]any{"z": 1, "a": map[string]any{"y": "<b>", "b": true}},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	ns := func(s string) string { return fmt.Sprintf("%d:%s,", len(s), s) }
 	details := `{"a":{"b":true,"y":"<b>"},"z":1}`
-	msg := "portal-audit-v1\n" + ns("1") + ns("2024-05-01T12:00:00.000000000Z") +
-		ns("user:3 alice@example.com") + ns("staff.create") + ns("user:5 bob@example.com") +
-		ns("") + ns("") + ns(details) + ns(strings.Repeat("0", 64))
-	sum := sha256.Sum256([]byte(msg))
-	if got, want := rec.Hash, hex.EncodeToString(sum[:]); got != want {
-		t.Errorf("got hash %s, want %s", got, want)
-	}
+	fields := ns("1") + ns("2024-05-01T12:00:00.000000000Z") + ns("user:3 alice@example.com") + ns("staff.create") +
+		ns("user:5 bob@example.com") + ns("") + ns("") + ns(details)
+
+	t.Run("keyed", func(t *testing.T) {
+		l, _, _ := newTestLog(t)
+		rec, err := l.Record(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := l.Keys().Current()
+		m := hmac.New(sha256.New, key.Secret)
+		m.Write([]byte("portal-audit-v2\n" + fields + ns(key.ID) + ns(strings.Repeat("0", 64))))
+		if got, want := rec.Hash, hex.EncodeToString(m.Sum(nil)); got != want || rec.KeyID != key.ID {
+			t.Errorf("got hash %s key %q, want %s key %q", got, rec.KeyID, want, key.ID)
+		}
+	})
+	t.Run("unkeyed", func(t *testing.T) {
+		l, _, _ := newTestLog(t)
+		l.ring = nil // a trail from before keying
+		rec, err := l.Record(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte("portal-audit-v1\n" + fields + ns(strings.Repeat("0", 64))))
+		if got, want := rec.Hash, hex.EncodeToString(sum[:]); got != want || rec.KeyID != "" {
+			t.Errorf("got hash %s key %q, want %s and no key", got, rec.KeyID, want)
+		}
+	})
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
@@ -233,8 +252,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
-// A row rewritten with a correct hash for its new contents is caught by the
-// next record's prev_hash.
+// A row rewritten and re-sealed with the key is caught by the next record's
+// prev_hash (and the whole chain re-sealed, by anchors).
 func TestVerifyDetectsRehashedRecord(t *testing.T) {
 	l, db, _ := newTestLog(t)
 	seed(t, l, 5)
@@ -243,7 +262,7 @@ func TestVerifyDetectsRehashedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.details = `{}`
-	r.hash = r.computeHash(sha256.New())
+	r.hash = r.computeHash(hmac.New(sha256.New, l.Keys().Current().Secret)) // someone holding the key
 	if _, err := db.Exec(`UPDATE audit_log SET details = ?, hash = ? WHERE seq = 3`, r.details, r.hash); err != nil {
 		t.Fatal(err)
 	}
@@ -497,15 +516,19 @@ func TestExportCSV(t *testing.T) {
 		t.Errorf("got details %q, want %q", got, want)
 	}
 
-	// Each exported row carries enough to re-derive its hash.
+	// Each exported row carries enough to re-derive its hash, given the key.
 	for _, r := range rows[1:] {
 		seq, err := strconv.ParseInt(r[0], 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rw := row{seq: seq, at: r[1], actor: r[2], action: r[3], target: r[4], sourceIP: r[5],
-			requestID: r[6], details: r[7], prevHash: r[8]}
-		if got, want := rw.computeHash(sha256.New()), r[9]; got != want {
+			requestID: r[6], details: r[7], prevHash: r[8], keyID: r[10]}
+		k, ok := l.Keys().Get(rw.keyID)
+		if !ok {
+			t.Fatalf("record %d: key %q not in the ring", seq, rw.keyID)
+		}
+		if got, want := rw.computeHash(hmac.New(sha256.New, k.Secret)), r[9]; got != want {
 			t.Errorf("record %d: got re-derived hash %s, want %s", seq, got, want)
 		}
 	}
@@ -521,54 +544,6 @@ func TestExportCSVWriteError(t *testing.T) {
 	errDisk := errors.New("disk full")
 	if err := l.ExportCSV(context.Background(), Filter{}, failWriter{errDisk}); !errors.Is(err, errDisk) {
 		t.Errorf("got error %v, want %v", err, errDisk)
-	}
-}
-
-func TestVerifyCommand(t *testing.T) {
-	l, _, path := newTestLog(t)
-	recs := seed(t, l, 4)
-	head := recs[3]
-	tamperedDB, tamperedPath := openTestDB(t)
-	seed(t, New(tamperedDB, (&clock{next: t0, step: time.Second}).now), 4)
-	if _, err := tamperedDB.Exec(`UPDATE audit_log SET target = 'x' WHERE seq = 3`); err != nil {
-		t.Fatal(err)
-	}
-
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantStdout []string
-	}{
-		{"no args", nil, 2, nil},
-		{"unknown flag", []string{"--nope"}, 2, nil},
-		{"missing database", []string{"--db", filepath.Join(t.TempDir(), "absent.db")}, 2, nil},
-		{"bad anchor", []string{"--db", path, "--anchor", "x"}, 2, nil},
-		{"intact", []string{"--db", path}, 0, []string{"intact", "4 records", head.Hash}},
-		{"intact with anchor", []string{"--db", path, "--anchor", fmt.Sprintf("2:%s", recs[1].Hash)}, 0, []string{"intact"}},
-		{"anchor hash differs", []string{"--db", path, "--anchor", "2:" + strings.Repeat("b", 64)}, 1, []string{"BROKEN", "record 2"}},
-		{"anchor beyond head", []string{"--db", path, "--anchor", "9:" + strings.Repeat("b", 64)}, 1, []string{"BROKEN", "record 9 is missing"}},
-		{"tampered", []string{"--db", tamperedPath}, 1, []string{"BROKEN at record 3", "record 3: hash does not match"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := VerifyCommand(context.Background(), tt.args, &stdout, &stderr)
-			if code != tt.wantCode {
-				t.Errorf("got exit %d, want %d (stdout %q, stderr %q)", code, tt.wantCode, stdout.String(), stderr.String())
-			}
-			for _, want := range tt.wantStdout {
-				if !strings.Contains(stdout.String(), want) {
-					t.Errorf("got stdout %q, want it to contain %q", stdout.String(), want)
-				}
-			}
-			if tt.wantCode == 2 && stderr.Len() == 0 {
-				t.Errorf("got empty stderr, want a usage or open error")
-			}
-			if n := strings.Count(stdout.String(), "\n"); tt.wantCode != 2 && n != 1 {
-				t.Errorf("got %d stdout lines, want 1", n)
-			}
-		})
 	}
 }
 

@@ -156,13 +156,14 @@ func (l *Log) Actions(ctx context.Context) ([]string, error) {
 	return actions, nil
 }
 
-// csvHeader is the header row ExportCSV writes: the audit_log columns.
-var csvHeader = []string{"seq", "at", "actor", "action", "target", "source_ip", "request_id", "details", "prev_hash", "hash"}
+// csvHeader is the header row ExportCSV writes: the audit_log columns
+// (key_id last, where it was added, so earlier columns keep their place).
+var csvHeader = []string{"seq", "at", "actor", "action", "target", "source_ip", "request_id", "details", "prev_hash", "hash", "key_id"}
 
 // ExportCSV streams every record matching f (ignoring Limit) to w as CSV
 // with a header row, oldest first, one row at a time. Cells are the stored
 // column values, verbatim, so an auditor can re-derive each hash from the
-// file. Because they are verbatim, a cell may begin with "=", "+", "-" or
+// file (with the audit key for keyed records; see the package doc). Because they are verbatim, a cell may begin with "=", "+", "-" or
 // "@": open the file in a spreadsheet as text, not formulas. If writing
 // fails part-way, w holds a truncated export and the error says so.
 func (l *Log) ExportCSV(ctx context.Context, f Filter, w io.Writer) error {
@@ -185,7 +186,7 @@ func (l *Log) ExportCSV(ctx context.Context, f Filter, w io.Writer) error {
 		rec[0] = strconv.FormatInt(r.seq, 10)
 		rec[1], rec[2], rec[3], rec[4] = r.at, r.actor, r.action, r.target
 		rec[5], rec[6], rec[7] = r.sourceIP, r.requestID, r.details
-		rec[8], rec[9] = r.prevHash, r.hash
+		rec[8], rec[9], rec[10] = r.prevHash, r.hash, r.keyID
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("audit: export record %d: %w", r.seq, err)
 		}

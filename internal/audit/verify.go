@@ -2,23 +2,19 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
-	"errors"
-	"flag"
 	"fmt"
 	"hash"
-	"io"
-	"io/fs"
-	"os"
+	"sort"
 	"strconv"
-	"strings"
-
-	"portal/internal/store"
+	"time"
 )
 
 // Verification is the result of walking the chain.
 type Verification struct {
-	// OK is true when every record verified.
+	// OK is true when every record verified (and, with anchors, matched
+	// every anchor).
 	OK bool
 	// Checked counts the records read, including the first broken one.
 	Checked int
@@ -27,18 +23,46 @@ type Verification struct {
 	// Reason says in plain words why FirstBroken failed, "" if OK.
 	Reason string
 	// HeadSeq and HeadHash are the newest record that verified (the head of
-	// the log when OK; 0 and GenesisHash for an empty log). Keep them
-	// outside the database to detect truncation later; see the package doc.
+	// the log when OK; 0 and GenesisHash for an empty log).
 	HeadSeq  int64
 	HeadHash string
+	// KeyID is the key that sealed the newest verified record ("" when it
+	// is unkeyed); Unkeyed counts the records from before keying.
+	KeyID   string
+	Unkeyed int64
+	// Anchors counts the anchors checked; AnchorSeq and AnchorAt are the
+	// newest one's record and time (0 and zero without anchors).
+	Anchors   int
+	AnchorSeq int64
+	AnchorAt  time.Time
 }
 
-// Verify walks the whole chain in seq order, one row at a time, and
-// reports the first broken record: one whose hash does not match its
-// contents, whose prev_hash does not match the record before it, or whose
-// seq does not follow the one before it. Verification failures are in the
-// result; the error is for failing to read the log.
+// Verify walks the whole chain; see VerifyAgainst.
 func (l *Log) Verify(ctx context.Context) (Verification, error) {
+	return l.VerifyAgainst(ctx, nil)
+}
+
+// VerifyAgainst walks the whole chain in seq order, one row at a time, and
+// reports the first broken record: one whose seal does not match its
+// contents (or whose key is not in the ring), whose prev_hash does not match
+// the record before it, whose seq does not follow the one before it, an
+// unkeyed record after a keyed one, or a change of key that is not an
+// audit.rekey or audit.key_rotated record. It then checks every anchor: the
+// anchored record must exist (else the newest records were deleted) and
+// carry the anchored hash (else the chain was rewritten). Verification
+// failures are in the result; the error is for failing to read the log.
+func (l *Log) VerifyAgainst(ctx context.Context, anchors []Anchor) (Verification, error) {
+	ring := l.Keys()
+	want := map[int64][]Anchor{}
+	v := Verification{HeadHash: GenesisHash}
+	for _, a := range anchors {
+		want[a.Seq] = append(want[a.Seq], a)
+		if a.Seq > v.AnchorSeq || (a.Seq == v.AnchorSeq && a.AnchoredAt.After(v.AnchorAt)) {
+			v.AnchorSeq, v.AnchorAt = a.Seq, a.AnchoredAt
+		}
+	}
+	v.Anchors = len(anchors)
+
 	// One SELECT reads one WAL snapshot, so appends made meanwhile are
 	// neither half-seen nor mistaken for damage.
 	rows, err := l.db.QueryContext(ctx, `SELECT `+rowColumns+` FROM audit_log ORDER BY seq ASC`)
@@ -47,22 +71,69 @@ func (l *Log) Verify(ctx context.Context) (Verification, error) {
 	}
 	defer rows.Close()
 
-	v := Verification{HeadHash: GenesisHash}
-	h := sha256.New()
+	macs := map[string]hash.Hash{"": sha256.New()}
+	keyed := false
 	for rows.Next() {
 		var r row
 		if err := r.scanFrom(rows); err != nil {
 			return Verification{}, fmt.Errorf("audit: verify: %w", err)
 		}
 		v.Checked++
-		if reason := check(&r, v.HeadSeq, v.HeadHash, h); reason != "" {
+		h, ok := macs[r.keyID]
+		if !ok && ring != nil {
+			if k, known := ring.Get(r.keyID); known {
+				h = hmac.New(sha256.New, k.Secret)
+				macs[r.keyID] = h
+				ok = true
+			}
+		}
+		reason := ""
+		switch {
+		case !ok:
+			reason = fmt.Sprintf("record %d: sealed with audit key %q, which is not in the key ring (cannot verify; was the key ring replaced?)", r.seq, r.keyID)
+		case keyed && r.keyID == "":
+			reason = fmt.Sprintf("record %d: unkeyed after keyed records (re-written without the key?)", r.seq)
+		default:
+			reason = check(&r, v.HeadSeq, v.HeadHash, h)
+		}
+		if reason == "" && v.HeadSeq > 0 && r.keyID != v.KeyID && r.keyID != "" && r.action != ActionRekey && r.action != ActionKeyRotated {
+			reason = fmt.Sprintf("record %d: sealed with key %q after key %q without an %s record (re-written?)", r.seq, r.keyID, v.KeyID, ActionKeyRotated)
+		}
+		if reason == "" {
+			for _, a := range want[r.seq] {
+				if a.Hash != r.hash {
+					reason = fmt.Sprintf("record %d does not match its anchor %s (anchored hash %s): the chain was rewritten", r.seq, anchorWhen(a.AnchoredAt), a.Hash)
+					break
+				}
+			}
+		}
+		if reason != "" {
 			v.FirstBroken, v.Reason = r.seq, reason
 			return v, nil
 		}
-		v.HeadSeq, v.HeadHash = r.seq, r.hash
+		if r.keyID != "" {
+			keyed = true
+		} else {
+			v.Unkeyed++
+		}
+		v.HeadSeq, v.HeadHash, v.KeyID = r.seq, r.hash, r.keyID
 	}
 	if err := rows.Err(); err != nil {
 		return Verification{}, fmt.Errorf("audit: verify: %w", err)
+	}
+	if ring != nil && v.Checked > 0 && !keyed {
+		v.FirstBroken, v.Reason = v.HeadSeq, fmt.Sprintf("no record is sealed with an audit key, yet this portal has keys (%d unkeyed records): a trail upgraded from before keying is re-keyed when the portal starts; otherwise the chain was re-written without the key", v.Unkeyed)
+		return v, nil
+	}
+	if v.AnchorSeq > v.HeadSeq {
+		missing := "record " + strconv.FormatInt(v.AnchorSeq, 10)
+		if v.AnchorSeq > v.HeadSeq+1 {
+			missing = fmt.Sprintf("records %d to %d", v.HeadSeq+1, v.AnchorSeq)
+		}
+		v.FirstBroken = v.HeadSeq + 1
+		v.Reason = fmt.Sprintf("%s missing: the anchor %s holds record %d, but the newest record is %d (the newest records were deleted)",
+			missing, anchorWhen(v.AnchorAt), v.AnchorSeq, v.HeadSeq)
+		return v, nil
 	}
 	v.OK = true
 	return v, nil
@@ -101,79 +172,21 @@ func check(r *row, prevSeq int64, prevHash string, h hash.Hash) string {
 	return ""
 }
 
-// VerifyCommand implements `portal audit verify --db PATH [--anchor SEQ:HASH]`.
-// It prints one line: exit 0 when the chain is intact (and, with --anchor,
-// record SEQ still has HASH), 1 and the first broken record when not, 2 on
-// usage errors or when the database cannot be opened or read. It never
-// creates a database: a missing file is an error.
-func VerifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("portal audit verify", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	dbPath := fset.String("db", "", "path to the portal's SQLite database (required)")
-	anchor := fset.String("anchor", "", "SEQ:HASH of a head recorded earlier; fail unless record SEQ still has HASH")
-	fset.Usage = func() {
-		fmt.Fprintln(stderr, "usage: portal audit verify --db PATH [--anchor SEQ:HASH]")
-		fset.PrintDefaults()
-	}
-	if err := fset.Parse(args); err != nil {
-		return 2
-	}
-	if *dbPath == "" || fset.NArg() > 0 {
-		fset.Usage()
-		return 2
-	}
-	var anchorSeq int64
-	var anchorHash string
-	if *anchor != "" {
-		s, hsh, ok := strings.Cut(*anchor, ":")
-		n, err := strconv.ParseInt(s, 10, 64)
-		if !ok || err != nil || n < 1 || len(hsh) != len(GenesisHash) {
-			fmt.Fprintf(stderr, "portal audit verify: --anchor %q: want SEQ:HASH, e.g. 42:<64 hex digits>\n", *anchor)
-			return 2
+// sortAnchors orders anchors by record, then time.
+func sortAnchors(as []Anchor) {
+	sort.Slice(as, func(i, j int) bool {
+		if as[i].Seq != as[j].Seq {
+			return as[i].Seq < as[j].Seq
 		}
-		anchorSeq, anchorHash = n, strings.ToLower(hsh)
+		return as[i].AnchoredAt.Before(as[j].AnchoredAt)
+	})
+}
+
+// anchorWhen names an anchor by its time ("recorded by hand" when it has
+// none).
+func anchorWhen(t time.Time) string {
+	if t.IsZero() {
+		return "recorded by hand"
 	}
-	// store.Open would create a missing file, and an empty log verifies.
-	if _, err := os.Stat(*dbPath); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(stderr, "portal audit verify: %s: no such database\n", *dbPath)
-		} else {
-			fmt.Fprintf(stderr, "portal audit verify: %v\n", err)
-		}
-		return 2
-	}
-	// Open applies pending migrations, as the portal itself would on start.
-	db, err := store.Open(ctx, *dbPath)
-	if err != nil {
-		fmt.Fprintf(stderr, "portal audit verify: %v\n", err)
-		return 2
-	}
-	defer db.Close()
-	l := New(db, nil)
-	v, err := l.Verify(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "portal audit verify: %v\n", err)
-		return 2
-	}
-	if !v.OK {
-		fmt.Fprintf(stdout, "audit chain BROKEN at record %d: %s (%d records checked)\n", v.FirstBroken, v.Reason, v.Checked)
-		return 1
-	}
-	if anchorSeq > 0 {
-		if anchorSeq > v.HeadSeq {
-			fmt.Fprintf(stdout, "audit chain BROKEN: anchor record %d is missing, head is record %d (newest records deleted?)\n", anchorSeq, v.HeadSeq)
-			return 1
-		}
-		rec, err := l.Get(ctx, anchorSeq)
-		if err != nil {
-			fmt.Fprintf(stderr, "portal audit verify: %v\n", err)
-			return 2
-		}
-		if rec.Hash != anchorHash {
-			fmt.Fprintf(stdout, "audit chain BROKEN: record %d hash %s does not match anchor %s (chain rewritten?)\n", anchorSeq, rec.Hash, anchorHash)
-			return 1
-		}
-	}
-	fmt.Fprintf(stdout, "audit chain intact: %d records, head record %d hash %s\n", v.Checked, v.HeadSeq, v.HeadHash)
-	return 0
+	return "of " + t.UTC().Format(time.RFC3339)
 }

@@ -59,7 +59,11 @@ func PrepareAccounts(ctx context.Context, dir, prefix string, n int, roles ...st
 		return nil, err
 	}
 	defer db.Close()
-	svc := staff.NewService(db, audit.New(db, nil), sealer, staff.DefaultConfig(), nil)
+	log, err := auditLog(db, data)
+	if err != nil {
+		return nil, err
+	}
+	svc := staff.NewService(db, log, sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal bench"}
 	out := make([]*Account, n)
 	for i := range out {
@@ -86,6 +90,17 @@ func PrepareAccounts(ctx context.Context, dir, prefix string, n int, roles ...st
 		out[i] = acct
 	}
 	return out, nil
+}
+
+// auditLog is the audit trail of the sandbox data folder data, sealed with
+// its key ring (audit.key there, made now if the portal has not run yet),
+// as the portal started on that folder will seal and verify it.
+func auditLog(db *store.DB, data string) (*audit.Log, error) {
+	ring, reload, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: filepath.Join(data, "audit.key")})
+	if err != nil {
+		return nil, err
+	}
+	return audit.NewKeyed(db, nil, ring, reload), nil
 }
 
 // code returns the account's two-factor code for the first time step after

@@ -39,7 +39,11 @@ func prepareToken(ctx context.Context, dir, email string) (string, error) {
 		return "", err
 	}
 	defer db.Close()
-	svc := staff.NewService(db, audit.New(db, nil), sealer, staff.DefaultConfig(), nil)
+	log, err := auditLog(db, data)
+	if err != nil {
+		return "", err
+	}
+	svc := staff.NewService(db, log, sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal soak"}
 	u, _, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Soak deployer", Roles: []staff.Role{staff.Ops}})
 	if err != nil {
@@ -443,7 +447,11 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 	check(len(dups.Repeated) == 0 && len(dups.Errors) == 0, "no duplicate AWS resources: %d managed resources found in moto, %d stack resources more than once, %d places not read",
 		dups.Managed, len(dups.Repeated), len(dups.Errors))
 
-	v, err := audit.New(db, nil).Verify(ctx)
+	log, err := auditLog(db, filepath.Join(dir, "data"))
+	if err != nil {
+		return err
+	}
+	v, err := log.Verify(ctx)
 	if err != nil {
 		return err
 	}

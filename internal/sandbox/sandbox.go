@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"io"
 	"net/url"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"portal/internal/accounts"
 	"portal/internal/app"
+	"portal/internal/audit"
 	"portal/internal/peers"
 	"portal/internal/regions"
 )
@@ -119,6 +121,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Environments = regions.SandboxEnvironments()
 	mgmt := app.SandboxManagement
 	cfg.Management = &mgmt
+	anchor := app.SandboxAuditAnchor
+	cfg.Audit.Anchor = &anchor
+	if err := ensureAnchorBucket(ctx, anchor, stdout); err != nil {
+		return err
+	}
 	// moto cannot serve Textract text detection: verifications there are
 	// incomplete (shown as such), and the sandbox lets them prove a version
 	// so promotion can be tried end to end. Real AWS keeps this off.
@@ -177,5 +184,20 @@ func checkAccounts(ctx context.Context, cfg app.Config, stdout io.Writer) error 
 		}
 		fmt.Fprintf(stdout, "  %-5s account %s as %s\n", id.Environment, id.AccountID, id.ARN)
 	}
+	return nil
+}
+
+// ensureAnchorBucket makes the audit account's anchor bucket in moto, with
+// Object Lock in compliance mode, as whoever runs the audit account does
+// once in AWS.
+func ensureAnchorBucket(ctx context.Context, a app.AnchorConfig, stdout io.Writer) error {
+	st, err := app.AnchorStore(ctx, a)
+	if err != nil {
+		return err
+	}
+	if err := audit.CreateAnchorBucket(ctx, st.Client.(*s3.Client), a.Bucket, a.Region, 1); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	fmt.Fprintf(stdout, "  audit account %s: the audit chain is anchored in s3://%s (Object Lock, compliance mode)\n", a.AccountID, a.Bucket)
 	return nil
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,16 +84,71 @@ func (s *Server) auditList(c echo.Context) error {
 	q := c.QueryParams()
 	q.Del("before")
 	v.ExportURL = "/audit/export.csv?" + q.Encode()
+	if v.Integrity, err = s.integrity(c); err != nil {
+		return err
+	}
 	return s.render(c, status, templates.Audit(s.page(c, "Audit trail", "audit"), v))
 }
 
+// verifyChain verifies the chain and, when anchoring is on, checks it
+// against every anchor in the anchor store.
 func (s *Server) verifyChain(c echo.Context) (templates.ChainView, error) {
-	res, err := s.deps.Audit.Verify(c.Request().Context())
+	ctx := c.Request().Context()
+	var anchors []audit.Anchor
+	v := templates.ChainView{Unanchored: s.deps.Anchoring == nil}
+	if a := s.deps.Anchoring; a != nil {
+		var err error
+		if anchors, err = a.Store.List(ctx); err != nil {
+			s.deps.Logger.Error("audit anchors not read", slog.String("err", err.Error()))
+			v.AnchorsError = "the anchors in " + a.Store.Describe() + " could not be read, so the newest records and a re-sealed chain are not checked: " + err.Error()
+		}
+	}
+	res, err := s.deps.Audit.VerifyAgainst(ctx, anchors)
 	if err != nil {
 		return templates.ChainView{}, err
 	}
-	return templates.ChainView{OK: res.OK, Checked: res.Checked, FirstBroken: res.FirstBroken, Reason: res.Reason,
-		HeadSeq: res.HeadSeq, HeadHash: res.HeadHash, CheckedAt: s.deps.Now()}, nil
+	v.OK, v.Checked, v.FirstBroken, v.Reason = res.OK, res.Checked, res.FirstBroken, res.Reason
+	v.HeadSeq, v.HeadHash, v.CheckedAt, v.KeyID, v.Unkeyed = res.HeadSeq, res.HeadHash, s.deps.Now(), res.KeyID, res.Unkeyed
+	v.Anchored = s.deps.Anchoring != nil && v.AnchorsError == "" && res.Anchors > 0
+	v.Anchors, v.AnchorSeq, v.AnchorAt = res.Anchors, res.AnchorSeq, res.AnchorAt
+	if s.deps.Anchoring != nil && v.AnchorsError == "" && res.Anchors == 0 {
+		v.AnchorsError = "no anchor has been written to " + s.deps.Anchoring.Store.Describe() + " yet"
+	}
+	return v, nil
+}
+
+// integrity describes the audit trail's keys and anchoring for the page.
+func (s *Server) integrity(c echo.Context) (templates.AuditIntegrityView, error) {
+	ring := s.deps.Audit.Keys()
+	v := templates.AuditIntegrityView{KeyID: ring.Current().ID, KeyIDs: ring.IDs()}
+	a := s.deps.Anchoring
+	if a == nil {
+		return v, nil
+	}
+	ctx := c.Request().Context()
+	av := &templates.AnchoringView{Location: a.Store.Describe(), Account: a.Account, Interval: a.Interval.String(),
+		Retention: retentionText(a.Retention)}
+	last, err := s.deps.Audit.LastAnchor(ctx)
+	if err != nil {
+		return v, err
+	}
+	av.LastSeq, av.LastAt = last.Seq, last.AnchoredAt
+	if a.Status != nil {
+		if av.LastRun, av.LastError, err = a.Status(ctx); err != nil {
+			return v, err
+		}
+	}
+	v.Anchors = av
+	return v, nil
+}
+
+// retentionText says a retention in days, or years when whole.
+func retentionText(d time.Duration) string {
+	days := int(d.Hours() / 24)
+	if days >= 365 && days%365 == 0 {
+		return strconv.Itoa(days/365) + " years"
+	}
+	return strconv.Itoa(days) + " days"
 }
 
 func (s *Server) auditVerify(c echo.Context) error {

@@ -121,7 +121,7 @@ func TestAuditPage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the export is not CSV: %v", err)
 		}
-		wantHeader := []string{"seq", "at", "actor", "action", "target", "source_ip", "request_id", "details", "prev_hash", "hash"}
+		wantHeader := []string{"seq", "at", "actor", "action", "target", "source_ip", "request_id", "details", "prev_hash", "hash", "key_id"}
 		if len(recs) == 0 || !slices.Equal(recs[0], wantHeader) {
 			t.Fatalf("got header %v, want %v", recs[:min(1, len(recs))], wantHeader)
 		}
@@ -140,8 +140,15 @@ func TestAuditVerifyPage(t *testing.T) {
 	h := newHarness(t)
 	c, _ := h.signedIn(t, staff.Compliance)
 	r := c.get(t, "/audit/verify")
-	if got, ok := r.TestID(t, "chain-ok"); r.StatusCode != http.StatusOK || !ok {
-		t.Fatalf("got %d %q, want 200 and an intact chain", r.StatusCode, got)
+	if got, ok := r.TestID(t, "chain-ok"); r.StatusCode != http.StatusOK || !ok || !strings.Contains(got, "sealed with key k1") {
+		t.Fatalf("got %d %q, want 200 and an intact chain sealed with k1", r.StatusCode, got)
+	}
+	if _, ok := r.TestID(t, "chain-unanchored"); !ok {
+		t.Error("without an anchor bucket the result does not say the chain was not checked against anchors")
+	}
+	page := c.get(t, "/audit")
+	if got, _ := page.TestID(t, "audit-anchoring"); !strings.Contains(got, "Not anchored") {
+		t.Errorf("audit page anchoring: %q, want it to say the chain is not anchored", got)
 	}
 	// htmx asks for the fragment only.
 	frag := c.do(t, http.MethodGet, "/audit/verify", nil, http.Header{"HX-Request": {"true"}})

@@ -81,12 +81,27 @@ type Deps struct {
 	// Access is staff AWS access (roles, grants, elevation, reviews); nil
 	// when no AWS environments are configured, and its pages say so.
 	Access *access.Service
+	// Anchoring is where the audit chain is anchored; nil when it is not,
+	// and the audit page warns.
+	Anchoring *AuditAnchoring
 	// OrgGuard is the organization's service control policies; nil or
 	// unconfigured without a management account.
 	OrgGuard *orgguard.Service
 	// SSO signs staff in through the organization's OpenID provider; nil
 	// when single sign-on is off.
 	SSO *sso.Service
+}
+
+// AuditAnchoring is where the head of the audit chain is anchored outside
+// the portal, for the audit page.
+type AuditAnchoring struct {
+	Store     audit.AnchorStore
+	Interval  time.Duration
+	Retention time.Duration
+	Account   string // the audit account; "" for the portal's own
+	// Status says when anchoring last ran and its error ("" when it
+	// succeeded).
+	Status func(ctx context.Context) (lastRun time.Time, lastErr string, err error)
 }
 
 // Server is the portal's HTTP handler.

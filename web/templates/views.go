@@ -254,6 +254,29 @@ type AuditView struct {
 	NextURL   string
 	ExportURL string
 	Errors    FormErrors
+	Integrity AuditIntegrityView
+}
+
+// AuditIntegrityView says how the audit trail is protected: the key that seals
+// it and where its head is anchored.
+type AuditIntegrityView struct {
+	KeyID   string // the current audit key
+	KeyIDs  []string
+	Anchors *AnchoringView // nil when anchoring is off
+}
+
+// AnchoringView is the anchoring of the audit chain.
+type AnchoringView struct {
+	Location  string // s3://bucket/prefix
+	Account   string
+	Interval  string
+	Retention string
+	// LastSeq and LastAt are the newest anchor this portal wrote (0 when
+	// none yet); LastRun and LastError the last anchoring run.
+	LastSeq   int64
+	LastAt    time.Time
+	LastRun   time.Time
+	LastError string
 }
 
 // ChainView is the result of verifying the audit chain.
@@ -265,4 +288,16 @@ type ChainView struct {
 	HeadSeq     int64
 	HeadHash    string
 	CheckedAt   time.Time
+	// KeyID seals the head; Unkeyed counts records from before keying.
+	KeyID   string
+	Unkeyed int64
+	// Anchored: the chain was checked against Anchors anchors, the newest
+	// holding record AnchorSeq from AnchorAt; AnchorsError says why the
+	// anchors could not be read. Unanchored: anchoring is off.
+	Anchored     bool
+	Unanchored   bool
+	Anchors      int
+	AnchorSeq    int64
+	AnchorAt     time.Time
+	AnchorsError string
 }
