@@ -6,7 +6,9 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -15,6 +17,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"portal/internal/regions"
 )
@@ -34,15 +38,60 @@ const (
 )
 
 // LoadBase loads the portal's own AWS configuration from the SDK's default
-// chain, retrying as MaxAttempts says.
+// chain, retrying as NewRetryer(MaxAttempts, MaxBackoff) says. Every
+// configuration handed out by Accounts derives from it.
 func LoadBase(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = MaxAttempts, MaxBackoff })
+		return NewRetryer(MaxAttempts, MaxBackoff)
 	}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// NewRetryer is the retryer of every AWS client the portal builds: the
+// SDK's standard retryer (throttling, 5xx and dropped connections are
+// retried with jittered backoff of at most maxBackoff, maxAttempts tries in
+// all), except that an answer that is not an AWS error fails at once. An
+// endpoint that does not serve a call (an emulator's HTML error page for an
+// operation it lacks) answers the same way every time, so retrying it only
+// makes the person waiting on it wait longer.
+func NewRetryer(maxAttempts int, maxBackoff time.Duration) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts, o.MaxBackoff = maxAttempts, maxBackoff
+		// Before the status-code check, which would retry an HTML 500, and
+		// after the connection checks, which must still retry.
+		at := len(o.Retryables)
+		for i, r := range o.Retryables {
+			if _, ok := r.(retry.RetryableHTTPStatusCode); ok {
+				at = i
+				break
+			}
+		}
+		o.Retryables = append(o.Retryables[:at:at], append([]retry.IsErrorRetryable{retry.IsErrorRetryableFunc(notAnAWSAnswer)}, o.Retryables[at:]...)...)
+	})
+}
+
+// notAnAWSAnswer says "do not retry" for a call the endpoint answered with
+// something that is not an AWS error (a body from which no error code can
+// be read), and leaves every other error to the standard checks. An empty
+// body is not such an answer: a 503 without a body is how an overloaded
+// front end says "try again".
+func notAnAWSAnswer(err error) aws.Ternary {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return aws.UnknownTernary
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return aws.UnknownTernary
+	}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) && len(de.Snapshot) == 0 && errors.Is(de.Err, io.EOF) {
+		return aws.UnknownTernary
+	}
+	return aws.FalseTernary
 }
 
 // Accounts hands out per-environment, per-region AWS configurations.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"portal/internal/audit"
 	"portal/internal/store"
@@ -86,12 +85,7 @@ func (e *Engine) newEnv(info StackInfo, rec *recorder, logf func(string, ...any)
 			}
 			c = c.Copy()
 			maxAttempts, maxBackoff := e.MaxAttempts, e.MaxBackoff
-			c.Retryer = func() aws.Retryer {
-				return retry.NewStandard(func(o *retry.StandardOptions) {
-					o.MaxAttempts = maxAttempts
-					o.MaxBackoff = maxBackoff
-				})
-			}
+			c.Retryer = func() aws.Retryer { return accounts.NewRetryer(maxAttempts, maxBackoff) }
 			c.APIOptions = append(append([]func(*middlewareStack) error{}, c.APIOptions...), rec.middleware)
 			if e.OnCall != nil {
 				c.APIOptions = append(c.APIOptions, callHook(info, e.OnCall, e.now))
