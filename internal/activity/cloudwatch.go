@@ -3,7 +3,9 @@ package activity
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,9 +52,83 @@ type Alarm struct {
 	Stack, Region, Name, State, Reason string
 	Namespace, Metric, Comparison      string
 	Threshold                          float64
-	Updated                            time.Time
-	History                            []AlarmChange
-	HistoryNote                        string
+	// Unit is the alarm's unit ("Bytes", "Percent"), "" when the alarm
+	// names none.
+	Unit        string
+	Updated     time.Time
+	History     []AlarmChange
+	HistoryNote string
+}
+
+// ThresholdText is the alarm's condition as people read it: the comparison
+// as a sign and the threshold in the metric's unit ("< 5 GiB", "> 80%",
+// "> 10"), from the unit the alarm declares or else the one CloudWatch
+// documents for its metric.
+func (a Alarm) ThresholdText() string {
+	unit := a.Unit
+	if unit == "" || unit == "None" {
+		unit = metricUnits[a.Namespace+" "+a.Metric]
+	}
+	sign, ok := comparisonSigns[a.Comparison]
+	if !ok {
+		sign = a.Comparison
+	}
+	return sign + " " + FormatMetric(a.Threshold, unit)
+}
+
+var comparisonSigns = map[string]string{
+	"GreaterThanThreshold":          ">",
+	"GreaterThanOrEqualToThreshold": "≥",
+	"LessThanThreshold":             "<",
+	"LessThanOrEqualToThreshold":    "≤",
+}
+
+// metricUnits are the units CloudWatch documents for the metrics the
+// blueprints alarm on and the metrics page draws, for alarms that do not
+// name their unit.
+var metricUnits = map[string]string{
+	"AWS/RDS FreeStorageSpace":                     "Bytes",
+	"AWS/RDS FreeableMemory":                       "Bytes",
+	"AWS/RDS CPUUtilization":                       "Percent",
+	"AWS/RDS ReplicaLag":                           "Seconds",
+	"AWS/RDS DatabaseConnections":                  "Count",
+	"AWS/EC2 CPUUtilization":                       "Percent",
+	"AWS/ApplicationELB TargetResponseTime":        "Seconds",
+	"AWS/ApplicationELB RequestCount":              "Count",
+	"AWS/ApplicationELB HTTPCode_ELB_5XX_Count":    "Count",
+	"AWS/ApplicationELB HTTPCode_Target_5XX_Count": "Count",
+	"AWS/DynamoDB ThrottledRequests":               "Count",
+	"AWS/AutoScaling GroupInServiceInstances":      "Count",
+}
+
+// FormatMetric writes a CloudWatch value in its unit as people read it:
+// bytes in binary multiples (5368709120 Bytes is "5 GiB"), percent with a
+// sign, seconds and milliseconds with theirs, counts as plain numbers.
+func FormatMetric(v float64, unit string) string {
+	num := func(x float64) string { return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64) }
+	switch unit {
+	case "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes":
+		scale := map[string]float64{"Bytes": 1, "Kilobytes": 1 << 10, "Megabytes": 1 << 20, "Gigabytes": 1 << 30, "Terabytes": 1 << 40}[unit]
+		b := v * scale
+		for _, u := range []struct {
+			name string
+			size float64
+		}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+			if math.Abs(b) >= u.size {
+				return num(b/u.size) + " " + u.name
+			}
+		}
+		return num(b) + " bytes"
+	case "Percent":
+		return num(v) + "%"
+	case "Seconds":
+		return num(v) + " s"
+	case "Milliseconds":
+		return num(v) + " ms"
+	case "Count/Second", "Bytes/Second":
+		return num(v) + " " + strings.ToLower(unit)
+	}
+	return num(v)
 }
 
 // AlarmChange is one entry of an alarm's history.
@@ -122,27 +198,43 @@ func (s *Service) stackAlarms(ctx context.Context, st StackRef, history int) ([]
 			return nil, explainAWS(err)
 		}
 		for _, a := range page.MetricAlarms {
-			al := Alarm{Stack: st.ID, Region: st.Region, Name: aws.ToString(a.AlarmName), State: string(a.StateValue), Reason: aws.ToString(a.StateReason),
+			out = append(out, Alarm{Stack: st.ID, Region: st.Region, Name: aws.ToString(a.AlarmName), State: string(a.StateValue), Reason: aws.ToString(a.StateReason),
 				Namespace: aws.ToString(a.Namespace), Metric: aws.ToString(a.MetricName), Comparison: string(a.ComparisonOperator),
-				Threshold: aws.ToFloat64(a.Threshold), Updated: aws.ToTime(a.StateUpdatedTimestamp)}
-			if history > 0 {
-				h, err := cw.DescribeAlarmHistory(ctx, &cloudwatch.DescribeAlarmHistoryInput{AlarmName: a.AlarmName, MaxRecords: aws.Int32(int32(history)),
-					HistoryItemType: types.HistoryItemTypeStateUpdate})
-				if err != nil {
-					// The state is still worth showing without its history.
-					al.HistoryNote = "history unavailable: " + engine.Explain(err)
-					out = append(out, al)
-					continue
-				}
-				for _, it := range h.AlarmHistoryItems {
-					al.History = append(al.History, AlarmChange{At: aws.ToTime(it.Timestamp), Summary: aws.ToString(it.HistorySummary)})
-				}
-			}
-			out = append(out, al)
+				Threshold: aws.ToFloat64(a.Threshold), Unit: string(a.Unit), Updated: aws.ToTime(a.StateUpdatedTimestamp)})
 		}
 	}
+	if history <= 0 {
+		return out, nil
+	}
+	// One history call per alarm, at most historyCalls at once: the page
+	// waits for the slowest call, not for the sum of them.
+	sem := make(chan struct{}, historyCalls)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			al := &out[i]
+			h, err := cw.DescribeAlarmHistory(ctx, &cloudwatch.DescribeAlarmHistoryInput{AlarmName: aws.String(al.Name), MaxRecords: aws.Int32(int32(history)),
+				HistoryItemType: types.HistoryItemTypeStateUpdate})
+			if err != nil {
+				// The state is still worth showing without its history.
+				al.HistoryNote = "history unavailable: " + engine.Explain(err)
+				return
+			}
+			for _, it := range h.AlarmHistoryItems {
+				al.History = append(al.History, AlarmChange{At: aws.ToTime(it.Timestamp), Summary: aws.ToString(it.HistorySummary)})
+			}
+		})
+	}
+	wg.Wait()
 	return out, nil
 }
+
+// historyCalls bounds the alarm history calls in flight per stack
+// (CloudWatch allows DescribeAlarmHistory a few requests a second per
+// account; the SDK's retryer absorbs throttling).
+const historyCalls = 8
 
 // Series is one metric over time.
 type Series struct {

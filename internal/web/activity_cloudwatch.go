@@ -36,7 +36,7 @@ func (s *Server) activityAlarms(c echo.Context) error {
 	alarms, errs := svc.Alarms(c.Request().Context(), v.Stack, 5)
 	for _, a := range alarms {
 		row := templates.AlarmRow{Stack: a.Stack, Region: a.Region, Name: a.Name, State: a.State, Reason: a.Reason, Metric: a.Metric, Namespace: a.Namespace,
-			Threshold: a.Comparison + " " + strconv.FormatFloat(a.Threshold, 'g', -1, 64), Updated: a.Updated, HistoryNote: a.HistoryNote}
+			Threshold: a.ThresholdText(), Updated: a.Updated, HistoryNote: a.HistoryNote}
 		for _, h := range a.History {
 			row.History = append(row.History, templates.AlarmHistoryRow{At: h.At, Summary: h.Summary})
 		}
