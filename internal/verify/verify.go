@@ -73,7 +73,9 @@ type Result struct {
 	Steps []Step `json:"steps"`
 }
 
-// Summary is the first failing or incomplete step, in words.
+// Summary is the first failing or incomplete step, in words; a result
+// with no step yet (a verification still running) is "not finished yet",
+// never "every step passed".
 func (r Result) Summary() string {
 	for _, s := range r.Steps {
 		if s.State == Failed {
@@ -84,6 +86,9 @@ func (r Result) Summary() string {
 		if s.State == Unsupported || s.State == Skipped {
 			return s.Title + ": " + s.Detail
 		}
+	}
+	if r.State != Passed || len(r.Steps) == 0 {
+		return "not finished yet"
 	}
 	return "every step passed"
 }

@@ -260,3 +260,21 @@ func TestMedicines(t *testing.T) {
 		}
 	}
 }
+
+// A verification still running has no step yet: its summary must not
+// claim that every step passed.
+func TestSummaryOfUnfinishedVerification(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    verify.Result
+		want string
+	}{
+		{"running", verify.Result{}, "not finished yet"},
+		{"passed", verify.Result{State: verify.Passed, Steps: []verify.Step{{Name: verify.StepUpload, Title: "Upload", State: verify.Passed}}}, "every step passed"},
+		{"failed", verify.Result{State: verify.Failed, Steps: []verify.Step{{Title: "Upload", State: verify.Failed, Detail: "AccessDenied"}}}, "Upload: AccessDenied"},
+	} {
+		if got := c.r.Summary(); got != c.want {
+			t.Errorf("%s: Summary() = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
