@@ -554,6 +554,7 @@ func (r RDSReadReplica) Read(ctx context.Context, env *engine.Env, d *engine.Des
 			}
 		}
 		live.Tags = d.Tags
+		live.Note = "count is 0 and no replica exists: nothing to create"
 		return live, nil
 	}
 	var ids, arns, endpoints []string

@@ -272,6 +272,11 @@ func TestRDSReadReplica(t *testing.T) {
 		if ch := engine.Diff(zero, again, drivers.RDSReadReplica{}.ForceNew()); len(ch) != 0 {
 			t.Errorf("count 0: diff %+v, want none", ch)
 		}
+		// The plan says why there is nothing to do, not that it adopted
+		// replicas that do not exist.
+		if !strings.Contains(again.Note, "no replica exists") {
+			t.Errorf("count 0: note %q, want it to say no replica exists", again.Note)
+		}
 	})
 }
 

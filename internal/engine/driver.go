@@ -78,6 +78,10 @@ type Live struct {
 	Tags map[string]string
 	// DeletionProtected makes destroy refuse the resource.
 	DeletionProtected bool
+	// Note, when set, is what the plan says about a resource that needs
+	// no change instead of "adopted": for a set of none (a replica count
+	// of 0), nothing was found and nothing is owned.
+	Note string
 }
 
 // OwnedBy reports whether the live resource carries stack's ownership tag.

@@ -373,7 +373,7 @@ func (e *Engine) act(ctx context.Context, env *Env, drv Driver, ch Change, d *De
 			changes = append(changes, FieldChange{Path: "region", Before: live.Region, After: d.Region, Replace: true})
 		}
 		if len(changes) == 0 {
-			if ch.Action == Create {
+			if ch.Action == Create && live.Note == "" {
 				env.Logf("already exists (a previous attempt created it); adopted")
 			}
 			return live, nil

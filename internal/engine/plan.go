@@ -337,7 +337,10 @@ func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st 
 	switch {
 	case len(ch.Fields) == 0:
 		ch.Action = NoOp
-		if st == nil {
+		switch {
+		case live.Note != "":
+			ch.Note = live.Note
+		case st == nil:
 			ch.Note = "found by its ownership tags; adopted"
 		}
 	case anyReplace(ch.Fields):
