@@ -180,7 +180,9 @@ func (s *Service) runVerifier(ctx context.Context, info engine.StackInfo) verify
 }
 
 // AfterRun is the engine's hook when a run finishes: a failed run is
-// notified; a succeeded apply is verified.
+// notified; a succeeded apply of one of the nine stacks is verified (other
+// stacks, such as the staff roles of an account, carry no patient path to
+// verify).
 func (s *Service) AfterRun(ctx context.Context, r engine.Run) {
 	switch {
 	case r.State == engine.RunFailed && s.Notify != nil:
@@ -188,7 +190,7 @@ func (s *Service) AfterRun(ctx context.Context, r engine.Run) {
 			Subject: fmt.Sprintf("Run #%d (%s %s) failed", r.ID, r.Kind, r.Stack),
 			Message: fmt.Sprintf("Run #%d, started by %s, failed: %s", r.ID, r.CreatedBy, r.Error),
 			Link:    fmt.Sprintf("/runs/%d", r.ID)})
-	case r.State == engine.RunSucceeded && r.Kind == "apply":
+	case r.State == engine.RunSucceeded && r.Kind == "apply" && s.verifiable(r.Stack):
 		if _, err := s.Verify(ctx, audit.Entry{Actor: "system"}, r.Stack, r.ID); err != nil && s.Log != nil {
 			s.Log.Warn("verify after apply", slog.Int64("run", r.ID), slog.String("err", err.Error()))
 		}
@@ -210,13 +212,20 @@ func (s *Service) recheckDrift(ctx context.Context, r engine.Run) {
 	}
 }
 
+// verifiable reports whether stack is one of the catalogue's stacks, the
+// ones a verification knows how to check.
+func (s *Service) verifiable(stack string) bool {
+	_, ok := s.Catalogue.Stack(stack)
+	return ok
+}
+
 // VerifyPending verifies succeeded applies of the last day that have no
 // verification (the portal stopped before it could run one). The verify
 // job runs it.
 func (s *Service) VerifyPending(ctx context.Context) error {
 	// Runs that finished in the last minute are left to the engine's hook.
 	since, until := store.Time(s.now().Add(-24*time.Hour)), store.Time(s.now().Add(-time.Minute))
-	rows, err := s.DB.QueryContext(ctx, `SELECT r.id FROM runs r WHERE r.kind = 'apply' AND r.state = 'succeeded' AND r.finished_at >= ? AND r.finished_at <= ?
+	rows, err := s.DB.QueryContext(ctx, `SELECT r.id, r.stack FROM runs r WHERE r.kind = 'apply' AND r.state = 'succeeded' AND r.finished_at >= ? AND r.finished_at <= ?
 		AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.run_id = r.id)
 		AND r.id = (SELECT MAX(id) FROM runs o WHERE o.stack = r.stack AND o.state = 'succeeded') ORDER BY r.id`, since, until)
 	if err != nil {
@@ -225,11 +234,14 @@ func (s *Service) VerifyPending(ctx context.Context) error {
 	var ids []int64
 	for rows.Next() {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var stack string
+		if err := rows.Scan(&id, &stack); err != nil {
 			rows.Close()
 			return err
 		}
-		ids = append(ids, id)
+		if s.verifiable(stack) {
+			ids = append(ids, id)
+		}
 	}
 	rows.Close()
 	for _, id := range ids {

@@ -1,6 +1,7 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -863,5 +864,41 @@ func TestTwoSchedulersRunTheDriftJobOnce(t *testing.T) {
 	// The last run may have been cut short by the shutdown.
 	if checks != runs && checks != runs-1 {
 		t.Errorf("drift checks recorded: got %d, want one per finished run (%d runs)", checks, runs)
+	}
+}
+
+// A succeeded apply of a stack outside the catalogue (an account's staff
+// roles) is not verified: neither when it finishes nor by the job that
+// catches up on missed verifications, which used to log "no stack
+// staff-roles-dev" every five minutes.
+func TestStaffRolesAppliesAreNotVerified(t *testing.T) {
+	h := newHarness(t, false)
+	var logged bytes.Buffer
+	h.wf.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	ctx := context.Background()
+	at := h.clock.Now().Add(-time.Hour)
+	res, err := h.db.ExecContext(ctx, `INSERT INTO plans (stack, kind, version, hash, body, created_by, created_at) VALUES ('staff-roles-dev', 'apply', 'v1', 'h', '{}', 'system', ?)`, store.Time(at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := res.LastInsertId()
+	res, err = h.db.ExecContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, 'staff-roles-dev', 'apply', 'v1', 'succeeded', 'system', ?, ?, ?)`,
+		plan, store.Time(at), store.Time(at), store.Time(at.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := res.LastInsertId()
+	h.wf.AfterRun(ctx, engine.Run{ID: run, Stack: "staff-roles-dev", Kind: "apply", State: engine.RunSucceeded})
+	for range 2 {
+		if err := h.wf.VerifyPending(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if logged.Len() > 0 {
+		t.Errorf("verifying a staff-roles apply logged:\n%s", logged.String())
+	}
+	var n int
+	if err := h.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM verifications`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("verifications: %d (%v), want none", n, err)
 	}
 }
