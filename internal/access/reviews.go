@@ -243,7 +243,7 @@ func (s *Service) DecideItem(ctx context.Context, by Actor, reviewID, itemID int
 
 // CloseReview finishes campaign id once every item is decided.
 func (s *Service) CloseReview(ctx context.Context, by Actor, id int64) error {
-	r, _, err := s.GetReview(ctx, id)
+	r, items, err := s.GetReview(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,13 @@ func (s *Service) CloseReview(ctx context.Context, by Actor, id int64) error {
 		return apperr.New(apperr.Conflict, "review %d is closed already", id)
 	}
 	if r.Decided < r.Items {
-		return apperr.New(apperr.Conflict, "%d of %d grants still need a decision", r.Items-r.Decided, r.Items)
+		var undecided []string
+		for _, it := range items {
+			if it.Decision == "" {
+				undecided = append(undecided, fmt.Sprintf("%s (%s in %s)", it.UserEmail, it.Role, it.Environment))
+			}
+		}
+		return apperr.New(apperr.Conflict, "%d of %d grants still need a decision before the review can close: %s", len(undecided), r.Items, strings.Join(undecided, ", "))
 	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE access_reviews SET closed_by = ?, closed_at = ? WHERE id = ?`, by.Entry.Actor, store.Time(s.now()), id); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/engine"
 	"portal/internal/staff"
@@ -138,7 +139,9 @@ func (s *Service) sync(ctx context.Context, k key) error {
 		return e
 	})
 	if err != nil {
-		return fmt.Errorf("access: %s in %s: %s", k.Role, k.Environment, msg)
+		// A conflict with AWS, in words: callers say it after "granted, but
+		// Identity Center has not been changed yet".
+		return apperr.Wrap(apperr.Conflict, err, "%s in %s: %s", k.Role, k.Environment, msg)
 	}
 	return nil
 }

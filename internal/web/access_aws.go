@@ -71,16 +71,43 @@ func (s *Server) awsGrantRows(c echo.Context, gs []access.Grant) []templates.AWS
 	me := currentUser(c)
 	admin := isAdmin(c)
 	now := s.deps.Now()
+	people := s.actors(c)
+	unsynced := s.unsynced(c)
 	out := make([]templates.AWSGrantRow, 0, len(gs))
 	for _, g := range gs {
-		out = append(out, templates.AWSGrantRow{ID: g.ID, UserID: g.UserID, Email: g.UserEmail, Environment: g.Environment, Role: g.Role, Kind: g.Kind,
-			State: g.State, Reason: g.Reason, Minutes: g.Minutes, RequestedBy: g.RequestedBy, DecidedBy: g.DecidedBy, RequestedAt: g.RequestedAt,
+		row := templates.AWSGrantRow{ID: g.ID, UserID: g.UserID, Email: g.UserEmail, Environment: g.Environment, Role: g.Role, Kind: g.Kind,
+			State: g.State, Reason: g.Reason, Minutes: g.Minutes, RequestedBy: people.view(g.RequestedBy), DecidedBy: people.view(g.DecidedBy), RequestedAt: g.RequestedAt,
 			ExpiresAt: g.ExpiresAt, EndedAt: g.EndedAt, EndReason: g.EndReason, Now: now,
 			CanDecide: admin && g.State == access.Pending && me.ID != g.RequestedByID && me.ID != g.UserID,
-			CanRevoke: admin && g.State == access.Active})
+			CanRevoke: admin && g.State == access.Active}
+		if g.State == access.Active {
+			row.IAMPending = unsynced[syncKey(g.UserID, g.Environment, g.Role)]
+		}
+		out = append(out, row)
 	}
 	return out
 }
+
+// unsynced maps the assignments Identity Center does not reflect yet (by
+// syncKey) to the last error of their retried sync: an active grant must
+// not look done while AWS lags behind it.
+func (s *Server) unsynced(c echo.Context) map[string]string {
+	out := map[string]string{}
+	ps, err := s.deps.Access.PendingSyncs(c.Request().Context())
+	if err != nil {
+		return out
+	}
+	for _, p := range ps {
+		why := p.LastError
+		if why == "" {
+			why = "not tried yet"
+		}
+		out[syncKey(p.UserID, p.Environment, p.Role)] = why
+	}
+	return out
+}
+
+func syncKey(user int64, env, role string) string { return fmt.Sprintf("%d|%s|%s", user, env, role) }
 
 // grantForm is the admin's standing grant form.
 type grantForm struct {
@@ -115,6 +142,7 @@ func (s *Server) renderAWSAccess(c echo.Context, status int, f grantForm, errs m
 		v.Accounts[e] = svc.Account(e)
 	}
 	cells := map[int64]map[string][]templates.AWSHolding{}
+	unsynced := s.unsynced(c)
 	var pending, elevations []access.Grant
 	for _, g := range active {
 		st := "standing"
@@ -129,7 +157,11 @@ func (s *Server) renderAWSAccess(c echo.Context, status int, f grantForm, errs m
 		if cells[g.UserID] == nil {
 			cells[g.UserID] = map[string][]templates.AWSHolding{}
 		}
-		cells[g.UserID][g.Environment] = append(cells[g.UserID][g.Environment], templates.AWSHolding{Role: g.Role, State: st, GrantID: g.ID, ExpiresAt: g.ExpiresAt})
+		hold := templates.AWSHolding{Role: g.Role, State: st, GrantID: g.ID, ExpiresAt: g.ExpiresAt}
+		if g.State == access.Active {
+			hold.IAMPending = unsynced[syncKey(g.UserID, g.Environment, g.Role)]
+		}
+		cells[g.UserID][g.Environment] = append(cells[g.UserID][g.Environment], hold)
 	}
 	v.Pending = s.awsGrantRows(c, pending)
 	v.Elevations = s.awsGrantRows(c, elevations)
@@ -308,6 +340,7 @@ func (s *Server) awsRoles(c echo.Context) error {
 	svc := s.deps.Access
 	me := currentUser(c)
 	v := templates.AWSRolesView{Configured: true, IsAdmin: isAdmin(c), Roles: awsRoleInfos(svc.Templates())}
+	people := s.actors(c)
 	for _, env := range access.Environments {
 		row := templates.AWSRolePlanRow{Environment: env, Account: svc.Account(env), Stack: access.StackID(env)}
 		plans, err := svc.RolePlans(ctx, env, 1)
@@ -316,7 +349,7 @@ func (s *Server) awsRoles(c echo.Context) error {
 		}
 		if len(plans) == 1 {
 			rp := plans[0]
-			row.PlanID, row.CreatedBy, row.CreatedAt, row.ApprovedBy, row.RunID = rp.PlanID, rp.CreatedBy, rp.CreatedAt, rp.ApprovedBy, rp.RunID
+			row.PlanID, row.CreatedBy, row.CreatedAt, row.ApprovedBy, row.RunID = rp.PlanID, people.view(rp.CreatedBy), rp.CreatedAt, people.view(rp.ApprovedBy), rp.RunID
 			row.NeedsApproval = rp.NeedsApproval()
 			row.CanApprove = row.NeedsApproval && isAdmin(c) && me.ID != rp.CreatedByID
 			if pl, err := svc.GetPlan(ctx, rp.PlanID); err == nil {

@@ -15,8 +15,8 @@ import (
 
 const reviewsPerPage = 25
 
-func reviewRow(r access.Review) templates.AWSReviewRow {
-	return templates.AWSReviewRow{ID: r.ID, Title: r.Title, OpenedBy: r.OpenedBy, OpenedAt: r.OpenedAt, ClosedAt: r.ClosedAt,
+func reviewRow(r access.Review, people *actors) templates.AWSReviewRow {
+	return templates.AWSReviewRow{ID: r.ID, Title: r.Title, OpenedBy: people.view(r.OpenedBy), OpenedAt: r.OpenedAt, ClosedAt: r.ClosedAt,
 		Items: r.Items, Decided: r.Decided, Revoke: r.Revoke}
 }
 
@@ -37,8 +37,9 @@ func (s *Server) renderAWSReviews(c echo.Context, status int, errs map[string]st
 			rs = rs[:reviewsPerPage]
 			v.NextPage = "/access/aws/reviews?before=" + itoa(rs[len(rs)-1].ID)
 		}
+		people := s.actors(c)
 		for _, r := range rs {
-			v.Reviews = append(v.Reviews, reviewRow(r))
+			v.Reviews = append(v.Reviews, reviewRow(r, people))
 		}
 	}
 	return s.render(c, status, templates.AWSReviews(p, v))
@@ -59,6 +60,12 @@ func (s *Server) awsReviewOpen(c echo.Context) error {
 }
 
 func (s *Server) awsReview(c echo.Context) error {
+	return s.renderAWSReview(c, http.StatusOK, "")
+}
+
+// renderAWSReview shows review :id; problem, when set, says why the last
+// action was refused, and the undecided grants are marked.
+func (s *Server) renderAWSReview(c echo.Context, status int, problem string) error {
 	id, err := paramID(c, "id")
 	if err != nil {
 		return err
@@ -70,13 +77,14 @@ func (s *Server) awsReview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.AWSReviewView{IsAdmin: isAdmin(c), Review: reviewRow(r)}
+	people := s.actors(c)
+	v := templates.AWSReviewView{IsAdmin: isAdmin(c), Review: reviewRow(r, people), Problem: problem}
 	for _, it := range items {
 		v.Items = append(v.Items, templates.AWSReviewItemRow{ID: it.ID, GrantID: it.GrantID, Email: it.UserEmail, PortalRoles: it.PortalRoles,
 			Environment: it.Environment, Role: it.Role, Kind: it.Kind, Principal: it.Principal, GrantedAt: it.GrantedAt, ExpiresAt: it.ExpiresAt,
-			LastUsed: it.LastUsed, Decision: it.Decision, DecidedBy: it.DecidedBy, Note: it.Note})
+			LastUsed: it.LastUsed, Decision: it.Decision, DecidedBy: people.view(it.DecidedBy), Note: it.Note})
 	}
-	return s.render(c, http.StatusOK, templates.AWSReview(s.page(c, r.Title, "access"), v))
+	return s.render(c, status, templates.AWSReview(s.page(c, r.Title, "access"), v))
 }
 
 func (s *Server) awsReviewDecide(c echo.Context) error {
@@ -105,7 +113,11 @@ func (s *Server) awsReviewClose(c echo.Context) error {
 	if s.deps.Access == nil {
 		return apperr.New(apperr.NotFound, "no access review %d", id)
 	}
-	if err := s.deps.Access.CloseReview(c.Request().Context(), awsActor(c), id); err != nil {
+	if err := s.deps.Access.CloseReview(c.Request().Context(), awsActor(c), id); apperr.KindOf(err) == apperr.Conflict {
+		// Undecided grants (or a review closed meanwhile): the review
+		// itself, with the reason on top and the undecided rows marked.
+		return s.renderAWSReview(c, http.StatusConflict, apperr.MessageOf(err))
+	} else if err != nil {
 		return err
 	}
 	s.flash(c, fmt.Sprintf("Review %d closed. Export it as CSV for your evidence.", id))

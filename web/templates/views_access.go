@@ -31,12 +31,15 @@ type AWSGrantRow struct {
 	Environment, Role      string
 	Kind, State, Reason    string
 	Minutes                int
-	RequestedBy, DecidedBy string
+	RequestedBy, DecidedBy ActorView
 	RequestedAt, ExpiresAt time.Time
 	EndedAt                time.Time
 	EndReason              string
 	CanDecide, CanRevoke   bool
 	Now                    time.Time
+	// IAMPending is why IAM does not reflect the grant yet (the last
+	// error of its retried sync); "" when IAM matches.
+	IAMPending string
 }
 
 // Left is the time left of an active elevation, for the countdown.
@@ -63,6 +66,9 @@ type AWSHolding struct {
 	Role, State string // "standing", "elevated", "pending"
 	GrantID     int64
 	ExpiresAt   time.Time
+	// IAMPending is why IAM does not reflect the grant yet ("" when it
+	// does).
+	IAMPending string
 }
 
 // AWSMatrixRow is one person.
@@ -110,9 +116,9 @@ type AWSRolePlanRow struct {
 	PlanID                      int64
 	Changes                     string
 	HasChanges                  bool
-	CreatedBy                   string
+	CreatedBy                   ActorView
 	CreatedAt                   time.Time
-	ApprovedBy                  string
+	ApprovedBy                  ActorView
 	NeedsApproval               bool
 	CanApprove                  bool
 	RunID                       int64
@@ -130,7 +136,8 @@ type AWSRolesView struct {
 // AWSReviewRow is one campaign.
 type AWSReviewRow struct {
 	ID                     int64
-	Title, OpenedBy        string
+	Title                  string
+	OpenedBy               ActorView
 	OpenedAt, ClosedAt     time.Time
 	Items, Decided, Revoke int
 }
@@ -143,7 +150,8 @@ type AWSReviewItemRow struct {
 	Kind, Principal      string
 	GrantedAt, ExpiresAt time.Time
 	LastUsed             time.Time
-	Decision, DecidedBy  string
+	Decision             string
+	DecidedBy            ActorView
 	Note                 string
 }
 
@@ -160,6 +168,8 @@ type AWSReviewView struct {
 	IsAdmin bool
 	Review  AWSReviewRow
 	Items   []AWSReviewItemRow
+	// Problem says why closing was refused (the undecided grants).
+	Problem string
 }
 
 // AWSFindingRow is one disagreement.
