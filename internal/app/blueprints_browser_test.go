@@ -155,7 +155,7 @@ func TestOpsEditsBlueprintInBrowser(t *testing.T) {
 	}
 	do("save", chromedp.Click(`[data-testid=save]`), chromedp.WaitVisible(`[data-testid=version-facts]`))
 	shot("05-saved")
-	if got := text(`[data-testid=flash]`); got != "Saved version #2." {
+	if got := text(`[data-testid=flash]`); got != "Saved version #2, changing stacks/prod-eu.yaml." {
 		t.Errorf("after saving: flash %q", got)
 	}
 

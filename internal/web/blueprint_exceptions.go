@@ -85,8 +85,9 @@ func (s *Server) renderExceptions(c echo.Context, status int, f exceptionForm, e
 	for _, r := range guardrails.Rules() {
 		v.Rules = append(v.Rules, templates.RuleOption{ID: r.ID, Title: r.Title, Severity: string(r.Severity)})
 	}
+	people := s.actors(c)
 	for _, e := range list {
-		row := exceptionRow(e, now, v.CanEdit)
+		row := exceptionRow(e, now, v.CanEdit, people)
 		row.CanApprove = row.State == versions.ExceptionAwaiting && u.Has(staff.Compliance) && authorID(e.CreatedBy) != u.ID
 		v.Rows = append(v.Rows, row)
 	}

@@ -47,7 +47,7 @@ func (s *Server) blueprintsList(c echo.Context) error {
 	}
 	v := templates.BlueprintsView{CanEdit: s.canEditBlueprints(c), LatestID: latest}
 	for _, x := range list {
-		v.Rows = append(v.Rows, versionRow(x, latest))
+		v.Rows = append(v.Rows, versionRow(x, latest, s.actors(c)))
 	}
 	if more && len(list) > 0 {
 		v.NextURL = "/blueprints?before=" + strconv.FormatInt(list[len(list)-1].Seq, 10)
@@ -80,7 +80,7 @@ func (s *Server) exceptionsInForce(c echo.Context, svc *versions.Service, stacks
 	var out []templates.ExceptionRow
 	for _, e := range list {
 		if len(stacks) == 0 || slices.Contains(stacks, e.Stack) {
-			out = append(out, exceptionRow(e, now, false))
+			out = append(out, exceptionRow(e, now, false, s.actors(c)))
 		}
 	}
 	return out, nil
@@ -110,7 +110,7 @@ func (s *Server) versionShow(c echo.Context) error {
 			return err
 		}
 	}
-	v := templates.VersionView{Version: versionRow(ver, latest), CanEdit: s.canEditBlueprints(c)}
+	v := templates.VersionView{Version: versionRow(ver, latest, s.actors(c)), CanEdit: s.canEditBlueprints(c)}
 	if ver.Parent != "" {
 		v.DiffURL = "/blueprints/diff?from=" + ver.Parent + "&to=" + ver.ID
 	}
@@ -158,7 +158,7 @@ func (s *Server) fileShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.BlueprintFileView{Version: versionRow(ver, latest), Path: path, CanEdit: s.canEditBlueprints(c),
+	v := templates.BlueprintFileView{Version: versionRow(ver, latest, s.actors(c)), Path: path, CanEdit: s.canEditBlueprints(c),
 		EditURL: "/blueprints/new?base=" + ver.ID + "&file=" + path}
 	for i, l := range versions.Lines(f.Content) {
 		v.Lines = append(v.Lines, templates.CodeLine{N: i + 1, Text: l})
@@ -204,7 +204,7 @@ func (s *Server) versionsDiff(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.DiffView{From: versionRow(from, latest), To: versionRow(to, latest)}
+	v := templates.DiffView{From: versionRow(from, latest, s.actors(c)), To: versionRow(to, latest, s.actors(c))}
 	for i, nf := range newFiles {
 		var old []byte
 		if i < len(oldFiles) && oldFiles[i].Path == nf.Path {
@@ -221,7 +221,7 @@ func (s *Server) versionsDiff(c echo.Context) error {
 		return err
 	}
 	for _, x := range list {
-		v.Versions = append(v.Versions, versionRow(x, latest))
+		v.Versions = append(v.Versions, versionRow(x, latest, s.actors(c)))
 	}
 	return s.render(c, http.StatusOK, templates.BlueprintDiff(s.page(c, "Compare versions", "blueprints"), v))
 }

@@ -62,7 +62,7 @@ func (s *Server) renderReport(c echo.Context, j regions.Jurisdiction, stacks []s
 		return err
 	}
 	now := svc.Now()
-	v := templates.ReportView{Heading: heading, Jurisdiction: j.Name, Regime: j.Regime, Version: versionRow(ver, latest), CanEdit: s.canEditBlueprints(c)}
+	v := templates.ReportView{Heading: heading, Jurisdiction: j.Name, Regime: j.Regime, Version: versionRow(ver, latest, s.actors(c)), CanEdit: s.canEditBlueprints(c)}
 	for _, id := range stacks {
 		rep, _, err := svc.Report(ctx, ver.ID, id)
 		if err != nil {

@@ -185,7 +185,7 @@ func TestOpsEditsEUProdParameters(t *testing.T) {
 		}
 		saved = strings.TrimPrefix(r.Location(), "/blueprints/versions/")
 		page := c.get(t, r.Location())
-		if flash, _ := page.TestID(t, "flash"); flash != "Saved version #2." {
+		if flash, _ := page.TestID(t, "flash"); flash != "Saved version #2, changing stacks/prod-eu.yaml." {
 			t.Errorf("flash: got %q", flash)
 		}
 		if msg, _ := page.TestID(t, "version-message"); msg != "prod-eu: allow 12 instances" {
@@ -455,5 +455,89 @@ func TestStacksGrid(t *testing.T) {
 	}
 	if _, ok := r.TestID(t, "nav-stacks"); !ok {
 		t.Errorf("no Stacks in the navigation")
+	}
+}
+
+// TestOneVersionChangesSeveralFiles edits prod-eu, opens dev-eu in the same
+// editor (the first edit is kept), edits it too, previews both diffs and
+// saves them as one version.
+func TestOneVersionChangesSeveralFiles(t *testing.T) {
+	h := newHarness(t)
+	c, _ := h.signedIn(t, staff.Ops)
+	first, err := h.app.Versions.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devEU, err := shipped.FS.ReadFile("stacks/dev-eu.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodEdit := shippedProdEU(t, "    max: 9\n", "    max: 12\n")
+	r := c.submit(t, "/blueprints/new", "/blueprints/preview", url.Values{"base": {first.ID}, "path": {prodEUPath}, "content": {prodEdit},
+		"open": {"stacks/dev-eu.yaml"}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("open dev-eu: got %d\n%s", r.StatusCode, r.Body)
+	}
+	d := r.Doc(t)
+	if got := d.Find(`label[for=f-content]`).Text(); got != "Content of stacks/dev-eu.yaml" {
+		t.Fatalf("the editor opened %q, want stacks/dev-eu.yaml", got)
+	}
+	if got, _ := r.TestID(t, "staged-files"); !strings.Contains(got, prodEUPath) {
+		t.Errorf("the page does not say prod-eu is changed too: %q", got)
+	}
+	if staged := d.Find(`textarea[name=staged_content]`).Text(); !strings.Contains(staged, "max: 12") {
+		t.Fatalf("the prod-eu edit is not carried along: %q", staged)
+	}
+	devEdit := strings.Replace(string(devEU), "instance_type: t3.small", "instance_type: t3.medium", 1)
+	form := url.Values{"base": {first.ID}, "path": {"stacks/dev-eu.yaml"}, "content": {devEdit},
+		"staged_path": {prodEUPath}, "staged_content": {prodEdit}, "message": {"bigger dev-eu instances, more prod-eu ones"}}
+	r = c.submit(t, "/blueprints/new", "/blueprints/preview", form)
+	if news := texts(r.Doc(t), `[data-testid=diff-new]`); !anyContains(news, "max: 12") || !anyContains(news, "instance_type: t3.medium") {
+		t.Errorf("preview shows %q, want both files' changes", news)
+	}
+	r = c.submit(t, "/blueprints/new", "/blueprints/versions", form)
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: got %d\n%s", r.StatusCode, r.Body)
+	}
+	page := c.get(t, r.Location())
+	for _, f := range []string{"prod-eu.yaml", "dev-eu.yaml"} {
+		if _, ok := page.TestID(t, "changed-"+f); !ok {
+			t.Errorf("the version does not mark %s as changed", f)
+		}
+	}
+	if h.versionCount(t) != 2 {
+		t.Errorf("versions: got %d, want 2 (one version for both files)", h.versionCount(t))
+	}
+}
+
+// TestCommentOnlyChangeSaysSo: editing only a comment changes nothing in
+// the blueprint; the preview and the save say so, and the edit stays in the
+// editor instead of vanishing into the unchanged version.
+func TestCommentOnlyChangeSaysSo(t *testing.T) {
+	h := newHarness(t)
+	c, _ := h.signedIn(t, staff.Ops)
+	first, err := h.app.Versions.Latest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := "# Reviewed with the DPO on 2 March.\n" + shippedProdEU(t, "    max: 9\n", "    max: 9\n")
+	form := url.Values{"base": {first.ID}, "path": {prodEUPath}, "content": {edited}, "message": {"note the review"}}
+	for _, action := range []string{"/blueprints/preview", "/blueprints/versions"} {
+		r := c.submit(t, "/blueprints/new", action, form)
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: got %d, want 200 with the editor\n%s", action, r.StatusCode, r.Body)
+		}
+		if got, ok := r.TestID(t, "unchanged"); !ok || !strings.Contains(got, "Only comments or formatting change") {
+			t.Errorf("%s: got %q, want it to say only comments change", action, got)
+		}
+		if _, ok := r.TestID(t, "preview-ok"); ok {
+			t.Errorf("%s: a change that saves nothing is offered as savable", action)
+		}
+		if got, _ := r.TestID(t, "editor"); !strings.Contains(got, "Reviewed with the DPO") {
+			t.Errorf("%s: the edit left the editor", action)
+		}
+	}
+	if h.versionCount(t) != 1 {
+		t.Errorf("a comment-only change made a version")
 	}
 }

@@ -32,8 +32,8 @@ func (s *Server) canEditBlueprints(c echo.Context) bool {
 	return u != nil && s.allowed(u, http.MethodPost, "/blueprints/versions")
 }
 
-func versionRow(v versions.Version, latestID string) templates.VersionRow {
-	r := templates.VersionRow{ID: v.ID, Short: v.Short(), Seq: v.Seq, Parent: v.Parent, Author: v.Author, Message: v.Message,
+func versionRow(v versions.Version, latestID string, people *actors) templates.VersionRow {
+	r := templates.VersionRow{ID: v.ID, Short: v.Short(), Seq: v.Seq, Parent: v.Parent, Author: people.view(v.Author), Message: v.Message,
 		CreatedAt: v.CreatedAt, Latest: v.ID == latestID}
 	if v.ParentSeq > 0 {
 		r.ParentSeq = "#" + strconv.FormatInt(v.ParentSeq, 10)
@@ -137,18 +137,18 @@ func findingView(stack string, r guardrails.Result, now time.Time) templates.Fin
 		f.ExceptionURL = exceptionFormURL(stack, r)
 	}
 	if r.Exception != nil {
-		row := exceptionRow(versions.Exception{Exception: *r.Exception}, now, false)
+		row := exceptionRow(versions.Exception{Exception: *r.Exception}, now, false, nil)
 		f.Exception = &row
 	}
 	return f
 }
 
-func exceptionRow(e versions.Exception, now time.Time, canRevoke bool) templates.ExceptionRow {
+func exceptionRow(e versions.Exception, now time.Time, canRevoke bool, people *actors) templates.ExceptionRow {
 	state := e.State(now)
 	return templates.ExceptionRow{ID: e.ID, RuleID: e.RuleID, Stack: e.Stack, Resource: e.Resource, Owner: e.Owner, Reason: e.Reason,
-		Expires: e.Expires, CreatedAt: e.CreatedAt, RevokedAt: e.RevokedAt, CreatedBy: e.CreatedBy, RevokedBy: e.RevokedBy, State: state,
+		Expires: e.Expires, CreatedAt: e.CreatedAt, RevokedAt: e.RevokedAt, CreatedBy: people.view(e.CreatedBy), RevokedBy: people.view(e.RevokedBy), State: state,
 		DaysLeft: int(e.Expires.Sub(now).Hours() / 24), CanRevoke: canRevoke && (state == versions.ExceptionActive || state == versions.ExceptionAwaiting),
-		ApprovedBy: e.ApprovedBy, ApprovedAt: e.ApprovedAt}
+		ApprovedBy: people.view(e.ApprovedBy), ApprovedAt: e.ApprovedAt}
 }
 
 // sources maps each file's path to its lines, for excerpts.

@@ -56,7 +56,7 @@ func (s *Server) stacksGrid(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		row := versionRow(ver, latest)
+		row := versionRow(ver, latest, s.actors(c))
 		v.Version = &row
 		rs, _, err := svc.Reports(ctx, latest)
 		if err != nil {

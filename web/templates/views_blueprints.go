@@ -7,7 +7,8 @@ type VersionRow struct {
 	ID, Short         string
 	Seq               int64
 	Parent, ParentSeq string // ParentSeq is "#n" of the parent, "" without one
-	Author, Message   string
+	Author            ActorView
+	Message           string
 	CreatedAt         time.Time
 	Latest            bool
 }
@@ -134,10 +135,21 @@ type EditView struct {
 	Diagnostics []DiagnosticView
 	Blocking    []FindingView
 	Warnings    []FindingView
-	Preview     *FileDiff
-	Previewed   bool
-	Notice      string
-	Marked      bool // some gutter line is marked
+	// Preview is the diff of every file the version changes.
+	Preview   []FileDiff
+	Previewed bool
+	Notice    string
+	Marked    bool // some gutter line is marked
+	// Staged are the other files changed in this version, carried along.
+	Staged []StagedFile
+	// Unchanged: only comments or formatting change; nothing to save.
+	Unchanged bool
+}
+
+// StagedFile is a file changed in the version being edited, other than the
+// one in the editor.
+type StagedFile struct {
+	Path, Content string
 }
 
 // ExceptionRow is one guardrail exception.
@@ -146,14 +158,14 @@ type ExceptionRow struct {
 	RuleID, Stack, Resource       string
 	Owner, Reason                 string
 	Expires, CreatedAt, RevokedAt time.Time
-	CreatedBy, RevokedBy          string
+	CreatedBy, RevokedBy          ActorView
 	State                         string // active, expired, revoked, awaiting approval
 	DaysLeft                      int
 	CanRevoke                     bool
 	// ApprovedBy and ApprovedAt say which compliance officer let an
 	// exception that needs it take effect; CanApprove whether the viewer
 	// may.
-	ApprovedBy string
+	ApprovedBy ActorView
 	ApprovedAt time.Time
 	CanApprove bool
 }
