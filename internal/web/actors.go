@@ -23,22 +23,32 @@ type actors struct {
 	people   map[int64]*staff.User // nil: no such account any more
 }
 
+// actors returns the request's resolver: one per request, so each person
+// is looked up once however many rows name them.
 func (s *Server) actors(c echo.Context) *actors {
+	if a, ok := c.Get("actors").(*actors); ok {
+		return a
+	}
 	a := &actors{ctx: c.Request().Context(), staff: s.deps.Staff, people: map[int64]*staff.User{}}
 	if u := currentUser(c); u != nil {
 		a.linkable = s.allowed(u, http.MethodGet, "/access/staff/:id")
 	}
+	c.Set("actors", a)
 	return a
 }
 
 // view resolves label. Labels that do not name a staff member (system,
-// cli) are shown as they are.
+// cli) are shown as they are. A nil *actors looks nobody up: the label's
+// email is shown.
 func (a *actors) view(label string) templates.ActorView {
 	id, email, via, ok := parseActor(label)
 	if !ok {
 		return templates.ActorView{Name: label}
 	}
 	v := templates.ActorView{Name: email, Via: via}
+	if a == nil {
+		return v
+	}
 	u, seen := a.people[id]
 	if !seen && a.staff != nil {
 		// A failed look-up only costs the name: the label's email stays.

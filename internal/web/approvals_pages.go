@@ -31,7 +31,7 @@ func approver(u *staff.User) workflows.Approver {
 }
 
 // approvalPanel builds the approval section of plan p for u.
-func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *engine.Plan, u *staff.User, hasRun bool) (templates.ApprovalPanel, error) {
+func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *engine.Plan, u *staff.User, hasRun bool, people *actors) (templates.ApprovalPanel, error) {
 	a, err := wf.ApprovalOf(ctx, p)
 	if err != nil {
 		return templates.ApprovalPanel{}, err
@@ -45,7 +45,7 @@ func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *en
 		return v, nil
 	}
 	for _, d := range a.Decisions {
-		v.Decisions = append(v.Decisions, templates.DecisionRow{Approver: d.Approver, Decision: d.Decision, Reason: d.Reason, Void: d.Void,
+		v.Decisions = append(v.Decisions, templates.DecisionRow{Approver: people.view(d.Approver), Decision: d.Decision, Reason: d.Reason, Void: d.Void,
 			Roles: strings.Join(d.Roles, ", "), At: d.At, Expires: d.Expires})
 	}
 	lower, err := wf.LowerVerifications(ctx, p)
@@ -53,7 +53,7 @@ func (s *Server) approvalPanel(ctx context.Context, wf *workflows.Service, p *en
 		return v, err
 	}
 	for _, l := range lower {
-		v.Lower = append(v.Lower, verificationRow(l))
+		v.Lower = append(v.Lower, verificationRow(l, people))
 	}
 	var decided bool
 	for _, d := range a.Decisions {
@@ -94,6 +94,7 @@ func (s *Server) approvalsList(c echo.Context) error {
 		return err
 	}
 	v := templates.ApprovalsView{Policy: policyText(wf)}
+	people := s.actors(c)
 	for _, pa := range pending {
 		n := 0
 		for _, d := range pa.Approval.Decisions {
@@ -102,7 +103,7 @@ func (s *Server) approvalsList(c echo.Context) error {
 			}
 		}
 		v.Rows = append(v.Rows, templates.ApprovalsRow{PlanID: pa.Plan.ID, Stack: pa.Plan.Stack.ID, Kind: pa.Plan.Kind, Version: pa.Plan.BlueprintVersion,
-			CreatedBy: pa.Plan.CreatedBy, CreatedAt: pa.Plan.CreatedAt, Satisfied: pa.Approval.Satisfied, Missing: pa.Approval.Missing, Decisions: n})
+			CreatedBy: people.view(pa.Plan.CreatedBy), CreatedAt: pa.Plan.CreatedAt, Satisfied: pa.Approval.Satisfied, Missing: pa.Approval.Missing, Decisions: n})
 	}
 	return s.render(c, http.StatusOK, templates.ApprovalsPage(s.page(c, "Approvals", "promotions"), v))
 }

@@ -75,7 +75,7 @@ func (s *Server) driftShow(c echo.Context) error {
 			return err
 		}
 		v.NeedsApproval = p.Stack.Environment == "prod"
-		pv := planView(&engine.Plan{Changes: workflows.Drifted(p)})
+		pv := planView(&engine.Plan{Changes: workflows.Drifted(p)}, s.actors(c))
 		for _, g := range pv.Groups {
 			v.Changes = append(v.Changes, g.Changes...)
 		}

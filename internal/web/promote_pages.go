@@ -61,8 +61,9 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 	if err != nil {
 		return err
 	}
+	people := s.actors(c)
 	for _, pr := range prs {
-		v.Rows = append(v.Rows, promotionRow(pr))
+		v.Rows = append(v.Rows, promotionRow(pr, people))
 	}
 	if more && len(prs) > 0 {
 		v.NextURL = "/promotions?before=" + itoa(prs[len(prs)-1].ID)
@@ -70,8 +71,8 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 	return s.render(c, status, templates.Promotions(s.page(c, "Promotions", "promotions"), v))
 }
 
-func promotionRow(pr workflows.Promotion) templates.PromotionRow {
-	r := templates.PromotionRow{ID: pr.ID, Version: pr.Version, Environment: pr.Environment, Purpose: pr.Purpose, CreatedBy: pr.CreatedBy, CreatedAt: pr.CreatedAt}
+func promotionRow(pr workflows.Promotion, people *actors) templates.PromotionRow {
+	r := templates.PromotionRow{ID: pr.ID, Version: pr.Version, Environment: pr.Environment, Purpose: pr.Purpose, CreatedBy: people.view(pr.CreatedBy), CreatedAt: pr.CreatedAt}
 	for _, st := range pr.Stacks {
 		r.Stacks = append(r.Stacks, st.Stack)
 	}
@@ -140,7 +141,8 @@ func (s *Server) promotionView(c echo.Context) (templates.PromotionView, error) 
 	if err != nil {
 		return templates.PromotionView{}, err
 	}
-	v := templates.PromotionView{Row: promotionRow(pr), Finished: true}
+	people := s.actors(c)
+	v := templates.PromotionView{Row: promotionRow(pr, people), Finished: true}
 	for _, st := range pr.Stacks {
 		row := templates.PromotionStackRow{Stack: st.Stack, PlanID: st.PlanID, RunID: st.RunID, Refused: st.Refused}
 		if st.PlanID > 0 {
@@ -176,7 +178,7 @@ func (s *Server) promotionView(c echo.Context) (templates.PromotionView, error) 
 			row.RunState, row.RunError = r.State, r.Error
 			if r.State == engine.RunQueued {
 				if l, err := wf.LockOf(ctx, st.Stack); err == nil && l.Held && l.Run.ID != r.ID {
-					row.LockNote = fmt.Sprintf("waiting for run #%d by %s (since %s)", l.Run.ID, l.Run.CreatedBy, l.Since.UTC().Format("15:04 UTC"))
+					row.LockNote = fmt.Sprintf("waiting for run #%d by %s (since %s)", l.Run.ID, people.view(l.Run.CreatedBy).Plain(), l.Since.UTC().Format("15:04 UTC"))
 				}
 			}
 			vs, err := wf.Verifications(ctx, st.Stack, 20)
@@ -215,20 +217,20 @@ func (s *Server) promotionProgress(c echo.Context) error {
 }
 
 // lockView shows who holds stack's lock.
-func lockView(l workflows.Lock) templates.LockView {
+func lockView(l workflows.Lock, people *actors) templates.LockView {
 	v := templates.LockView{Held: l.Held}
 	if l.Held {
-		v.RunID, v.By, v.State, v.Since = l.Run.ID, l.Run.CreatedBy, l.Run.State, l.Since
+		v.RunID, v.By, v.State, v.Since = l.Run.ID, people.view(l.Run.CreatedBy), l.Run.State, l.Since
 	}
 	for _, r := range l.Queue {
-		v.Queue = append(v.Queue, runRow(r))
+		v.Queue = append(v.Queue, runRow(r, people, nil))
 	}
 	return v
 }
 
-func verificationRow(v workflows.Verification) templates.VerificationRow {
+func verificationRow(v workflows.Verification, people *actors) templates.VerificationRow {
 	return templates.VerificationRow{ID: v.ID, Stack: v.Stack, RunID: v.RunID, Version: v.Version, State: v.State, Summary: v.Result.Summary(),
-		CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+		CreatedBy: people.view(v.CreatedBy), CreatedAt: v.CreatedAt}
 }
 
 func (s *Server) stackHistory(c echo.Context) error {
@@ -246,6 +248,7 @@ func (s *Server) stackHistory(c echo.Context) error {
 	if b := c.QueryParam("before"); b != "" {
 		before, _ = strconv.ParseInt(b, 10, 64)
 	}
+	people := s.actors(c)
 	hist, more, err := wf.History(ctx, stack, before, 25)
 	if err != nil {
 		return err
@@ -259,9 +262,9 @@ func (s *Server) stackHistory(c echo.Context) error {
 		return err
 	}
 	v := templates.HistoryView{Stack: stack, Environment: st.Environment.Name, Jurisdiction: st.Jurisdiction.ID, InForce: in.Version,
-		CanAct: currentUser(c).Has(staff.Ops, staff.Admin), Lock: lockView(l)}
+		CanAct: currentUser(c).Has(staff.Ops, staff.Admin), Lock: lockView(l, people)}
 	for _, h := range hist {
-		v.Rows = append(v.Rows, templates.HistoryRow{Run: runRow(h.Run), Version: h.Version, InForce: h.InForce, Verification: h.Verification})
+		v.Rows = append(v.Rows, templates.HistoryRow{Run: runRow(h.Run, people, nil), Version: h.Version, InForce: h.InForce, Verification: h.Verification})
 	}
 	if more && len(hist) > 0 {
 		v.NextURL = fmt.Sprintf("/stacks/%s/history?before=%d", stack, hist[len(hist)-1].Run.ID)
@@ -271,7 +274,7 @@ func (s *Server) stackHistory(c echo.Context) error {
 		return err
 	}
 	for _, x := range vs {
-		v.Verifications = append(v.Verifications, verificationRow(x))
+		v.Verifications = append(v.Verifications, verificationRow(x, people))
 	}
 	if d, err := wf.LatestDrift(ctx, stack); err == nil {
 		r := driftRow(d)
@@ -295,7 +298,7 @@ func (s *Server) verificationShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := templates.VerificationView{Row: verificationRow(ver), FinishedAt: ver.FinishedAt, CanVerify: currentUser(c).Has(staff.Ops, staff.Admin)}
+	v := templates.VerificationView{Row: verificationRow(ver, s.actors(c)), FinishedAt: ver.FinishedAt, CanVerify: currentUser(c).Has(staff.Ops, staff.Admin)}
 	for _, st := range ver.Result.Steps {
 		v.Steps = append(v.Steps, templates.VerifyStepRow{Title: st.Title, State: st.State, Detail: st.Detail, Took: st.Took.Round(1e6).String()})
 		if st.State == verify.Unsupported {

@@ -28,13 +28,44 @@ func (s *Server) workflows() (*workflows.Service, error) {
 	return s.deps.Workflows, nil
 }
 
-func runRow(r engine.Run) templates.RunRow {
-	return templates.RunRow{ID: r.ID, PlanID: r.PlanID, Stack: r.Stack, Kind: r.Kind, Version: r.Version, State: r.State, CreatedBy: r.CreatedBy,
-		CreatedAt: r.CreatedAt, FinishedAt: r.FinishedAt, Error: r.Error, Calls: r.Calls}
+// runRow shapes run r for the pages; details (from
+// workflows.RunDetails) add its blueprint version, approvers and
+// verification when given.
+func runRow(r engine.Run, people *actors, details map[int64]workflows.RunDetail) templates.RunRow {
+	row := templates.RunRow{ID: r.ID, PlanID: r.PlanID, Stack: r.Stack, Kind: r.Kind, Version: r.Version, State: r.State, CreatedBy: people.view(r.CreatedBy),
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Error: r.Error, Calls: r.Calls}
+	if d, ok := details[r.ID]; ok {
+		row.BlueprintVersion, row.VerifyID, row.VerifyState = d.BlueprintVersion, d.VerificationID, d.VerificationState
+		for _, a := range d.Approvers {
+			row.Approvers = append(row.Approvers, people.view(a))
+		}
+	}
+	return row
+}
+
+// runRows shapes runs with their details, looked up in one go.
+func (s *Server) runRows(c echo.Context, runs []engine.Run) ([]templates.RunRow, error) {
+	people := s.actors(c)
+	ids := make(map[int64]int64, len(runs))
+	for _, r := range runs {
+		ids[r.ID] = r.PlanID
+	}
+	var details map[int64]workflows.RunDetail
+	if s.deps.Workflows != nil {
+		var err error
+		if details, err = s.deps.Workflows.RunDetails(c.Request().Context(), ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]templates.RunRow, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, runRow(r, people, details))
+	}
+	return out, nil
 }
 
 func parseRunFilter(q url.Values) (engine.RunFilter, templates.RunsFilter, error) {
-	view := templates.RunsFilter{Stack: q.Get("stack"), State: q.Get("state"), User: q.Get("user"), Since: q.Get("since"), Until: q.Get("until")}
+	view := templates.RunsFilter{Stack: q.Get("stack"), State: q.Get("state"), User: q.Get("user"), Since: q.Get("since"), Until: q.Get("until"), Show: q.Get("show")}
 	f := engine.RunFilter{Stack: view.Stack, State: view.State, User: view.User}
 	var v apperr.Validation
 	var err error
@@ -46,6 +77,12 @@ func parseRunFilter(q url.Values) (engine.RunFilter, templates.RunsFilter, error
 	}
 	if f.State != "" && !slices.Contains(runStates, f.State) {
 		v.Add("state", "must be one of "+strings.Join(runStates, ", "))
+	}
+	if view.Show != "" && view.Show != "plans" {
+		v.Add("show", `must be "plans" (plans never applied) or empty (runs)`)
+	}
+	if view.Show == "plans" && f.State != "" {
+		v.Add("state", "plans that were never applied have no run state")
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeID, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeID <= 0 {
@@ -70,13 +107,29 @@ func (s *Server) renderRuns(c echo.Context, status int, form templates.PlanForm)
 	}
 	if ferr != nil {
 		v.Errors, status = apperr.FieldsOf(ferr), http.StatusBadRequest
+	} else if s.deps.Workflows != nil && fv.Show == "plans" {
+		plans, more, err := s.deps.Workflows.UnappliedPlans(c.Request().Context(), workflows.PlanFilter{Stack: f.Stack, User: f.User, Since: f.Since,
+			Until: f.Until, BeforeID: f.BeforeID})
+		if err != nil {
+			return err
+		}
+		people := s.actors(c)
+		for _, p := range plans {
+			v.Plans = append(v.Plans, templates.UnappliedPlanRow{ID: p.ID, Stack: p.Stack, Kind: p.Kind, BlueprintVersion: p.BlueprintVersion, Hash: p.Hash,
+				Blocking: p.Blocking, DriftCheck: p.DriftCheck, CreatedBy: people.view(p.CreatedBy), CreatedAt: p.CreatedAt})
+		}
+		if more && len(plans) > 0 {
+			q := c.QueryParams()
+			q.Set("before", strconv.FormatInt(plans[len(plans)-1].ID, 10))
+			v.NextURL = "/runs?" + q.Encode()
+		}
 	} else if s.deps.Workflows != nil {
 		runs, more, err := s.deps.Workflows.Engine.ListRuns(c.Request().Context(), f)
 		if err != nil {
 			return err
 		}
-		for _, r := range runs {
-			v.Rows = append(v.Rows, runRow(r))
+		if v.Rows, err = s.runRows(c, runs); err != nil {
+			return err
 		}
 		if more && len(runs) > 0 {
 			q := c.QueryParams()
@@ -153,9 +206,9 @@ func serviceOf(typ string) string {
 	return "Other"
 }
 
-func planView(p *engine.Plan) templates.PlanView {
+func planView(p *engine.Plan, people *actors) templates.PlanView {
 	v := templates.PlanView{ID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.Stack.Version, BlueprintVersion: p.BlueprintVersion, Hash: p.Hash,
-		CreatedBy: p.CreatedBy, CreatedAt: p.CreatedAt, Took: p.Took.Round(1e6).String(), Calls: p.Calls, Blocking: p.Blocking(), HasChanges: p.HasChanges()}
+		CreatedBy: people.view(p.CreatedBy), CreatedAt: p.CreatedAt, Took: p.Took.Round(1e6).String(), Calls: p.Calls, Blocking: p.Blocking(), HasChanges: p.HasChanges()}
 	counts := p.Counts()
 	for _, a := range []engine.Action{engine.Create, engine.Update, engine.Replace, engine.Delete, engine.NoOp, engine.Read} {
 		if counts[a] > 0 {
@@ -230,20 +283,25 @@ func (s *Server) renderPlan(c echo.Context, status int, errs map[string]string) 
 	if err != nil {
 		return err
 	}
-	v := planView(p)
+	people := s.actors(c)
+	v := planView(p, people)
 	v.CanApply = currentUser(c).Has(staff.Ops, staff.Admin)
 	v.Errors = errs
 	runs, _, err := wf.Engine.ListRuns(ctx, engine.RunFilter{Stack: p.Stack.ID, Limit: 200})
 	if err != nil {
 		return err
 	}
+	var mine []engine.Run
 	for _, r := range runs {
 		if r.PlanID == p.ID {
-			v.Runs = append(v.Runs, runRow(r))
+			mine = append(mine, r)
 		}
 	}
+	if v.Runs, err = s.runRows(c, mine); err != nil {
+		return err
+	}
 	if wf.DB != nil {
-		a, err := s.approvalPanel(ctx, wf, p, currentUser(c), len(v.Runs) > 0)
+		a, err := s.approvalPanel(ctx, wf, p, currentUser(c), len(v.Runs) > 0, people)
 		if err != nil {
 			return err
 		}
@@ -268,7 +326,7 @@ func (s *Server) renderPlan(c echo.Context, status int, errs map[string]string) 
 		if err != nil {
 			return err
 		}
-		v.Lock = lockView(l)
+		v.Lock = lockView(l, people)
 	}
 	title := fmt.Sprintf("Plan #%d for %s", p.ID, p.Stack.ID)
 	return s.render(c, status, templates.PlanPage(s.page(c, title, "runs"), v))
@@ -306,7 +364,11 @@ func (s *Server) runView(c echo.Context) (templates.RunView, error) {
 	if err != nil {
 		return templates.RunView{}, err
 	}
-	v := templates.RunView{Run: runRow(r), Total: len(steps), Finished: r.Finished(), StartedAt: r.StartedAt}
+	rows, err := s.runRows(c, []engine.Run{r})
+	if err != nil {
+		return templates.RunView{}, err
+	}
+	v := templates.RunView{Run: rows[0], Total: len(steps), Finished: r.Finished(), StartedAt: r.StartedAt}
 	v.CSRF, _ = c.Get("csrf").(string)
 	canAct := currentUser(c).Has(staff.Ops, staff.Admin)
 	v.CanCancel = canAct && (r.State == engine.RunQueued || r.State == engine.RunRunning || r.State == engine.RunInterrupted) && !r.CancelRequested
@@ -326,7 +388,7 @@ func (s *Server) runView(c echo.Context) (templates.RunView, error) {
 		if err != nil {
 			return v, err
 		}
-		lv := lockView(l)
+		lv := lockView(l, s.actors(c))
 		v.Lock = &lv
 	}
 	logs, err := wf.Engine.Logs(ctx, id, 0, 2000)

@@ -77,3 +77,19 @@ func pad(s string) string {
 }
 
 func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+// roundDuration writes a run's length as people say it: "850ms", "12s",
+// "4m 05s", "1h 02m".
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}

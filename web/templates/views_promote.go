@@ -24,7 +24,7 @@ type PromotionRow struct {
 	Version     string
 	Environment string
 	Purpose     string
-	CreatedBy   string
+	CreatedBy   ActorView
 	CreatedAt   time.Time
 	Stacks      []string
 }
@@ -65,9 +65,10 @@ type PromotionView struct {
 
 // DecisionRow is one approval or rejection.
 type DecisionRow struct {
-	Approver, Decision, Reason, Void string
-	Roles                            string
-	At, Expires                      time.Time
+	Approver               ActorView
+	Decision, Reason, Void string
+	Roles                  string
+	At, Expires            time.Time
 }
 
 // VerificationRow is a verification in a list or on a plan.
@@ -78,7 +79,7 @@ type VerificationRow struct {
 	Version   string
 	State     string
 	Summary   string
-	CreatedBy string
+	CreatedBy ActorView
 	CreatedAt time.Time
 }
 
@@ -106,7 +107,7 @@ type ApprovalPanel struct {
 type LockView struct {
 	Held  bool
 	RunID int64
-	By    string
+	By    ActorView
 	State string
 	Since time.Time
 	Queue []RunRow
@@ -118,7 +119,7 @@ type ApprovalsRow struct {
 	Stack     string
 	Kind      string
 	Version   string
-	CreatedBy string
+	CreatedBy ActorView
 	CreatedAt time.Time
 	Satisfied bool
 	Missing   string

@@ -4,22 +4,55 @@ import "time"
 
 // RunRow is one run in a list.
 type RunRow struct {
-	ID         int64
-	PlanID     int64
-	Stack      string
-	Kind       string
-	Version    string
-	State      string
-	CreatedBy  string
-	CreatedAt  time.Time
-	FinishedAt time.Time
-	Error      string
-	Calls      int
+	ID     int64
+	PlanID int64
+	Stack  string
+	Kind   string
+	// Version is the stack's content hash; BlueprintVersion the blueprint
+	// version the plan was made from (what every other page shows).
+	Version          string
+	BlueprintVersion string
+	State            string
+	CreatedBy        ActorView
+	CreatedAt        time.Time
+	StartedAt        time.Time
+	FinishedAt       time.Time
+	Error            string
+	Calls            int
+	// Approvers approved the plan before the run; none outside prod.
+	Approvers []ActorView
+	// VerifyID is the verification that followed the run (0: none).
+	VerifyID    int64
+	VerifyState string
 }
 
-// RunsFilter is the runs list's filter form.
+// Duration is how long the run took (or has been running), "" before it
+// started.
+func (r RunRow) Duration() string {
+	if r.StartedAt.IsZero() {
+		return ""
+	}
+	end := r.FinishedAt
+	if end.IsZero() {
+		return "running"
+	}
+	return roundDuration(end.Sub(r.StartedAt))
+}
+
+// RunsFilter is the runs list's filter form. Show is "" for runs and
+// "plans" for plans that were never applied.
 type RunsFilter struct {
-	Stack, State, User, Since, Until string
+	Stack, State, User, Since, Until, Show string
+}
+
+// UnappliedPlanRow is a plan nobody applied.
+type UnappliedPlanRow struct {
+	ID                     int64
+	Stack, Kind            string
+	BlueprintVersion, Hash string
+	Blocking, DriftCheck   bool
+	CreatedBy              ActorView
+	CreatedAt              time.Time
 }
 
 // RunsView is the runs list with the plan form.
@@ -28,6 +61,7 @@ type RunsView struct {
 	Stacks    []string
 	States    []string
 	Rows      []RunRow
+	Plans     []UnappliedPlanRow
 	NextURL   string
 	CanPlan   bool
 	PlanStack string
@@ -100,7 +134,7 @@ type PlanView struct {
 	Version          string
 	BlueprintVersion string
 	Hash             string
-	CreatedBy        string
+	CreatedBy        ActorView
 	CreatedAt        time.Time
 	Took             string
 	Calls            int
