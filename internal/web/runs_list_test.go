@@ -6,22 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"portal/internal/peers/peertest"
 	"portal/internal/staff"
 	"portal/internal/store"
 )
-
-// newEstateHarness is a portal whose dev, test and prod accounts are fresh
-// moto accounts, with nothing deployed.
-func newEstateHarness(t *testing.T) *harness {
-	t.Helper()
-	moto := peertest.MotoForTest(t)
-	for k, v := range map[string]string{"AWS_ENDPOINT_URL": moto.URL(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"} {
-		t.Setenv(k, v)
-	}
-	return newHarness(t, "-dev-account-id", peertest.AccountForTest(t), "-test-account-id", peertest.AccountForTest(t),
-		"-prod-account-id", peertest.AccountForTest(t))
-}
 
 // TestRunsListSaysWhatRanAndWhoLetItThrough: the runs list shows each run's
 // blueprint version (not the per-stack hash), who started it by name, who
