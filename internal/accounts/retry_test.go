@@ -35,7 +35,11 @@ func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
 }
 
 func retryingConfig(cfg aws.Config, attempts int) (aws.Config, *countingClient) {
-	hc := &countingClient{inner: awshttp.NewBuildableClient()}
+	inner := cfg.HTTPClient
+	if inner == nil {
+		inner = awshttp.NewBuildableClient()
+	}
+	hc := &countingClient{inner: inner}
 	cfg.HTTPClient = hc
 	cfg.Retryer = func() aws.Retryer { return accounts.NewRetryer(attempts, 10*time.Millisecond) }
 	return cfg, hc
@@ -64,7 +68,7 @@ func TestCallTheEndpointDoesNotServeIsNotRetried(t *testing.T) {
 // empty 503) are still retried up to the limit.
 func TestAWSErrorsAreStillRetried(t *testing.T) {
 	m := peertest.MotoForTest(t)
-	proxy := peertest.StartFaultProxy(t, m.URL(), 1, 1)
+	proxy := peertest.StartFaultProxy(t, m, 1, 1)
 	ctx := context.Background()
 	calls := map[string]func(cfg aws.Config) error{
 		"S3 (REST-XML)": func(cfg aws.Config) error {
