@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"portal/internal/regions"
 )
 
 // dataStores returns the resource types that hold data at rest or in
@@ -205,14 +207,25 @@ func checkCMK(c *checker) {
 // from us-east-1).
 var holdsNoData = map[string]bool{"acm_certificate": true}
 
+// ResidencyViolation is the data-residency rule for one placed resource,
+// the one rule the guardrails, the inventory and the evidence pack all
+// judge residency by: "" when a resource of blueprint type typ (e.g.
+// "s3_bucket"; "" when unknown) may be in region for jurisdiction j, or
+// else why not ("in us-east-1, outside the EU regions (eu-central-1,
+// eu-west-1)"). A type that can hold no patient data may be anywhere: an
+// EU stack's CloudFront certificate lives in us-east-1 by AWS's design.
+func ResidencyViolation(j regions.Jurisdiction, typ, region string) string {
+	if region == "" || holdsNoData[typ] || j.Allows(region) {
+		return ""
+	}
+	return fmt.Sprintf("in %s, outside the %s regions (%s)", region, strings.ToUpper(j.ID), strings.Join(j.AllowedRegions, ", "))
+}
+
 func checkResidency(c *checker) {
 	allowed := strings.Join(c.j.AllowedRegions, ", ")
 	for _, id := range c.s.ResourceIDs() {
-		if holdsNoData[c.s.ResourceType(id)] {
-			continue
-		}
-		if r := c.s.ResourceRegion(id); r != "" && !c.j.Allows(r) {
-			c.fail(id, "region", "%s is in %s, outside the %s regions (%s)", id, r, strings.ToUpper(c.j.ID), allowed)
+		if v := ResidencyViolation(c.j, c.s.ResourceType(id), c.s.ResourceRegion(id)); v != "" {
+			c.fail(id, "region", "%s is %s", id, v)
 		}
 	}
 	for _, id := range c.ofType("s3_replication") {

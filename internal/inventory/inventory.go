@@ -10,13 +10,16 @@
 // so the changes between two discoveries can be listed.
 //
 // A resource is managed when it carries the portal:stack ownership tag
-// naming a stack of its own account. Its jurisdiction is that stack's; a
-// resource in a region outside that jurisdiction's allowed regions is a
-// residency violation. An unmanaged resource has no stack, so it is judged
-// against every jurisdiction of its account (each account holds one stack
-// per jurisdiction): it is a residency violation when no jurisdiction allows
-// its region, and otherwise takes the one jurisdiction whose regions include
-// its region.
+// naming a stack of its own account. Its jurisdiction is that stack's, and
+// its region is judged by the guardrails' own residency rule
+// (guardrails.ResidencyViolation, the rule blueprints are checked with): a
+// resource that may hold patient data outside its jurisdiction's allowed
+// regions is a violation, one that cannot (an EU stack's CloudFront
+// certificate, which AWS keeps in us-east-1) is not. An unmanaged resource
+// has no stack, so it is judged against every jurisdiction of its account
+// (each account holds one stack per jurisdiction): it is a residency
+// violation when the rule refuses its region for every jurisdiction, and
+// otherwise takes the one jurisdiction whose regions include its region.
 package inventory
 
 import (
@@ -25,6 +28,7 @@ import (
 	"strings"
 
 	"portal/internal/engine"
+	"portal/internal/guardrails"
 	"portal/internal/regions"
 )
 
@@ -163,8 +167,8 @@ func Classify(r *Resource) {
 		default:
 			r.Managed, r.Stack, r.Jurisdiction = true, tag, j.ID
 			r.PortalID, r.Version = r.Tags[engine.TagResource], r.Tags[engine.TagVersion]
-			if r.Region != Global && !j.Allows(r.Region) {
-				r.Violation = fmt.Sprintf("in %s, outside %s's allowed regions (%s)", r.Region, j.Name, strings.Join(j.AllowedRegions, ", "))
+			if r.Region != Global {
+				r.Violation = guardrails.ResidencyViolation(j, blueprintType(r.Type), r.Region)
 			}
 			return
 		}
@@ -173,18 +177,38 @@ func Classify(r *Resource) {
 		return
 	}
 	var allowing []regions.Jurisdiction
+	refused := 0
 	for _, j := range regions.Jurisdictions() {
 		if j.Allows(r.Region) {
 			allowing = append(allowing, j)
 		}
+		if guardrails.ResidencyViolation(j, blueprintType(r.Type), r.Region) != "" {
+			refused++
+		}
 	}
-	switch len(allowing) {
-	case 0:
+	if refused == len(regions.Jurisdictions()) {
 		r.Violation = fmt.Sprintf("in %s, which no jurisdiction of this account's stacks allows (%s)", r.Region, strings.Join(AllowedRegions(), ", "))
-	case 1:
+	}
+	if len(allowing) == 1 {
 		r.Jurisdiction, r.JurisdictionByRegion = allowing[0].ID, true
 	}
 }
+
+// blueprintTypes names the discovered types in the blueprints' words, for
+// the residency rule (which knows, by blueprint type, what can hold no
+// patient data). A type not listed is judged as one that may hold it.
+var blueprintTypes = map[string]string{
+	"acm:certificate":  "acm_certificate",
+	"s3:bucket":        "s3_bucket",
+	"dynamodb:table":   "dynamodb_table",
+	"rds:db":           "rds_instance",
+	"sns:topic":        "sns_topic",
+	"logs:log-group":   "log_group",
+	"kms:key":          "kms_key",
+	"cloudtrail:trail": "cloudtrail",
+}
+
+func blueprintType(inventoryType string) string { return blueprintTypes[inventoryType] }
 
 func isEnvironment(name string) bool {
 	for _, e := range regions.EnvironmentNames() {
