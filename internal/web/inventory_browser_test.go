@@ -71,7 +71,7 @@ func TestInventoryInBrowser(t *testing.T) {
 	}
 	do("open the resource", chromedp.Click(`[data-testid=inventory-row] a`), chromedp.WaitVisible(`[data-testid=resource-facts]`))
 	shot("05-resource")
-	if got := text(`[data-testid=residency-violation]`); !strings.Contains(got, "outside European Union") {
+	if got := text(`[data-testid=residency-violation]`); !strings.Contains(got, "outside the EU regions") {
 		t.Errorf("resource page: %q", got)
 	}
 	do("changes", chromedp.Navigate(e.h.url+"/inventory/changes"), chromedp.WaitVisible(`[data-testid=changes-summary]`))

@@ -126,7 +126,7 @@ func TestInventoryAcrossAccounts(t *testing.T) {
 		t.Errorf("bucket made by hand: row %v class %q text %q, want highlighted as unmanaged", ok, class, text)
 	}
 	class, text, ok = rowByARN(t, r, e.misplaced)
-	if !ok || !strings.Contains(class, "inv-violation") || !strings.Contains(text, "Residency violation") || !strings.Contains(text, "us-east-1, outside European Union") {
+	if !ok || !strings.Contains(class, "inv-violation") || !strings.Contains(text, "Residency violation") || !strings.Contains(text, "us-east-1, outside the EU regions") {
 		t.Errorf("EU bucket in us-east-1: row %v class %q text %q, want flagged as a residency violation", ok, class, text)
 	}
 	doc := r.Doc(t)
@@ -173,7 +173,7 @@ func TestInventoryAcrossAccounts(t *testing.T) {
 
 	// The resource page.
 	rp := ops.get(t, "/inventory/resource?arn="+url.QueryEscape(e.misplaced))
-	if msg, ok := rp.TestID(t, "residency-violation"); rp.StatusCode != http.StatusOK || !ok || !strings.Contains(msg, "outside European Union") {
+	if msg, ok := rp.TestID(t, "residency-violation"); rp.StatusCode != http.StatusOK || !ok || !strings.Contains(msg, "outside the EU regions") {
 		t.Errorf("resource page of the misplaced bucket: got %d %q", rp.StatusCode, msg)
 	}
 
