@@ -48,7 +48,9 @@ func TestRunsListSaysWhatRanAndWhoLetItThrough(t *testing.T) {
 	if row.Length() != 1 {
 		t.Fatalf("run #%d is not listed:\n%s", run, r.Body)
 	}
-	cell := func(id string) string { return strings.Join(strings.Fields(row.Find(`[data-testid="`+id+`"]`).Text()), " ") }
+	cell := func(id string) string {
+		return strings.Join(strings.Fields(row.Find(`[data-testid="`+id+`"]`).Text()), " ")
+	}
 	if got := cell("run-version"); got != bp[:12] {
 		t.Errorf("version column: got %q, want the blueprint version %s (not the stack hash)", got, bp[:12])
 	}
