@@ -22,6 +22,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/billing"
+	"portal/internal/evidence"
 	"portal/internal/jobs"
 	"portal/internal/sso"
 	"portal/internal/staff"
@@ -52,6 +53,8 @@ type App struct {
 	// FirstAdmin is set when New created the first administrator; its
 	// one-time password is for the console, once.
 	FirstAdmin *Credentials
+	// Evidence makes the evidence packs (on demand and monthly).
+	Evidence *evidence.Service
 	// Activity is CloudTrail activity, log integrity, CloudWatch and
 	// evidence reports.
 	Activity *activity.Service
@@ -165,6 +168,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		return nil, err
 	}
 	deps.Versions = a.Versions
+	a.Evidence = a.buildEvidence(base, deps.Inventory, opts)
+	deps.Evidence = a.Evidence
 	if a.Estate != nil {
 		deps.Catalogue = a.Estate.Catalogue
 	}

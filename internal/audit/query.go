@@ -120,6 +120,17 @@ func (l *Log) List(ctx context.Context, f Filter) (records []Record, hasMore boo
 	return records, hasMore, nil
 }
 
+// Count returns how many records match f (its Limit and BeforeSeq aside).
+func (l *Log) Count(ctx context.Context, f Filter) (int, error) {
+	f.BeforeSeq = 0
+	where, args := f.where()
+	var n int
+	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("audit: count: %w", err)
+	}
+	return n, nil
+}
+
 // Get returns the record with the given seq, or an apperr.NotFound error
 // wrapping store.ErrNotFound.
 func (l *Log) Get(ctx context.Context, seq int64) (Record, error) {

@@ -136,7 +136,7 @@ func TestPoliciesThroughTheEngine(t *testing.T) {
 
 	for _, c := range svc.Controls(ctx, "eu") {
 		if c.Status != "pass" || c.Area != "AWS Organizations" {
-			t.Errorf("evidence control %q: %s %v, want pass", c.Name, c.Status, c.Evidence)
+			t.Errorf("evidence control %q: %s %v, want pass", c.Name, c.Status, c.Lines)
 		}
 	}
 
@@ -164,7 +164,7 @@ func TestPoliciesThroughTheEngine(t *testing.T) {
 	}
 	for _, c := range svc.Controls(ctx, "eu") {
 		if c.Status != "fail" {
-			t.Errorf("evidence control %q after tampering: %s %v, want fail", c.Name, c.Status, c.Evidence)
+			t.Errorf("evidence control %q after tampering: %s %v, want fail", c.Name, c.Status, c.Lines)
 		}
 	}
 	drift, err := svc.Plan(ctx, by)

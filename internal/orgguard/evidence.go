@@ -3,30 +3,39 @@ package orgguard
 import (
 	"context"
 	"fmt"
+	"time"
 
-	"portal/internal/activity"
 	"portal/internal/engine"
+	"portal/internal/evidence"
 	"portal/internal/regions"
 )
 
-// Controls are the evidence report's controls of the preventive layer for
+// Controls are the evidence pack's controls of the preventive layer for
 // jurisdiction: the residency policy and the audit policy, each passing
 // when AWS Organizations has the portal's document attached to the root.
-func (s *Service) Controls(ctx context.Context, jurisdiction string) []activity.Control {
+func (s *Service) Controls(ctx context.Context, jurisdiction string) []evidence.Control {
 	j, _ := regions.JurisdictionByID(jurisdiction)
-	res := activity.Control{Area: "AWS Organizations", Name: fmt.Sprintf("AWS refuses regions outside %v to principals acting for %s (service control policy)", j.AllowedRegions, j.ID),
-		Citation: j.Cite(residencySection(j.ID)), Status: activity.Unknown}
-	aud := activity.Control{Area: "AWS Organizations", Name: "AWS refuses stopping or deleting a trail and deleting prod KMS keys (service control policy)", Status: activity.Unknown}
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	link := "/blueprints/guardrails/jurisdictions/" + j.ID
+	res := evidence.Control{ID: "scp-residency", Area: "AWS Organizations", Name: fmt.Sprintf("AWS refuses regions outside %v to principals acting for %s (service control policy)", j.AllowedRegions, j.ID),
+		Citation: j.Cite(residencySection(j.ID)), Status: evidence.Unknown}
+	aud := evidence.Control{ID: "scp-audit", Area: "AWS Organizations", Name: "AWS refuses stopping or deleting a trail and deleting prod KMS keys (service control policy)", Status: evidence.Unknown}
+	line := func(resource, finding string, failing bool) []evidence.Line {
+		return []evidence.Line{{Resource: resource, Finding: finding, At: now, Link: link, Failing: failing}}
+	}
 	if !s.Configured() {
-		res.Evidence = []string{"no management account is configured"}
-		aud.Evidence = res.Evidence
-		return []activity.Control{res, aud}
+		res.Lines = line("AWS Organizations", "no management account is configured", true)
+		aud.Lines = res.Lines
+		return []evidence.Control{res, aud}
 	}
 	st, err := s.Status(ctx)
 	if err != nil {
-		res.Evidence = []string{"could not read AWS Organizations: " + engine.Explain(err)}
-		aud.Evidence = res.Evidence
-		return []activity.Control{res, aud}
+		res.Lines = line("AWS Organizations", "could not be read: "+engine.Explain(err), true)
+		aud.Lines = res.Lines
+		return []evidence.Control{res, aud}
 	}
 	for _, p := range st {
 		c := &aud
@@ -37,16 +46,16 @@ func (s *Service) Controls(ctx context.Context, jurisdiction string) []activity.
 		}
 		switch {
 		case p.ID == "":
-			c.Status, c.Evidence = activity.Fail, []string{p.Name + " does not exist in the organization"}
+			c.Status, c.Lines = evidence.Fail, line(p.Name, "does not exist in the organization", true)
 		case !p.AttachedToRoot:
-			c.Status, c.Evidence = activity.Fail, []string{p.Name + " (" + p.ID + ") is not attached to the organization's root"}
+			c.Status, c.Lines = evidence.Fail, line(p.Name+" ("+p.ID+")", "is not attached to the organization's root", true)
 		case !p.Current:
-			c.Status, c.Evidence = activity.Fail, []string{p.Name + " (" + p.ID + ") differs from the portal's document"}
+			c.Status, c.Lines = evidence.Fail, line(p.Name+" ("+p.ID+")", "differs from the portal's document", true)
 		default:
-			c.Status, c.Evidence = activity.Pass, []string{p.Name + " (" + p.ID + ") attached to the organization's root, content as reviewed"}
+			c.Status, c.Lines = evidence.Pass, line(p.Name+" ("+p.ID+")", "attached to the organization's root, content as reviewed", false)
 		}
 	}
-	return []activity.Control{res, aud}
+	return []evidence.Control{res, aud}
 }
 
 // residencySection is the transfer rule each regime's residency rests on.

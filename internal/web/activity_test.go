@@ -292,14 +292,14 @@ func TestActivityForCompliance(t *testing.T) {
 	if got := hex.EncodeToString(sum[:]); got != r.Header.Get("X-Report-SHA256") {
 		t.Errorf("report SHA-256: got %s, header says %s", got, r.Header.Get("X-Report-SHA256"))
 	}
-	for _, want := range []string{"Evidence report: European Union", "Log file integrity validation passes", "audit chain is intact", "dev-eu", "prod-eu"} {
+	for _, want := range []string{"Evidence pack: European Union", "CloudTrail log file integrity validation passes", "audit trail is intact", "dev-eu", "prod-eu"} {
 		if !strings.Contains(r.Body, want) {
 			t.Errorf("report misses %q", want)
 		}
 	}
-	reps := h.records(t, audit.Filter{Action: "activity.evidence_report"})
-	if len(reps) != 1 || reps[0].Details["sha256"] != r.Header.Get("X-Report-SHA256") {
-		t.Errorf("audit: got %+v, want one evidence_report with the report's SHA-256", reps)
+	reps := h.records(t, audit.Filter{Action: "evidence.pack"})
+	if len(reps) != 1 || reps[0].Details["html_sha256"] != r.Header.Get("X-Report-SHA256") {
+		t.Errorf("audit: got %+v, want one evidence.pack with the report's SHA-256", reps)
 	}
 	r = c.submit(t, "/activity/evidence", "/activity/evidence", url.Values{"jurisdiction": {"mars"}})
 	if msg, _ := r.TestID(t, "error-jurisdiction"); r.StatusCode != http.StatusBadRequest || !strings.Contains(msg, `"mars" is not one of`) {

@@ -14,6 +14,7 @@ import (
 
 	"portal/internal/activity"
 	"portal/internal/apperr"
+	"portal/internal/evidence"
 )
 
 // APIEvent is a CloudTrail event in API responses.
@@ -236,21 +237,25 @@ func (s *Server) apiActivityValidate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, apiValidation(v))
 }
 
-// APIEvidenceReport is a stored evidence report (its HTML is downloaded
-// from the Evidence reports page).
+// APIEvidenceReport is a stored evidence pack (its HTML and PDF are
+// downloaded from the Evidence packs page).
 type APIEvidenceReport struct {
-	ID           int64     `json:"id"`
-	Jurisdiction string    `json:"jurisdiction"`
-	GeneratedAt  time.Time `json:"generated_at"`
-	GeneratedBy  string    `json:"generated_by"`
-	Passed       int       `json:"passed"`
-	Failed       int       `json:"failed"`
-	Unknown      int       `json:"unknown"`
-	SHA256       string    `json:"sha256"`
+	ID           int64      `json:"id"`
+	Jurisdiction string     `json:"jurisdiction"`
+	PeriodFrom   *time.Time `json:"period_from"`
+	PeriodTo     *time.Time `json:"period_to"`
+	Origin       string     `json:"origin"`
+	GeneratedAt  time.Time  `json:"generated_at"`
+	GeneratedBy  string     `json:"generated_by"`
+	Passed       int        `json:"passed"`
+	Failed       int        `json:"failed"`
+	Unknown      int        `json:"unknown"`
+	SHA256       string     `json:"sha256"`
+	PDFSHA256    *string    `json:"pdf_sha256"`
 }
 
 func (s *Server) apiActivityEvidence(c echo.Context) error {
-	svc, err := s.activityService()
+	svc, err := s.evidenceSvc()
 	if err != nil {
 		return err
 	}
@@ -258,16 +263,25 @@ func (s *Server) apiActivityEvidence(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	reports, err := svc.Reports(c.Request().Context(), limit)
+	packs, _, err := svc.List(c.Request().Context(), evidence.Filter{Limit: limit})
 	if err != nil {
 		return err
 	}
 	out := struct {
 		Items []APIEvidenceReport `json:"items"`
-	}{Items: make([]APIEvidenceReport, 0, len(reports))}
-	for _, r := range reports {
-		out.Items = append(out.Items, APIEvidenceReport{ID: r.ID, Jurisdiction: r.Jurisdiction, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy,
-			Passed: r.Passed, Failed: r.Failed, Unknown: r.Unknwn, SHA256: r.SHA256})
+	}{Items: make([]APIEvidenceReport, 0, len(packs))}
+	for _, r := range packs {
+		item := APIEvidenceReport{ID: r.ID, Jurisdiction: r.Jurisdiction, Origin: r.Origin, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy,
+			Passed: r.Passed, Failed: r.Failed, Unknown: r.Unknown, SHA256: r.SHA256}
+		if !r.Period.From.IsZero() {
+			from, to := r.Period.From, r.Period.To
+			item.PeriodFrom, item.PeriodTo = &from, &to
+		}
+		if r.HasPDF {
+			sum := r.PDFSHA256
+			item.PDFSHA256 = &sum
+		}
+		out.Items = append(out.Items, item)
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -265,8 +265,8 @@ func TestActivityAPI(t *testing.T) {
 		t.Fatalf("generate a report: got %d\n%s", r.StatusCode, r.Body)
 	}
 	get("/api/v1/activity/evidence", &reports)
-	audited := h.records(t, audit.Filter{Action: "activity.evidence_report"})
-	if len(reports.Items) != 1 || reports.Items[0].Jurisdiction != "eu" || len(audited) != 1 || reports.Items[0].SHA256 != audited[0].Details["sha256"] ||
+	audited := h.records(t, audit.Filter{Action: "evidence.pack"})
+	if len(reports.Items) != 1 || reports.Items[0].Jurisdiction != "eu" || len(audited) != 1 || reports.Items[0].SHA256 != audited[0].Details["html_sha256"] ||
 		!strings.Contains(reports.Items[0].GeneratedBy, officer.Email) || reports.Items[0].Passed+reports.Items[0].Failed == 0 {
 		t.Errorf("reports: got %+v, want the EU report with the SHA-256 the audit trail holds", reports.Items)
 	}

@@ -93,6 +93,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/activity/evidence", s.activityEvidence, estate)
 	s.handle(post, "/activity/evidence", s.activityEvidenceCreate, estate)
 	s.handle(get, "/activity/evidence/:id", s.activityEvidenceShow, estate)
+	s.handle(get, "/activity/evidence/:id/pdf", s.activityEvidencePDF, estate)
 	s.handle(get, "/billing", s.billingRevenue, money)
 
 	// Finance: Stripe revenue, payouts and their reconciliation (read-only

@@ -21,6 +21,7 @@ import (
 	"portal/internal/activity"
 	"portal/internal/audit"
 	"portal/internal/billing"
+	"portal/internal/evidence"
 	"portal/internal/inventory"
 	"portal/internal/orgguard"
 	"portal/internal/regions"
@@ -75,6 +76,8 @@ type Deps struct {
 	// Activity is CloudTrail activity, log integrity, CloudWatch and
 	// evidence reports; nil hides nothing but makes its pages say so.
 	Activity *activity.Service
+	// Evidence makes and keeps evidence packs; always set by the app.
+	Evidence *evidence.Service
 	// Inventory is what discovery found in AWS; always set (without AWS
 	// its pages say nothing can be discovered).
 	Inventory *inventory.Service

@@ -180,3 +180,34 @@ func (s *Service) UnappliedPlans(ctx context.Context, f PlanFilter) ([]PlanSumma
 	}
 	return out, more, nil
 }
+
+// DriftHistory lists the drift checks of stacks made in [from, to), oldest
+// first.
+func (s *Service) DriftHistory(ctx context.Context, stacks []string, from, to time.Time) ([]DriftCheck, error) {
+	if len(stacks) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(stacks)+2)
+	for _, st := range stacks {
+		args = append(args, st)
+	}
+	args = append(args, store.Time(from), store.Time(to))
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+driftCols+` FROM drift_checks WHERE stack IN (`+strings.TrimSuffix(strings.Repeat("?,", len(stacks)), ",")+`)
+		AND checked_at >= ? AND checked_at < ? ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("workflows: drift history: %w", err)
+	}
+	var out []DriftCheck
+	err = eachRow(rows, func(rs *sql.Rows) error {
+		d, err := scanDrift(rs)
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("workflows: drift history: %w", err)
+	}
+	return out, nil
+}

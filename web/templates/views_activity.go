@@ -20,7 +20,7 @@ func ActivityTabs() []ActivityTab {
 		{"integrity", "Log integrity", "/activity/integrity"},
 		{"alarms", "Alarms", "/activity/alarms"},
 		{"metrics", "Metrics", "/activity/metrics"},
-		{"evidence", "Evidence reports", "/activity/evidence"},
+		{"evidence", "Evidence packs", "/activity/evidence"},
 	}
 }
 
@@ -222,38 +222,34 @@ type MetricsView struct {
 type ReportRow struct {
 	ID                     int64
 	Jurisdiction           string
+	Period                 string // "" for reports made before packs had one
 	GeneratedAt            time.Time
 	GeneratedBy            ActorView
+	Scheduled              bool
 	Passed, Failed, Unknwn int
-	SHA256                 string
+	SHA256, PDFSHA256      string
+	HasPDF                 bool
 }
 
-// EvidenceView lists evidence reports and offers a new one.
+// PeriodPreset is a reporting period offered in one click.
+type PeriodPreset struct {
+	Label, From, To string
+}
+
+// EvidenceView lists evidence packs and offers a new one.
 type EvidenceView struct {
 	Jurisdictions []string
 	Selected      string
-	Reports       []ReportRow
-	Errors        FormErrors
-	CanGenerate   bool
+	// From and To are the form's dates ("" for the default period).
+	From, To string
+	// DefaultPeriod is last month, in words, and its first and last days.
+	DefaultPeriod          string
+	DefaultFrom, DefaultTo string
+	Presets                []PeriodPreset
+	Reports                []ReportRow
+	NextURL                string
+	Errors                 FormErrors
+	CanGenerate            bool
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
-
-// ControlRow is one control of an evidence report.
-type ControlRow struct {
-	Area, Name, Citation, Stack, Status string
-	Evidence                            []string
-}
-
-// EvidenceReportView is the standalone report handed to auditors.
-type EvidenceReportView struct {
-	Jurisdiction string
-	Regime       string
-	GeneratedAt  time.Time
-	GeneratedBy  string
-	Passed       int
-	Failed       int
-	Unknown      int
-	Controls     []ControlRow
-	Sandbox      string
-}

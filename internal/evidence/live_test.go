@@ -1,10 +1,11 @@
-package activity_test
+package evidence_test
 
 import (
 	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
@@ -19,11 +20,12 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
-	"portal/internal/activity"
-	"portal/internal/audit"
 	"portal/internal/engine"
+	"portal/internal/evidence"
 	"portal/internal/peers/peertest"
 )
+
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 // stacksState is what the engine manages, per stack.
 type stacksState map[string][]engine.StateResource
@@ -32,12 +34,12 @@ func (s stacksState) Resources(_ context.Context, stack string) ([]engine.StateR
 	return s[stack], nil
 }
 
-// TestEvidenceEncryptionOnEveryStore checks the encryption control against
+// TestEncryptionOnEveryStore checks the encryption control against
 // moto on every kind of store the shipped blueprints keep data in: dev-eu
 // holds an encrypted one of each (its database replica in another
 // region), test-eu an unencrypted one of each. Each store is named in the
 // evidence, and each unencrypted one fails the control.
-func TestEvidenceEncryptionOnEveryStore(t *testing.T) {
+func TestEncryptionOnEveryStore(t *testing.T) {
 	const home, away = "eu-central-1", "eu-west-1"
 	cfg, acct := peertest.AccountConfigForTest(t, peertest.MotoForTest(t), home)
 	inRegion := func(region string) aws.Config {
@@ -181,23 +183,25 @@ func TestEvidenceEncryptionOnEveryStore(t *testing.T) {
 		topic("alerts-bad", ""), logGroup("/portal/test-eu/app", ""), template("app-bad", ""), trail("trail-bad", ""),
 	}
 
-	s, _ := newService(t, activity.Config{
-		Stacks:  []activity.StackRef{{ID: "dev-eu", Environment: "dev", Jurisdiction: "eu", Region: home}, {ID: "test-eu", Environment: "test", Jurisdiction: "eu", Region: home}},
-		Clients: activity.Clients{Config: func(env, region string) (aws.Config, error) { return inRegion(region), nil }},
-	})
-	r, err := s.BuildReport(ctx, "eu", audit.Entry{Actor: "test"}, activity.EvidenceSources{State: stacksState{"dev-eu": ok, "test-eu": bad}})
+	src := evidence.Sources{
+		Stacks: []evidence.Stack{{ID: "dev-eu", Environment: "dev", Jurisdiction: "eu", Region: home, AccountID: acct},
+			{ID: "test-eu", Environment: "test", Jurisdiction: "eu", Region: home, AccountID: acct}},
+		AWS:   func(env, region string) (aws.Config, error) { return inRegion(region), nil },
+		State: stacksState{"dev-eu": ok, "test-eu": bad},
+	}
+	p, err := evidence.Build(ctx, src, "eu", evidence.LastMonth(time.Now()), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := map[string]activity.Control{}
-	for _, c := range r.Controls {
-		switch c.Area {
-		case "Encryption":
+	enc := map[string]evidence.Control{}
+	for _, c := range p.Controls {
+		switch c.ID {
+		case "encryption-at-rest":
 			enc[c.Stack] = c
-		case "CloudTrail":
+		case "audit-trail":
 			// Two trails in the account: each stack's is read by its name.
-			if c.Stack != "" && c.Status != activity.Pass {
-				t.Errorf("%s trail: got %s, want pass (logging, validating)\n%s", c.Stack, c.Status, strings.Join(c.Evidence, "\n"))
+			if c.Status != evidence.Pass {
+				t.Errorf("%s trail: got %s, want pass (logging, validating)\n%s", c.Stack, c.Status, text(c))
 			}
 		}
 	}
@@ -208,39 +212,48 @@ func TestEvidenceEncryptionOnEveryStore(t *testing.T) {
 		}
 		return res.PhysicalID
 	}
-	lineOf := func(c activity.Control, res engine.StateResource) string {
-		for _, e := range c.Evidence {
-			if strings.Contains(e, named(res)+" ") {
-				return e
+	lineOf := func(c evidence.Control, res engine.StateResource) (evidence.Line, bool) {
+		for _, l := range c.Lines {
+			if strings.Contains(l.Resource+" ", named(res)+" ") {
+				return l, true
 			}
 		}
-		return ""
+		return evidence.Line{}, false
 	}
 
 	good := enc["dev-eu"]
-	if good.Status != activity.Pass {
-		t.Errorf("dev-eu encryption: got %s, want pass\n%s", good.Status, strings.Join(good.Evidence, "\n"))
+	if good.Status != evidence.Pass {
+		t.Errorf("dev-eu encryption: got %s, want pass\n%s", good.Status, text(good))
 	}
 	for _, res := range ok {
-		line := lineOf(good, res)
-		if line == "" || strings.Contains(line, "FAILS") || !strings.Contains(line, "key=") {
-			t.Errorf("dev-eu %s %s: got evidence %q, want it named as encrypted with its key", res.Type, named(res), line)
+		l, found := lineOf(good, res)
+		if !found || l.Failing || !strings.Contains(l.Finding, "key ") || l.At.IsZero() {
+			t.Errorf("dev-eu %s %s: got evidence %+v, want it named as encrypted with its key, at a time", res.Type, named(res), l)
 		}
 	}
-	if line := lineOf(good, ok[3]); !strings.Contains(line, away) || !strings.Contains(line, awayKey) {
-		t.Errorf("dev-eu replica: got %q, want it in %s with %s", line, away, awayKey)
+	if l, _ := lineOf(good, ok[3]); !strings.Contains(l.Resource, away) || !strings.Contains(l.Finding, awayKey) {
+		t.Errorf("dev-eu replica: got %+v, want it in %s with %s", l, away, awayKey)
 	}
 
 	poor := enc["test-eu"]
-	if poor.Status != activity.Fail {
-		t.Errorf("test-eu encryption: got %s, want fail\n%s", poor.Status, strings.Join(poor.Evidence, "\n"))
+	if poor.Status != evidence.Fail {
+		t.Errorf("test-eu encryption: got %s, want fail\n%s", poor.Status, text(poor))
 	}
 	for _, res := range bad {
-		if line := lineOf(poor, res); !strings.HasSuffix(line, "FAILS") {
-			t.Errorf("test-eu %s %s: got evidence %q, want it to fail", res.Type, named(res), line)
+		if l, found := lineOf(poor, res); !found || !l.Failing || !strings.Contains(l.Finding, "NOT") {
+			t.Errorf("test-eu %s %s: got evidence %+v, want it to fail", res.Type, named(res), l)
 		}
 	}
 	if t.Failed() {
-		t.Logf("dev-eu:\n%s\ntest-eu:\n%s", strings.Join(good.Evidence, "\n"), strings.Join(poor.Evidence, "\n"))
+		t.Logf("dev-eu:\n%s\ntest-eu:\n%s", text(good), text(poor))
 	}
+}
+
+// text is a control's lines as text, for failure messages.
+func text(c evidence.Control) string {
+	var b strings.Builder
+	for _, l := range c.Lines {
+		fmt.Fprintf(&b, "%s: %s (%s) %s\n", l.Resource, l.Finding, l.At.Format(time.RFC3339), l.Link)
+	}
+	return b.String()
 }
