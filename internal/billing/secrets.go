@@ -54,7 +54,8 @@ type KeyInfo struct {
 }
 
 // DescribeKey returns what may be shown about key: whether it is set, its
-// mode, whether it is restricted, and its last four characters.
+// mode, whether it is restricted, and its last four characters ("" for a
+// key shorter than 12, of which four would be too much to show).
 func DescribeKey(key Secret) KeyInfo {
 	k := key.Reveal()
 	if k == "" {

@@ -190,3 +190,14 @@ func TestFixtureIsDeterministic(t *testing.T) {
 		t.Errorf("two datasets from the same options differ, or none has an unreconciled payout (%q)", a.Unreconciled)
 	}
 }
+
+// A key too short to show its end gives no last four characters (the page
+// then says so, rather than "ending in" and nothing).
+func TestDescribeShortKey(t *testing.T) {
+	if got := billing.DescribeKey(billing.NewSecret("sk_test_123")); !got.Set || got.LastFour != "" {
+		t.Errorf("DescribeKey(short) = %+v, want set with no last four", got)
+	}
+	if got := billing.DescribeKey(billing.NewSecret("rk_test_51Hx0000000000000042Zq")); got.LastFour != "42Zq" {
+		t.Errorf("DescribeKey(long) = %+v, want last four 42Zq", got)
+	}
+}
