@@ -154,6 +154,10 @@ func (p *OIDCProvider) Issuer() string { return p.issuer }
 // Name is the provider's display name (the directory's name).
 func (p *OIDCProvider) Name() string { return p.name }
 
+// AdminToken is the bearer token of the provider's admin API (see
+// internal/peers/oidcprovider), for people trying the sandbox by hand.
+func (p *OIDCProvider) AdminToken() string { return p.token }
+
 // DisableUser disables username at the provider, as an administrator would
 // when someone leaves: their sign-ins are refused and every token and
 // refresh token they hold stops working at once.

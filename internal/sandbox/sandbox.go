@@ -1,6 +1,8 @@
 // Package sandbox runs the portal on a local sandbox: moto stands in for
-// AWS (three accounts for dev, test and prod), stripe-mock for Stripe, and
-// all data lives under .sandbox/ in the project. It is what `make run` runs.
+// AWS (three accounts for dev, test and prod), stripe-mock for Stripe, the
+// project's own OpenID provider for the organization's identity provider
+// (a few sample people and groups), and all data lives under .sandbox/ in
+// the project. It is what `make run` runs.
 package sandbox
 
 import (
@@ -21,8 +23,8 @@ import (
 	"portal/internal/regions"
 )
 
-// Run starts moto and stripe-mock on free loopback ports, points the
-// portal at them and serves until ctx ends, then stops everything it
+// Run starts moto, stripe-mock and the identity provider on free loopback
+// ports, points the portal at them and serves until ctx ends, then stops everything it
 // started.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("portal-dev sandbox", flag.ContinueOnError)
@@ -114,7 +116,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		os.Setenv("AWS_CA_BUNDLE", awsCA)
 	}
 
-	cfg, err := app.ParseServe([]string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")})
+	// The organization's identity provider: people sign in through it.
+	fmt.Fprintln(stdout, "Starting the sandbox identity provider (OpenID Connect) on loopback…")
+	idp, err := startIdentity(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	defer idp.stop()
+
+	cfg, err := app.ParseServe(append([]string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")}, idp.flags...))
 	if err != nil {
 		return err
 	}
@@ -155,15 +165,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ensureOrganization(ctx, cfg, stdout); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, data in %s). Ctrl-C stops everything.\n",
-		a.URL(), awsURL, stripe.URL(), *dir)
+	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, identity provider %s, data in %s). Ctrl-C stops everything.\n",
+		a.URL(), awsURL, stripe.URL(), idp.provider.Issuer(), *dir)
+	idp.print(stdout, a.URL(), cfg)
 	if a.FirstAdmin != nil {
 		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
 	} else {
 		fmt.Fprintf(stdout, "An administrator already exists in %s; sign in with your own password (or delete the folder to start afresh).\n", *dir)
 	}
 	err = a.Run(ctx)
-	fmt.Fprintln(stdout, "Stopping the portal, moto and stripe-mock.")
+	fmt.Fprintln(stdout, "Stopping the portal, moto, stripe-mock and the identity provider.")
 	return err
 }
 

@@ -43,7 +43,7 @@ func TestSandbox(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sandbox.Run(ctx, []string{"-addr", "127.0.0.1:0", "-dir", t.TempDir()}, &out, &errOut) }()
 
-	running := regexp.MustCompile(`running at (http://127\.0\.0\.1:\d+) \(moto (https://127\.0\.0\.1:\d+), stripe-mock (http://127\.0\.0\.1:\d+)`)
+	running := regexp.MustCompile(`running at (http://127\.0\.0\.1:\d+) \(moto (https://127\.0\.0\.1:\d+), stripe-mock (http://127\.0\.0\.1:\d+), identity provider (http://127\.0\.0\.1:\d+)`)
 	var m []string
 	deadline := time.Now().Add(90 * time.Second)
 	for m == nil {
@@ -57,7 +57,7 @@ func TestSandbox(t *testing.T) {
 		}
 		m = running.FindStringSubmatch(out.String())
 	}
-	portal, moto, stripe := m[1], m[2], m[3]
+	portal, moto, stripe, idp := m[1], m[2], m[3], m[4]
 
 	text := out.String()
 	for _, want := range []string{
@@ -65,6 +65,10 @@ func TestSandbox(t *testing.T) {
 		"test  account 222222222222 as arn:aws:sts::222222222222:assumed-role/PortalDeployer/portal",
 		"prod  account 333333333333 as arn:aws:sts::333333333333:assumed-role/PortalDeployer/portal",
 		"Email:               admin@portal.local",
+		`Single sign-on: "Sign in with Sandbox Identity"`,
+		"portal roles: ops",
+		"refused: no group maps to a portal role",
+		"/admin/users/olga/disable",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("sandbox output lacks %q:\n%s", want, text)
@@ -83,6 +87,14 @@ func TestSandbox(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(body.String(), `data-testid="sandbox-banner"`) {
 		t.Errorf("GET /login: status %d, sandbox banner present %v; want 200 with the banner", res.StatusCode, strings.Contains(body.String(), "sandbox-banner"))
 	}
+	if !strings.Contains(body.String(), "Sign in with Sandbox Identity") {
+		t.Error("the sign-in page does not offer the sandbox identity provider")
+	}
+	if res, err := http.Get(idp + "/.well-known/openid-configuration"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("the identity provider's discovery document: %v", err)
+	} else {
+		res.Body.Close()
+	}
 
 	cancel()
 	select {
@@ -93,7 +105,7 @@ func TestSandbox(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("sandbox did not stop within 30s of cancel")
 	}
-	for name, u := range map[string]string{"portal": portal, "moto": moto, "stripe-mock": stripe} {
+	for name, u := range map[string]string{"portal": portal, "moto": moto, "stripe-mock": stripe, "identity provider": idp} {
 		hostport := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 		if c, err := net.DialTimeout("tcp", hostport, time.Second); err == nil {
 			c.Close()

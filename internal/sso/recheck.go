@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -125,10 +126,10 @@ func (s *Service) recheckOne(ctx context.Context, d due) error {
 		var re *oauth2.RetrieveError
 		switch {
 		case errors.As(err, &re) && re.ErrorCode == "invalid_grant":
-			return s.suspend(ctx, d.userID, ProviderRefused, s.cfg.Name+" refused the refresh token ("+clip(re.ErrorCode+" "+re.ErrorDescription, 200)+")")
+			return s.suspend(ctx, d.userID, ProviderRefused, s.cfg.Name+" refused the refresh token ("+clip(strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription), 200)+")")
 		case errors.As(err, &re):
 			s.o.Logger.Error("single sign-on: the provider refused the portal's client", slog.String("error", re.ErrorCode), slog.String("description", re.ErrorDescription))
-			return s.unanswered(ctx, d.userID, s.cfg.Name+" refused the portal's token request: "+clip(re.ErrorCode+" "+re.ErrorDescription, 200))
+			return s.unanswered(ctx, d.userID, s.cfg.Name+" refused the portal's token request: "+clip(strings.TrimSpace(re.ErrorCode+" "+re.ErrorDescription), 200))
 		case err != nil:
 			return s.unanswered(ctx, d.userID, "could not reach "+s.cfg.Name+": "+err.Error())
 		}
