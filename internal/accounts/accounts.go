@@ -101,7 +101,9 @@ type Accounts struct {
 
 	mu    sync.Mutex
 	creds map[string]aws.CredentialsProvider // by environment
-	mgmt  *ManagementConfig
+	// stackCreds are the tagged sessions of StackConfig, by stack.
+	stackCreds map[string]aws.CredentialsProvider
+	mgmt       *ManagementConfig
 }
 
 // New returns Accounts that assume roles through base.

@@ -65,6 +65,14 @@ func (a *App) buildEstate(ctx context.Context, opts Options) (*Estate, error) {
 	}
 	source := func(env, region string) (aws.Config, error) { return accts.Config(env, region) }
 	eng := engine.New(reg, source, a.DB, a.Audit, a.log, opts.Now)
+	// A jurisdiction's stack is deployed by a session tagged with it, so the
+	// organization's residency policies hold the deployer to its regions.
+	eng.StackConfigs = func(info engine.StackInfo, region string) (aws.Config, error) {
+		if _, ok := regions.JurisdictionByID(info.Jurisdiction); ok && info.Environment != accounts.Management {
+			return accts.StackConfig(info.Environment, info.Jurisdiction, region)
+		}
+		return accts.Config(info.Environment, region)
+	}
 	e := &Estate{Catalogue: cat, Accounts: accts, Engine: eng, Workflows: &workflows.Service{Engine: eng, Catalogue: cat}}
 	if err := a.wirePromotion(e, opts.Now); err != nil {
 		return nil, err

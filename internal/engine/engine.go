@@ -48,6 +48,10 @@ type Engine struct {
 	// OnCall, when set, is told about every AWS call plans and runs make,
 	// after it returns (the sandbox writes them as CloudTrail records).
 	OnCall func(ctx context.Context, c Call)
+	// StackConfigs, when set, gives the AWS configuration of one stack's
+	// work instead of the ConfigSource, so its sessions can say which
+	// stack and jurisdiction they act for (accounts.StackConfig).
+	StackConfigs func(info StackInfo, region string) (aws.Config, error)
 }
 
 // New returns an engine.
@@ -64,7 +68,13 @@ func (e *Engine) Registry() *Registry { return e.reg }
 // newEnv builds the Env drivers use for one stack, recording every AWS
 // call in rec and every log line through logf.
 func (e *Engine) newEnv(info StackInfo, rec *recorder, logf func(string, ...any)) (*Env, error) {
-	if _, err := e.configs(info.Environment, info.Region); err != nil {
+	configs := func(region string) (aws.Config, error) {
+		if e.StackConfigs != nil {
+			return e.StackConfigs(info, region)
+		}
+		return e.configs(info.Environment, region)
+	}
+	if _, err := configs(info.Region); err != nil {
 		return nil, fmt.Errorf("engine: AWS configuration for %s: %w", info.Environment, err)
 	}
 	var mu sync.Mutex
@@ -77,7 +87,7 @@ func (e *Engine) newEnv(info StackInfo, rec *recorder, logf func(string, ...any)
 			if c, ok := cache[region]; ok {
 				return c
 			}
-			c, err := e.configs(info.Environment, region)
+			c, err := configs(region)
 			if err != nil {
 				// Checked for the stack's region above; other regions of the
 				// same account use the same credentials.

@@ -159,6 +159,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer a.Close()
 	defer wireActivityTrail(ctx, a, trail)()
 
+	if err := ensureDeployerRoles(ctx, cfg); err != nil {
+		return err
+	}
 	if err := checkAccounts(ctx, cfg, stdout); err != nil {
 		return err
 	}

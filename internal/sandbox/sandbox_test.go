@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"portal/internal/accounts"
+	"portal/internal/regions"
 	"portal/internal/sandbox"
 )
 
@@ -89,6 +93,20 @@ func TestSandbox(t *testing.T) {
 	}
 	if !strings.Contains(body.String(), "Sign in with Sandbox Identity") {
 		t.Error("the sign-in page does not offer the sandbox identity provider")
+	}
+	// The deployer roles allow tagged sessions: a jurisdiction's stack is
+	// deployed by one (moto refuses session tags otherwise, as AWS does).
+	base, err := accounts.LoadBase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, _ := regions.New(regions.SandboxEnvironments())
+	tagged, err := accounts.New(base, cat).StackConfig("prod", "eu", "eu-central-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sts.NewFromConfig(tagged).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		t.Errorf("a tagged prod-eu deployer session in the sandbox: %v", err)
 	}
 	if res, err := http.Get(idp + "/.well-known/openid-configuration"); err != nil || res.StatusCode != http.StatusOK {
 		t.Errorf("the identity provider's discovery document: %v", err)
