@@ -28,9 +28,6 @@ const (
 	EmailUnverified Reason = "email_unverified"
 	// A local account, or another provider's account, already has the email.
 	EmailTaken Reason = "email_taken"
-	// Taking the person's admin role would leave the portal without an
-	// enabled admin.
-	LastAdmin Reason = "last_admin"
 	// The provider no longer vouches for the person (refresh refused).
 	ProviderRefused Reason = "provider_refused"
 	// The provider has not confirmed the person for StaleAfter.

@@ -438,11 +438,7 @@ func (s *Service) signIn(ctx context.Context, by audit.Entry, id identity) (staf
 		if apperr.KindOf(err) != apperr.Conflict {
 			return staff.User{}, err
 		}
-		reason := EmailTaken
-		if strings.Contains(apperr.MessageOf(err), "last enabled admin") {
-			reason = LastAdmin
-		}
-		r := refusal(reason, http.StatusConflict, "Your account could not be brought up to date", apperr.MessageOf(err)+".")
+		r := refusal(EmailTaken, http.StatusConflict, "Your account could not be brought up to date", apperr.MessageOf(err)+".")
 		return staff.User{}, s.refuse(ctx, by, r, id, nil)
 	}
 	return u, s.recordSignIn(ctx, link.UserID, id, false)

@@ -355,3 +355,34 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("the secret prints as %q", s)
 	}
 }
+
+// The provider cannot leave the portal without an enabled admin: the last
+// one keeps admin, whatever their groups, until there is another.
+func TestLastAdminKeepsAdmin(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	ada, err := h.signIn(t, "ada", "ada-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.idp.SetGroups(ctx, "ada", []string{"ops"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := h.signIn(t, "ada", "ada-password-1")
+	if err != nil {
+		t.Fatalf("the last admin signing in with fewer groups: %v", err)
+	}
+	if !slices.Equal(u.Roles, []staff.Role{staff.Admin, staff.Ops}) {
+		t.Errorf("the last admin's roles %v, want admin kept beside ops", u.Roles)
+	}
+	if _, _, err := h.staff.Create(ctx, by, staff.NewUser{Email: "break-glass@example.com", Roles: []staff.Role{staff.Admin}}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(h.cfg.Recheck)
+	if _, err := h.svc.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.staff.Get(ctx, ada.ID); !slices.Equal(got.Roles, []staff.Role{staff.Ops}) {
+		t.Errorf("with another admin, ada's roles %v, want ops", got.Roles)
+	}
+}

@@ -3,6 +3,7 @@ package staff
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -18,6 +19,9 @@ import (
 // for them is of a random secret that is never kept, so a password sign-in
 // fails for them exactly as a wrong password does. Admins cannot set their
 // roles or passwords; they can disable them.
+
+// ErrLastAdmin is the conflict of taking admin from the last enabled admin.
+var ErrLastAdmin = errors.New("the last enabled admin")
 
 func errFederated(u User, why string) error {
 	return apperr.New(apperr.Conflict, "%s signs in through single sign-on: %s", u.Email, why)
@@ -69,9 +73,18 @@ func (s *Service) GetTx(ctx context.Context, tx *sql.Tx, id int64) (User, error)
 // SyncFederated brings a single sign-on account in line with what its
 // provider says now: its roles (from its groups), and its email and name
 // when they changed and the email is free. Nothing is written, or audited,
-// when nothing changed. It refuses to take admin from the last enabled
-// admin.
+// when nothing changed. The last enabled admin keeps admin whatever the
+// groups say (the portal is never left without one); changed reports
+// whether anything was written.
 func (s *Service) SyncFederated(ctx context.Context, by audit.Entry, id int64, email, name string, roles []Role) (User, bool, error) {
+	u, changed, err := s.syncFederated(ctx, by, id, email, name, roles)
+	if errors.Is(err, ErrLastAdmin) && !slices.Contains(roles, Admin) {
+		return s.syncFederated(ctx, by, id, email, name, append(slices.Clone(roles), Admin))
+	}
+	return u, changed, err
+}
+
+func (s *Service) syncFederated(ctx context.Context, by audit.Entry, id int64, email, name string, roles []Role) (User, bool, error) {
 	sortRoles(roles)
 	u, err := s.Get(ctx, id)
 	if err != nil {

@@ -382,7 +382,7 @@ func (s *Service) setRolesTx(ctx context.Context, tx *sql.Tx, u User, roles []Ro
 		if last, err := lastEnabledAdmin(ctx, tx, u); err != nil {
 			return nil, err
 		} else if last {
-			return nil, apperr.New(apperr.Conflict, "%s is the last enabled admin; make someone else an admin first", u.Email)
+			return nil, apperr.Wrap(apperr.Conflict, ErrLastAdmin, "%s is the last enabled admin; make someone else an admin first", u.Email)
 		}
 	}
 	if err := setRoles(ctx, tx, u.ID, roles); err != nil {
