@@ -611,3 +611,49 @@ func TestFacetsFollowIngestion(t *testing.T) {
 			f.Accounts, f.Total, f.Sandbox, f.Newest, e.Time)
 	}
 }
+
+// The portal's own deploys (its deployer role session) can be told apart:
+// hidden for people's events only, or shown alone.
+func TestMadeByFilter(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	var events []activity.Event
+	for _, r := range []activity.Record{
+		rec("PutRolePolicy", "iam.amazonaws.com", func(r *activity.Record) {
+			r.Identity.Role, r.Identity.Session, r.Identity.AccessKey = "PortalDeployer", "portal", "ASIAPORTAL"
+		}),
+		rec("AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", nil),
+	} {
+		e, err := activity.ParseRecord(r.JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if _, err := s.Insert(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		madeBy string
+		want   []string
+	}{
+		{"", []string{"AuthorizeSecurityGroupIngress", "PutRolePolicy"}},
+		{activity.MadeByPeople, []string{"AuthorizeSecurityGroupIngress"}},
+		{activity.MadeByPortal, []string{"PutRolePolicy"}},
+	} {
+		got, _, err := s.Search(context.Background(), activity.Filter{MadeBy: c.madeBy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range got {
+			names = append(names, e.Name)
+			if activity.PortalCall(e) != (e.Name == "PutRolePolicy") {
+				t.Errorf("PortalCall(%s) = %v", e.Name, activity.PortalCall(e))
+			}
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, c.want) {
+			t.Errorf("made by %q: got %v, want %v", c.madeBy, names, c.want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"modernc.org/sqlite"
 
+	"portal/internal/accounts"
 	"portal/internal/apperr"
 	"portal/internal/csvcell"
 	"portal/internal/store"
@@ -55,6 +56,10 @@ type Filter struct {
 	ErrorCode string // exact, or AnyError
 	Access    string // AccessRead, AccessWrite or ""
 	Sensitive bool
+	// MadeBy keeps the events of people (MadeByPeople: the portal's own
+	// deployer role session hidden) or only the portal's own (MadeByPortal);
+	// "" keeps both.
+	MadeBy string
 	// Text finds events with a value holding the words of Text next to
 	// each other, in order (ignoring A-Z case, and what separates them),
 	// the last word also as the start of a longer one when it has at
@@ -66,6 +71,12 @@ type Filter struct {
 	// Before continues a search after the last event of the previous page.
 	Before Cursor
 }
+
+// Values of Filter.MadeBy.
+const (
+	MadeByPeople = "people"
+	MadeByPortal = "portal"
+)
 
 // Cursor is a position in the newest-first order.
 type Cursor struct {
@@ -160,6 +171,12 @@ func (f Filter) where(plan textPlan) (string, []any) {
 	}
 	if f.Sensitive {
 		add("sensitive != ''")
+	}
+	switch f.MadeBy {
+	case MadeByPortal:
+		add("identity_type = 'AssumedRole' AND session = ?", accounts.SessionName)
+	case MadeByPeople:
+		add("NOT (identity_type = 'AssumedRole' AND session = ?)", accounts.SessionName)
 	}
 	if !f.Before.IsZero() {
 		ms := f.Before.At.UnixMilli()

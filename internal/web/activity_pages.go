@@ -30,9 +30,9 @@ func (s *Server) activityService() (*activity.Service, error) {
 func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilter, error) {
 	view := templates.ActivityFilter{Since: q.Get("since"), Until: q.Get("until"), Account: q.Get("account"), Region: q.Get("region"), User: q.Get("user"),
 		Source: q.Get("source"), Name: q.Get("name"), Resource: q.Get("resource"), SourceIP: q.Get("ip"), Error: q.Get("error"), Access: q.Get("access"),
-		Text: q.Get("q"), Sensitive: q.Get("sensitive") == "1"}
+		Text: q.Get("q"), Sensitive: q.Get("sensitive") == "1", MadeBy: q.Get("made_by")}
 	f := activity.Filter{Account: view.Account, Region: view.Region, User: view.User, Source: view.Source, Name: view.Name, Resource: view.Resource,
-		SourceIP: view.SourceIP, ErrorCode: view.Error, Access: view.Access, Text: view.Text, Sensitive: view.Sensitive}
+		SourceIP: view.SourceIP, ErrorCode: view.Error, Access: view.Access, Text: view.Text, Sensitive: view.Sensitive, MadeBy: view.MadeBy}
 	var v apperr.Validation
 	var err error
 	if f.Since, err = parseTimeParam(view.Since); err != nil {
@@ -52,6 +52,9 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 	if f.Access != "" && f.Access != activity.AccessRead && f.Access != activity.AccessWrite {
 		v.Add("access", "must be read or write")
 	}
+	if f.MadeBy != "" && f.MadeBy != activity.MadeByPeople && f.MadeBy != activity.MadeByPortal {
+		v.Add("made_by", `must be "people" (the portal's own deploys hidden) or "portal" (only those)`)
+	}
 	if b := q.Get("before"); b != "" {
 		if f.Before, err = activity.ParseCursor(b); err != nil {
 			v.Add("before", "is not a page position: start again from the newest events")
@@ -69,9 +72,43 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 	return f, view, v.Err()
 }
 
+// timePresets are one-click time ranges for the explorer, keeping the
+// rest of the filter: the last hour, day, week and 30 days, and last
+// calendar month.
+func timePresets(base string, q url.Values, now time.Time) []templates.Link {
+	const layout = "2006-01-02T15:04"
+	now = now.UTC().Truncate(time.Minute)
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	var out []templates.Link
+	for _, p := range []struct {
+		label    string
+		from, to time.Time
+	}{
+		{"last hour", now.Add(-time.Hour), time.Time{}},
+		{"last 24 hours", now.Add(-24 * time.Hour), time.Time{}},
+		{"last 7 days", now.Add(-7 * 24 * time.Hour), time.Time{}},
+		{"last 30 days", now.Add(-30 * 24 * time.Hour), time.Time{}},
+		{"last month (" + month.AddDate(0, -1, 0).Format("January 2006") + ")", month.AddDate(0, -1, 0), month},
+	} {
+		pq := url.Values{}
+		for k, vs := range q {
+			if k != "since" && k != "until" && k != "before" && k != "sensitive" {
+				pq[k] = vs
+			}
+		}
+		pq.Set("since", p.from.Format(layout))
+		if !p.to.IsZero() {
+			pq.Set("until", p.to.Format(layout))
+		}
+		out = append(out, templates.Link{Text: p.label, Href: base + "?" + pq.Encode()})
+	}
+	return out
+}
+
 func eventRow(e activity.Event) templates.EventRow {
 	return templates.EventRow{Seq: e.Seq, Time: e.Time, Account: e.Account, Region: e.Region, Source: e.Source, Name: e.Name, User: e.UserName,
-		UserType: e.IdentityType, SourceIP: e.SourceIP, Error: e.ErrorCode, Sensitive: e.Sensitive, ReadOnly: e.ReadOnly, Sandbox: e.Sandbox, Resources: e.Resources}
+		UserType: e.IdentityType, SourceIP: e.SourceIP, Error: e.ErrorCode, Sensitive: e.Sensitive, ReadOnly: e.ReadOnly, Sandbox: e.Sandbox, Resources: e.Resources,
+		Portal: activity.PortalCall(e)}
 }
 
 func (s *Server) activityList(c echo.Context) error { return s.renderActivity(c, false) }
@@ -89,7 +126,8 @@ func (s *Server) renderActivity(c echo.Context, sensitive bool) error {
 		q.Set("sensitive", "1")
 	}
 	f, fv, ferr := parseActivityFilter(q)
-	v := templates.ActivityView{Filter: fv, Sensitive: sensitive, Configured: svc.HasSources(), Categories: activity.SensitiveCategories()}
+	v := templates.ActivityView{Filter: fv, Sensitive: sensitive, Configured: svc.HasSources(), Categories: activity.SensitiveCategories(),
+		TimePresets: timePresets(c.Request().URL.Path, c.QueryParams(), s.deps.Now())}
 	facets, err := svc.Facets(ctx)
 	if err != nil {
 		return err

@@ -28,6 +28,8 @@ func ActivityTabs() []ActivityTab {
 type ActivityFilter struct {
 	Since, Until, Account, Region, User, Source, Name, Resource, SourceIP, Error, Access, Text string
 	Sensitive                                                                                  bool
+	// MadeBy is "", "people" (the portal's own deploys hidden) or "portal".
+	MadeBy string
 }
 
 // EventRow is one event in a list.
@@ -46,10 +48,14 @@ type EventRow struct {
 	ReadOnly  bool
 	Sandbox   bool
 	Resources []string
+	// Portal is set for the portal's own calls (its deployer role session).
+	Portal bool
 }
 
 // ActivityView is the events explorer.
 type ActivityView struct {
+	// TimePresets are one-click time ranges.
+	TimePresets   []Link
 	Filter        ActivityFilter
 	Errors        FormErrors
 	Accounts      []string
