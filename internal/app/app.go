@@ -160,6 +160,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		// this portal.
 		a.Estate.Workflows.Notify.BaseURL = base
 	}
+	// Passkeys belong to the portal's address (its host name).
+	rp, why := staff.PasskeyOriginFor(base)
+	a.Staff.UsePasskeys(rp, why)
+	if why != nil {
+		log.Warn("passkeys are unavailable", slog.String("reason", why.Error()))
+	}
 	a.Activity = a.buildActivity(base, opts)
 	deps := a.webDeps(opts)
 	if deps.Anchoring, err = a.startAnchoring(ctx); err != nil {

@@ -541,7 +541,7 @@ func (b *builder) staff(ctx context.Context) Control {
 	c.Status = Pass
 	active, with, required := 0, 0, 0
 	for _, u := range users {
-		p := Person{ID: u.ID, Name: u.DisplayName(), Email: u.Email, TwoFactor: u.TOTPEnabled, Required: b.src.Staff.Requires2FA(u), Disabled: u.Disabled}
+		p := Person{ID: u.ID, Name: u.DisplayName(), Email: u.Email, TwoFactor: u.HasSecondFactor(), Required: b.src.Staff.Requires2FA(u), Disabled: u.Disabled}
 		for _, r := range u.Roles {
 			p.Roles = append(p.Roles, string(r))
 		}
@@ -550,7 +550,7 @@ func (b *builder) staff(ctx context.Context) Control {
 			continue
 		}
 		active++
-		if u.TOTPEnabled {
+		if u.HasSecondFactor() {
 			with++
 		}
 		if p.Required {
@@ -559,9 +559,9 @@ func (b *builder) staff(ctx context.Context) Control {
 		who := fmt.Sprintf("%s (%s; %s)", p.Name, u.Email, strings.Join(p.Roles, ", "))
 		link := fmt.Sprintf("/access/staff/%d", u.ID)
 		switch {
-		case !u.TOTPEnabled && p.Required:
+		case !u.HasSecondFactor() && p.Required:
 			c.fail(Line{Resource: who, Finding: "has NO second factor, and their role requires one", At: b.now, Link: link})
-		case !u.TOTPEnabled:
+		case !u.HasSecondFactor():
 			c.add(Line{Resource: who, Finding: "has no second factor (not required for their roles)", At: b.now, Link: link})
 		}
 	}

@@ -171,6 +171,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\nThe portal is running at %s (moto %s, stripe-mock %s, identity provider %s, data in %s). Ctrl-C stops everything.\n",
 		a.URL(), awsURL, stripe.URL(), idp.provider.Issuer(), *dir)
 	idp.print(stdout, a.URL(), cfg)
+	if rp, err := a.Staff.Passkeys(); err == nil {
+		fmt.Fprintf(stdout, "To use passkeys, open it at %s (browsers do not accept an IP address for passkeys).\n", rp.Origin)
+	}
 	if a.FirstAdmin != nil {
 		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
 	} else {

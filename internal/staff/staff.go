@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/store"
@@ -25,7 +27,9 @@ type User struct {
 	Roles              []Role
 	MustChangePassword bool
 	TOTPEnabled        bool
-	Disabled           bool
+	// Passkeys counts the account's passkeys and security keys.
+	Passkeys int
+	Disabled bool
 	// CredentialsVersion grows with every change of the account's
 	// credentials or roles; a session signed in under an older version is
 	// void (see EndCredentials).
@@ -47,6 +51,10 @@ func (u User) Has(roles ...Role) bool {
 	}
 	return false
 }
+
+// HasSecondFactor reports whether u can prove a second factor: an
+// authenticator app (TOTP) or a passkey.
+func (u User) HasSecondFactor() bool { return u.TOTPEnabled || u.Passkeys > 0 }
 
 // Label names the user in the audit trail.
 func (u User) Label() string { return fmt.Sprintf("user:%d %s", u.ID, u.Email) }
@@ -91,6 +99,9 @@ type Config struct {
 	MaxCodeFailures   int
 	MaxCodesPerSignIn int
 	PendingSignInLife time.Duration
+	// Passkeys is the relying party for passkeys (see PasskeyOriginFor);
+	// zero turns passkeys off.
+	Passkeys PasskeyOrigin
 }
 
 // DefaultConfig is the production configuration.
@@ -124,6 +135,10 @@ type Service struct {
 	// dummyHash is checked against when an email is unknown, so that the
 	// time taken does not reveal which accounts exist.
 	dummyHash string
+	// webauthn is the passkey relying party; nil (and webauthnErr says
+	// why) when passkeys are unavailable.
+	webauthn    *webauthn.WebAuthn
+	webauthnErr error
 }
 
 // NewService returns a staff service.
@@ -132,7 +147,9 @@ func NewService(db *store.DB, log *audit.Log, sealer *Sealer, cfg Config, now fu
 		now = time.Now
 	}
 	dummy, _ := HashPassword(OneTimePassword(), cfg.Hash)
-	return &Service{db: db, audit: log, sealer: sealer, cfg: cfg, now: now, dummyHash: dummy}
+	s := &Service{db: db, audit: log, sealer: sealer, cfg: cfg, now: now, dummyHash: dummy}
+	s.initPasskeys()
+	return s
 }
 
 // Config returns the service's configuration.
@@ -261,6 +278,7 @@ type queryer interface {
 }
 
 const userColumns = `u.id, u.email, u.name, u.must_change_password, u.totp_enabled, u.disabled, u.credentials_version, u.created_at, u.updated_at,
+	(SELECT COUNT(*) FROM webauthn_credentials w WHERE w.user_id = u.id),
 	COALESCE((SELECT group_concat(role, ',') FROM user_roles r WHERE r.user_id = u.id), ''),
 	EXISTS (SELECT 1 FROM sso_identities i WHERE i.user_id = u.id)`
 
@@ -274,7 +292,7 @@ func listUsers(ctx context.Context, q queryer, where string, args ...any) ([]Use
 	for rows.Next() {
 		var u User
 		var created, updated, roles string
-		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &u.CredentialsVersion, &created, &updated, &roles, &u.SingleSignOn); err != nil {
+		if err := rows.Scan(&u.ID, &u.Email, &u.Name, &u.MustChangePassword, &u.TOTPEnabled, &u.Disabled, &u.CredentialsVersion, &created, &updated, &u.Passkeys, &roles, &u.SingleSignOn); err != nil {
 			return nil, fmt.Errorf("staff: scan user: %w", err)
 		}
 		u.CreatedAt, _ = store.ParseTime(created)
@@ -433,6 +451,9 @@ func (s *Service) SetDisabled(ctx context.Context, by audit.Entry, id int64, dis
 func (s *Service) ResetTwoFactor(ctx context.Context, by audit.Entry, id int64) (User, error) {
 	return s.update(ctx, by, id, "staff.reset_2fa", func(tx *sql.Tx, u User) (map[string]any, error) {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_enabled = 0, totp_last_step = 0 WHERE id = ?`, id); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webauthn_credentials WHERE user_id = ?`, id); err != nil {
 			return nil, err
 		}
 		n, err := s.endCredentials(ctx, tx, id, "two-factor reset")

@@ -172,3 +172,24 @@ func TestScopes(t *testing.T) {
 		}
 	}
 }
+
+func TestPasskeyOriginFor(t *testing.T) {
+	for _, tt := range []struct {
+		base, id, origin string
+		ok               bool
+	}{
+		{"https://portal.example.com", "portal.example.com", "https://portal.example.com", true},
+		{"https://portal.example.com:8443/", "portal.example.com", "https://portal.example.com:8443", true},
+		{"http://127.0.0.1:8080", "localhost", "http://localhost:8080", true},
+		{"http://localhost:8080", "localhost", "http://localhost:8080", true},
+		{"http://[::1]:8080", "localhost", "http://localhost:8080", true},
+		{"https://10.0.0.5", "", "", false},
+		{"http://portal.example.com", "", "", false},
+		{"portal.example.com", "", "", false},
+	} {
+		got, err := staff.PasskeyOriginFor(tt.base)
+		if (err == nil) != tt.ok || got.ID != tt.id || got.Origin != tt.origin {
+			t.Errorf("PasskeyOriginFor(%q) = %+v, %v; want %q %q (ok %v)", tt.base, got, err, tt.id, tt.origin, tt.ok)
+		}
+	}
+}

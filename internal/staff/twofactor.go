@@ -114,13 +114,8 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, by audit.Entry, id int64
 // moves on, so a stolen password does not buy unlimited guesses.
 func (s *Service) VerifyCode(ctx context.Context, by audit.Entry, id int64, code string) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		var fails int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM second_factor_failures WHERE user_id = ? AND at > ?`,
-			id, store.Time(s.now().Add(-s.cfg.Window))).Scan(&fails); err != nil {
-			return fmt.Errorf("staff: verify code: %w", err)
-		}
-		if fails >= s.cfg.MaxCodeFailures {
-			return apperr.New(apperr.TooMany, "Too many wrong two-factor codes for this account. Wait %d minutes, then sign in again.", int(s.cfg.Window.Minutes()))
+		if err := s.codeLimit(ctx, tx, id); err != nil {
+			return err
 		}
 		var sealed string
 		var enabled bool
@@ -142,6 +137,21 @@ func (s *Service) VerifyCode(ctx context.Context, by audit.Entry, id int64, code
 		_, err = tx.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ?`, step, id)
 		return err
 	})
+}
+
+// codeLimit refuses a second factor for account id once it has had
+// Config.MaxCodeFailures failures (wrong codes or passkeys) within
+// Config.Window.
+func (s *Service) codeLimit(ctx context.Context, tx *sql.Tx, id int64) error {
+	var fails int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM second_factor_failures WHERE user_id = ? AND at > ?`,
+		id, store.Time(s.now().Add(-s.cfg.Window))).Scan(&fails); err != nil {
+		return fmt.Errorf("staff: second factor: %w", err)
+	}
+	if fails >= s.cfg.MaxCodeFailures {
+		return apperr.New(apperr.TooMany, "Too many wrong two-factor codes for this account. Wait %d minutes, then sign in again.", int(s.cfg.Window.Minutes()))
+	}
+	return nil
 }
 
 var errBadCode = &apperr.Error{Kind: apperr.Invalid, Message: "the code is not valid",

@@ -112,7 +112,7 @@ func (s *Server) authorize(r Route) echo.MiddlewareFunc {
 				if u.MustChangePassword && r.Path != "/account/password" && r.Path != "/logout" {
 					return c.Redirect(http.StatusSeeOther, "/account/password")
 				}
-				if !u.TOTPEnabled && s.deps.Staff.Requires2FA(*u) {
+				if !u.HasSecondFactor() && s.deps.Staff.Requires2FA(*u) {
 					return c.Redirect(http.StatusSeeOther, "/account/2fa")
 				}
 			}

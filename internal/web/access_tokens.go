@@ -141,7 +141,7 @@ func (s *Server) tokenRenew(c echo.Context) error {
 }
 
 func staffRow(u staff.User) templates.StaffRow {
-	r := templates.StaffRow{ID: u.ID, Email: u.Email, Name: u.Name, TOTPEnabled: u.TOTPEnabled, Disabled: u.Disabled, MustChange: u.MustChangePassword, CreatedAt: u.CreatedAt, SSO: u.SingleSignOn}
+	r := templates.StaffRow{ID: u.ID, Email: u.Email, Name: u.Name, TwoFactor: u.HasSecondFactor(), Disabled: u.Disabled, MustChange: u.MustChangePassword, CreatedAt: u.CreatedAt, SSO: u.SingleSignOn}
 	for _, x := range u.Roles {
 		r.Roles = append(r.Roles, string(x))
 	}

@@ -12,6 +12,13 @@ import (
 func (s *Server) accountShow(c echo.Context) error {
 	u := currentUser(c)
 	v := templates.AccountView{Email: u.Email, Name: u.Name, Roles: userView(u).Roles, TOTPEnabled: u.TOTPEnabled, Requires2FA: s.deps.Staff.Requires2FA(*u)}
+	pks, err := s.deps.Staff.ListPasskeys(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	for _, p := range pks {
+		v.Passkeys = append(v.Passkeys, templates.PasskeyRow{ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt, LastUsedAt: p.LastUsedAt})
+	}
 	if u.SingleSignOn && s.deps.SSO != nil {
 		v.SSO = s.deps.SSO.Name()
 	}
@@ -40,7 +47,7 @@ func (s *Server) passwordSubmit(c echo.Context) error {
 	}
 	s.sessions.Put(ctx, sessAuthAt, s.deps.Now().Unix())
 	s.flash(c, "Your password has been changed. You were signed out everywhere else, and your API tokens were revoked.")
-	if !u.TOTPEnabled && s.deps.Staff.Requires2FA(*u) {
+	if !u.HasSecondFactor() && s.deps.Staff.Requires2FA(*u) {
 		return c.Redirect(http.StatusSeeOther, "/account/2fa")
 	}
 	return c.Redirect(http.StatusSeeOther, "/")

@@ -30,12 +30,13 @@ type APIUser struct {
 	Name        string    `json:"name"`
 	Roles       []string  `json:"roles"`
 	TOTPEnabled bool      `json:"totp_enabled"`
+	Passkeys    int       `json:"passkeys"`
 	Disabled    bool      `json:"disabled"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
 func apiUser(u staff.User) APIUser {
-	out := APIUser{ID: u.ID, Email: u.Email, Name: u.Name, TOTPEnabled: u.TOTPEnabled, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Roles: []string{}}
+	out := APIUser{ID: u.ID, Email: u.Email, Name: u.Name, TOTPEnabled: u.TOTPEnabled, Passkeys: u.Passkeys, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Roles: []string{}}
 	for _, r := range u.Roles {
 		out.Roles = append(out.Roles, string(r))
 	}

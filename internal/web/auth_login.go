@@ -72,7 +72,7 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	s.sessions.Remove(ctx, sessPendingFails)
 	s.sessions.Put(ctx, "next", safeNext(f.Next))
 	switch {
-	case u.TOTPEnabled:
+	case u.HasSecondFactor():
 		return c.Redirect(http.StatusSeeOther, "/login/2fa")
 	case s.deps.Staff.Requires2FA(u):
 		return c.Redirect(http.StatusSeeOther, "/account/2fa")
@@ -80,11 +80,22 @@ func (s *Server) loginSubmit(c echo.Context) error {
 	return s.completeSignIn(c, u, "password")
 }
 
-// completeSignIn turns a pending sign-in into a session.
+// completeSignIn turns a pending sign-in into a session and redirects to
+// where the person was going.
 func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) error {
+	to, err := s.signInSession(c, u, method)
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, to)
+}
+
+// signInSession turns a pending sign-in into a session and returns where
+// to go next (for sign-ins finished by a script, which redirects itself).
+func (s *Server) signInSession(c echo.Context, u staff.User, method string) (string, error) {
 	ctx := c.Request().Context()
 	if err := s.sessions.RenewToken(ctx); err != nil {
-		return err
+		return "", err
 	}
 	next := s.sessions.PopString(ctx, "next")
 	s.clearPending(ctx)
@@ -93,15 +104,15 @@ func (s *Server) completeSignIn(c echo.Context, u staff.User, method string) err
 	s.sessions.Put(ctx, sessVersion, u.CredentialsVersion)
 	c.Set(ctxUser, &u)
 	if err := s.deps.Staff.RecordSignIn(ctx, who(c), u, method); err != nil {
-		return err
+		return "", err
 	}
 	if err := s.rememberDevice(c, u); err != nil {
-		return err
+		return "", err
 	}
 	if u.MustChangePassword {
-		return c.Redirect(http.StatusSeeOther, "/account/password")
+		return "/account/password", nil
 	}
-	return c.Redirect(http.StatusSeeOther, safeNext(next))
+	return safeNext(next), nil
 }
 
 // pendingUser returns the account whose password was accepted but whose

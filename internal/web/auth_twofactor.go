@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,18 +12,28 @@ import (
 	"portal/web/templates"
 )
 
+// twoFactorView is the second-factor page for u: a passkey button, a code
+// form, or both.
+func (s *Server) twoFactorView(u *staff.User, codeErr string) templates.TwoFactorView {
+	return templates.TwoFactorView{Email: u.Email, Error: codeErr, TOTP: u.TOTPEnabled, Passkeys: u.Passkeys > 0}
+}
+
 func (s *Server) twoFactorShow(c echo.Context) error {
 	u := s.pendingUser(c)
-	if u == nil || !u.TOTPEnabled {
+	if u == nil || !u.HasSecondFactor() {
 		return c.Redirect(http.StatusSeeOther, "/login")
 	}
-	return s.render(c, http.StatusOK, templates.TwoFactor(s.page(c, "Two-factor code", ""), templates.TwoFactorView{Email: u.Email}))
+	return s.render(c, http.StatusOK, templates.TwoFactor(s.page(c, "Second factor", ""), s.twoFactorView(u, "")))
 }
 
 func (s *Server) twoFactorSubmit(c echo.Context) error {
 	u := s.pendingUser(c)
-	if u == nil || !u.TOTPEnabled {
+	if u == nil || !u.HasSecondFactor() {
 		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	if !u.TOTPEnabled {
+		return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Second factor", ""),
+			s.twoFactorView(u, "this account has no authenticator app; use your passkey")))
 	}
 	ctx := c.Request().Context()
 	err := s.deps.Staff.VerifyCode(ctx, who(c), u.ID, c.FormValue("code"))
@@ -54,21 +65,37 @@ func (s *Server) twoFactorSubmit(c echo.Context) error {
 			Error: fmt.Sprintf("%d wrong two-factor codes: this sign-in has ended. Sign in again with your password.", fails)})))
 	}
 	s.sessions.Put(ctx, sessPendingFails, fails)
-	return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Two-factor code", ""),
-		templates.TwoFactorView{Email: u.Email, Error: apperr.FieldsOf(err)["code"]}))
+	return s.render(c, http.StatusBadRequest, templates.TwoFactor(s.page(c, "Second factor", ""), s.twoFactorView(u, apperr.FieldsOf(err)["code"])))
 }
 
-// enrolUser is who is enrolling: a signed-in person without two-factor, or
-// one whose sign-in waits on a required enrolment.
+// enrolUser is who is adding a factor: a signed-in person (a passkey any
+// time, an authenticator app when they have none), or one whose sign-in
+// waits on a required enrolment.
 func (s *Server) enrolUser(c echo.Context) (u *userState, ok bool) {
 	if cu := currentUser(c); cu != nil {
 		// A single sign-on account's factors live at its provider.
-		return &userState{user: *cu, signedIn: true}, !cu.TOTPEnabled && !cu.SingleSignOn
+		return &userState{user: *cu, signedIn: true}, !cu.SingleSignOn
 	}
-	if pu := s.pendingUser(c); pu != nil && !pu.TOTPEnabled {
+	if pu := s.pendingUser(c); pu != nil && !pu.HasSecondFactor() {
 		return &userState{user: *pu}, true
 	}
 	return nil, false
+}
+
+// enrolView is the enrolment page for st: the passkey part (or why
+// passkeys cannot be used here), and the authenticator app part with the
+// secret e unless the person has an app already.
+func (s *Server) enrolView(c echo.Context, st *userState, e *staff.Enrolment, codeErr string) templates.EnrolView {
+	v := templates.EnrolView{Email: st.user.Email, Required: !st.signedIn, Error: codeErr}
+	if e != nil {
+		v.TOTP, v.Secret, v.QRPNG = true, e.Secret, e.QRPNG
+	}
+	if rp, err := s.deps.Staff.Passkeys(); err != nil {
+		v.PasskeyProblem = err.Error()
+	} else if host := c.Request().Host; !strings.EqualFold(rp.Origin, c.Scheme()+"://"+host) && !strings.EqualFold(rp.Origin, "https://"+host) {
+		v.PasskeyProblem = "Passkeys work at the portal's own address: open " + rp.Origin + "/account/2fa to add one."
+	}
+	return v
 }
 
 func (s *Server) enrolShow(c echo.Context) error {
@@ -84,14 +111,16 @@ func (s *Server) enrolShow(c echo.Context) error {
 			return err
 		}
 	}
-	e, err := s.deps.Staff.BeginEnrolment(st.user)
-	if err != nil {
-		return err
+	var e *staff.Enrolment
+	if !st.user.TOTPEnabled {
+		en, err := s.deps.Staff.BeginEnrolment(st.user)
+		if err != nil {
+			return err
+		}
+		s.sessions.Put(c.Request().Context(), sessEnrol, en.Secret)
+		e = &en
 	}
-	s.sessions.Put(c.Request().Context(), sessEnrol, e.Secret)
-	return s.render(c, http.StatusOK, templates.Enrol(s.page(c, "Set up two-factor", "account"), templates.EnrolView{
-		Email: st.user.Email, Secret: e.Secret, QRPNG: e.QRPNG, Required: !st.signedIn,
-	}))
+	return s.render(c, http.StatusOK, templates.Enrol(s.page(c, "Set up two-factor", "account"), s.enrolView(c, st, e, "")))
 }
 
 func (s *Server) enrolSubmit(c echo.Context) error {
@@ -106,7 +135,7 @@ func (s *Server) enrolSubmit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	secret := s.sessions.GetString(ctx, sessEnrol)
-	if secret == "" {
+	if secret == "" || st.user.TOTPEnabled {
 		return c.Redirect(http.StatusSeeOther, "/account/2fa")
 	}
 	by := who(c)
@@ -122,8 +151,7 @@ func (s *Server) enrolSubmit(c echo.Context) error {
 		if eerr != nil {
 			return eerr
 		}
-		view := templates.EnrolView{Email: st.user.Email, Secret: e.Secret, QRPNG: e.QRPNG, Required: !st.signedIn, Error: apperr.FieldsOf(err)["code"]}
-		return s.render(c, http.StatusBadRequest, templates.Enrol(s.page(c, "Set up two-factor", "account"), view))
+		return s.render(c, http.StatusBadRequest, templates.Enrol(s.page(c, "Set up two-factor", "account"), s.enrolView(c, st, &e, apperr.FieldsOf(err)["code"])))
 	}
 	s.sessions.Remove(ctx, sessEnrol)
 	if st.signedIn {

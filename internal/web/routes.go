@@ -40,6 +40,12 @@ func (s *Server) registerRoutes() {
 	// need a signed-in session.
 	s.handle(get, "/account/confirm", s.confirmShow, Public)
 	s.handle(post, "/account/confirm", s.confirmSubmit, Public)
+	// Passkeys: added while setting up two-factor (half-way through a
+	// sign-in, or signed in), used as the second factor of a sign-in.
+	s.handle(post, "/account/passkeys/options", s.passkeyRegisterOptions, Public)
+	s.handle(post, "/account/passkeys", s.passkeyRegister, Public)
+	s.handle(post, "/login/passkey/options", s.passkeySignInOptions, Public)
+	s.handle(post, "/login/passkey", s.passkeySignIn, Public)
 	s.handle(get, "/login/sso", s.ssoStart, Public)
 	s.handle(get, sso.CallbackPath, s.ssoCallback, Public)
 
@@ -47,6 +53,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/account", s.accountShow, AnyStaff)
 	s.handle(get, "/account/password", s.passwordShow, AnyStaff)
 	s.handle(post, "/account/password", s.passwordSubmit, AnyStaff)
+	s.handle(post, "/account/passkeys/:id/remove", s.passkeyRemove, AnyStaff)
 
 	// Areas.
 	s.handle(get, "/", s.overview, AnyStaff)

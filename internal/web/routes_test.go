@@ -72,10 +72,17 @@ var wantAccess = map[string]access{
 	// a factor; the handlers refuse anyone not signed in.
 	"GET /account/confirm":  public,
 	"POST /account/confirm": public,
+	// Passkey ceremonies run half-way through a sign-in too; the handlers
+	// answer 401 without a pending sign-in or session.
+	"POST /account/passkeys/options": public,
+	"POST /account/passkeys":         public,
+	"POST /login/passkey/options":    public,
+	"POST /login/passkey":            public,
 
-	"GET /account":           anyStaff,
-	"GET /account/password":  anyStaff,
-	"POST /account/password": anyStaff,
+	"GET /account":                      anyStaff,
+	"GET /account/password":             anyStaff,
+	"POST /account/password":            anyStaff,
+	"POST /account/passkeys/:id/remove": anyStaff,
 
 	"GET /":           anyStaff,
 	"GET /blueprints": estate,

@@ -1,4 +1,4 @@
-// Package static embeds the portal's stylesheet, vendored scripts and
+// Package static embeds the portal's stylesheet, its own and vendored scripts and
 // images, served under /static/.
 package static
 
@@ -6,5 +6,5 @@ import "embed"
 
 // Files holds everything served under /static/.
 //
-//go:embed *.css vendor
+//go:embed *.css *.js vendor
 var Files embed.FS

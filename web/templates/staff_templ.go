@@ -742,7 +742,7 @@ func StaffTable(rows []StaffRow) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-				} else if r.TOTPEnabled {
+				} else if r.TwoFactor {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 79, "<span class=\"badge badge-ok\">On</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -1146,7 +1146,7 @@ func StaffDetail(p Page, v StaffDetailView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-			} else if v.Row.TOTPEnabled {
+			} else if v.Row.TwoFactor {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 115, "<span class=\"badge badge-ok\">On</span>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -1287,7 +1287,7 @@ func StaffDetail(p Page, v StaffDetailView) templ.Component {
 					}
 				}
 			}
-			if v.Row.TOTPEnabled {
+			if v.Row.TwoFactor {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 132, "<form method=\"post\" action=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -76,19 +76,34 @@ type LoginView struct {
 	SSO string
 }
 
-// TwoFactorView asks for a code.
+// TwoFactorView asks for the second factor: a passkey, a code, or either.
 type TwoFactorView struct {
-	Email string
-	Error string
+	Email    string
+	Error    string
+	TOTP     bool
+	Passkeys bool
 }
 
-// EnrolView shows a new two-factor secret.
+// EnrolView offers the ways to add a second factor: a passkey, and (when
+// TOTP is set) an authenticator app with a new secret.
 type EnrolView struct {
 	Email    string
+	Required bool
+	TOTP     bool
 	Secret   string
 	QRPNG    string
-	Required bool
 	Error    string
+	// PasskeyProblem says why passkeys cannot be added here, "" when they
+	// can.
+	PasskeyProblem string
+}
+
+// PasskeyRow is one registered passkey.
+type PasskeyRow struct {
+	ID         int64
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 }
 
 // ConfirmView asks for the password again.
@@ -111,6 +126,7 @@ type AccountView struct {
 	Roles       []string
 	TOTPEnabled bool
 	Requires2FA bool
+	Passkeys    []PasskeyRow
 	// SSO names the identity provider the person signs in through, "" for
 	// a local account.
 	SSO string
@@ -142,14 +158,14 @@ type EmptyArea struct {
 
 // StaffRow is one account in the staff list.
 type StaffRow struct {
-	ID          int64
-	Email       string
-	Name        string
-	Roles       []string
-	TOTPEnabled bool
-	Disabled    bool
-	MustChange  bool
-	CreatedAt   time.Time
+	ID         int64
+	Email      string
+	Name       string
+	Roles      []string
+	TwoFactor  bool // an authenticator app or a passkey
+	Disabled   bool
+	MustChange bool
+	CreatedAt  time.Time
 	// SSO is set for an account that signs in through the identity
 	// provider.
 	SSO bool
