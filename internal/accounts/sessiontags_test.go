@@ -21,7 +21,6 @@ import (
 	"portal/internal/regions"
 )
 
-
 // recordingClient passes every request on to moto and keeps the form
 // bodies of STS AssumeRole calls: what the portal sends, which moto does
 // not report back (AWS shows it only in CloudTrail).
