@@ -201,3 +201,35 @@ func TestDescribeShortKey(t *testing.T) {
 		t.Errorf("DescribeKey(long) = %+v, want last four 42Zq", got)
 	}
 }
+
+// TestSyncStoresChangedBalanceTransaction re-lists balance transactions
+// that Stripe now reports differently (the sandbox's fixture, regenerated
+// on restart, gives the same ids new times). Each upsert fires the
+// rollup's update trigger, which marks the old and the new day dirty; a
+// day already marked in the same sync must not fail the sync with a
+// UNIQUE constraint on the dirty days.
+func TestSyncStoresChangedBalanceTransaction(t *testing.T) {
+	srv, d := fixture(t, stripefixture.Options{Seed: 3, ChargesPerDay: 5})
+	e := newService(t, srv.URL(), nil)
+	ctx := context.Background()
+	if run, err := e.svc.Sync(ctx, "demand"); err != nil || run.Status != "ok" {
+		t.Fatalf("first sync: %v (%+v)", err, run)
+	}
+	moved := []*stripefixture.BalanceTransaction{d.BalanceTransactions[0], d.BalanceTransactions[len(d.BalanceTransactions)/2]}
+	now := time.Now().Unix()
+	srv.Update(func(*stripefixture.Dataset) {
+		for _, bt := range moved {
+			bt.Created, bt.Fee, bt.Net = now, bt.Fee+7, bt.Net-7
+		}
+	})
+	run, err := e.svc.Sync(ctx, "demand")
+	if err != nil || run.Status != "ok" {
+		t.Fatalf("second sync: %v, status %q (%s), want ok", err, run.Status, run.Error)
+	}
+	for _, bt := range moved {
+		if got := e.count(t, "SELECT fee FROM stripe_balance_transactions WHERE id = ?", bt.ID); got != bt.Fee {
+			t.Errorf("%s: stored fee %d, want the changed %d", bt.ID, got, bt.Fee)
+		}
+	}
+	e.rollupMatches(t)
+}
