@@ -127,6 +127,17 @@ func CreateAnchorBucket(ctx context.Context, c *s3.Client, bucket, region string
 			return fmt.Errorf("create anchor bucket %s: %w", bucket, err)
 		}
 	}
+	// A bucket that already retains in compliance mode for these days is
+	// kept as it is: a restarted sandbox finds its anchors there, and
+	// moto refuses a new Object Lock configuration on a bucket holding
+	// objects (AWS accepts one, but there is nothing to change).
+	if cur, err := c.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(bucket)}); err == nil &&
+		cur.ObjectLockConfiguration != nil && cur.ObjectLockConfiguration.ObjectLockEnabled == types.ObjectLockEnabledEnabled {
+		if r := cur.ObjectLockConfiguration.Rule; r != nil && r.DefaultRetention != nil &&
+			r.DefaultRetention.Mode == types.ObjectLockRetentionModeCompliance && aws.ToInt32(r.DefaultRetention.Days) == days {
+			return nil
+		}
+	}
 	_, err := c.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
 		Bucket: aws.String(bucket),
 		ObjectLockConfiguration: &types.ObjectLockConfiguration{

@@ -180,3 +180,33 @@ func resealFrom(t *testing.T, db *store.DB, ring *Keyring, seq int64, details st
 		prev = r.hash
 	}
 }
+
+// TestCreateAnchorBucketAgainKeepsAnchors: a sandbox restarted against the
+// same moto finds its anchor bucket holding anchors; making it again keeps
+// the bucket and its anchors instead of failing.
+func TestCreateAnchorBucketAgainKeepsAnchors(t *testing.T) {
+	ctx := context.Background()
+	moto := peertest.MotoForTest(t)
+	cfg, _ := peertest.AccountConfigForTest(t, moto, "eu-central-1")
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	const bucket = "audit-anchors-restarted"
+	if err := CreateAnchorBucket(ctx, client, bucket, "eu-central-1", 1); err != nil {
+		t.Fatal(err)
+	}
+	st := &S3Anchors{Client: client, Bucket: bucket}
+	db, _ := openTestDB(t)
+	l := New(db, nil)
+	seed(t, l, 2)
+	if _, ok, err := l.Anchor(ctx, st, 24*time.Hour, false); err != nil || !ok {
+		t.Fatalf("Anchor: %v %v", ok, err)
+	}
+	if err := CreateAnchorBucket(ctx, client, bucket, "eu-central-1", 1); err != nil {
+		t.Fatalf("CreateAnchorBucket on the existing bucket with an anchor: %v", err)
+	}
+	if err := st.Check(ctx); err != nil {
+		t.Errorf("Check after making the bucket again: %v", err)
+	}
+	if anchors, err := st.List(ctx); err != nil || len(anchors) != 1 {
+		t.Errorf("anchors after making the bucket again: %+v, %v; want the one anchor kept", anchors, err)
+	}
+}
