@@ -1,5 +1,6 @@
 // Package blueprints ships the portal's blueprint files: the architecture
-// every stack runs and the nine stacks' parameters. The portal imports them
+// every stack runs, the nine stacks' parameters, and the environment layer
+// with its three environments' parameters. The portal imports them
 // as the first blueprint version when its database holds none; from then on
 // versions are edited in the portal (or through its API).
 //
@@ -8,8 +9,8 @@ package blueprints
 
 import "embed"
 
-// FS holds architecture.yaml and stacks/<stack>.yaml, byte for byte as
-// committed (comments included).
+// FS holds architecture.yaml, stacks/<stack>.yaml, layer.yaml and
+// environments/<env>.yaml, byte for byte as committed (comments included).
 //
-//go:embed architecture.yaml stacks/*.yaml
+//go:embed architecture.yaml stacks/*.yaml layer.yaml environments/*.yaml
 var FS embed.FS

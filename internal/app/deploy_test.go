@@ -23,9 +23,10 @@ import (
 )
 
 // TestDeployShippedStackThroughAPI is what automation does on a fresh
-// portal: the shipped blueprints are the first version; plan the EU dev
-// stack through the API, apply it, watch the run, and plan again to find
-// nothing left to change.
+// portal: the shipped blueprints are the first version; plan the dev
+// environment's layer (the zone the stacks write into) and then the EU dev
+// stack through the API, apply each, watch the runs, and plan the stack
+// again to find nothing left to change.
 func TestDeployShippedStackThroughAPI(t *testing.T) {
 	m := peertest.MotoForTest(t)
 	peertest.SetAWSEnv(t, m)
@@ -93,6 +94,41 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 		Counts   map[string]int `json:"counts"`
 		Blocking []string       `json:"blocking"`
 	}
+	type runState struct {
+		State string `json:"state"`
+		Error string `json:"error"`
+		Done  int    `json:"done"`
+		Total int    `json:"total"`
+		Calls int    `json:"calls"`
+	}
+	wait := func(runID int64) runState {
+		t.Helper()
+		var run runState
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			call("GET", "/api/v1/runs/"+itoa(runID), nil, &run)
+			if run.State == "succeeded" || run.State == "failed" || run.State == "cancelled" {
+				return run
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run still %s (%d of %d) after 3 minutes", run.State, run.Done, run.Total)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	var queued struct {
+		RunID int64 `json:"run_id"`
+	}
+	var layer plan
+	if code := call("POST", "/api/v1/plans", map[string]string{"stack": "dev-global"}, &layer); code != http.StatusCreated || len(layer.Blocking) > 0 {
+		t.Fatalf("plan dev-global: status %d blocking %v, want 201 and nothing blocking", code, layer.Blocking)
+	}
+	if code := call("POST", "/api/v1/plans/"+itoa(layer.ID)+"/apply", nil, &queued); code != http.StatusAccepted {
+		t.Fatalf("apply dev-global: status %d, want 202", code)
+	}
+	if run := wait(queued.RunID); run.State != "succeeded" || !strings.Contains(run.Error, "wait for other stacks") {
+		t.Fatalf("dev-global's first run: %s (%s), want succeeded with its routing waiting for the stacks", run.State, run.Error)
+	}
 	var p plan
 	if code := call("POST", "/api/v1/plans", map[string]string{"stack": "dev-eu"}, &p); code != http.StatusCreated {
 		t.Fatalf("plan dev-eu: status %d, want 201", code)
@@ -100,30 +136,10 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	if p.Counts["create"] < 50 || len(p.Blocking) > 0 {
 		t.Fatalf("plan of the empty dev-eu stack: %v blocking %v, want 50+ creates and nothing blocking", p.Counts, p.Blocking)
 	}
-	var queued struct {
-		RunID int64 `json:"run_id"`
-	}
 	if code := call("POST", "/api/v1/plans/"+itoa(p.ID)+"/apply", nil, &queued); code != http.StatusAccepted {
 		t.Fatalf("apply: status %d, want 202", code)
 	}
-	var run struct {
-		State string `json:"state"`
-		Error string `json:"error"`
-		Done  int    `json:"done"`
-		Total int    `json:"total"`
-		Calls int    `json:"calls"`
-	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		call("GET", "/api/v1/runs/"+itoa(queued.RunID), nil, &run)
-		if run.State == "succeeded" || run.State == "failed" || run.State == "cancelled" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run still %s (%d of %d) after 3 minutes", run.State, run.Done, run.Total)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	run := wait(queued.RunID)
 	if run.State != "succeeded" || run.Done != run.Total {
 		t.Fatalf("run %s (%s), %d of %d steps; want succeeded", run.State, run.Error, run.Done, run.Total)
 	}

@@ -66,7 +66,7 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "asg min above desired",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    min: 3", "    min: 4"}}},
-			want:  []string{"stacks/prod-eu.yaml:22:5: params.asg.min: must be <= desired (4 > 3)"},
+			want:  []string{fmt.Sprintf("stacks/prod-eu.yaml:%d:5: params.asg.min: must be <= desired (4 > 3)", lineOf(t, "stacks/prod-eu.yaml", "    min: 3"))},
 		},
 		{
 			name: "two mistakes at once",
@@ -75,8 +75,8 @@ func TestBrokenCopies(t *testing.T) {
 				{"cidr: 10.31.48.0/20", "cidr: 10.99.48.0/20"},
 			}},
 			want: []string{
-				"stacks/prod-eu.yaml:23:5: params.asg.desired: must be <= max (10 > 9)",
-				"stacks/prod-eu.yaml:18:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16",
+				fmt.Sprintf("stacks/prod-eu.yaml:%d:5: params.asg.desired: must be <= max (10 > 9)", lineOf(t, "stacks/prod-eu.yaml", "    desired: 3")),
+				fmt.Sprintf("stacks/prod-eu.yaml:%d:44: params.subnets[5].cidr: subnet 10.99.48.0/20 is outside the VPC 10.31.0.0/16", lineOf(t, "stacks/prod-eu.yaml", "cidr: 10.31.48.0/20")),
 			},
 		},
 		{
@@ -87,12 +87,12 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "schema type error",
 			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"    multi_az: true", "    multi_az: maybe"}}},
-			want:  []string{"stacks/prod-eu.yaml:30:5: params.db.multi_az: got string, want boolean"},
+			want:  []string{fmt.Sprintf("stacks/prod-eu.yaml:%d:5: params.db.multi_az: got string, want boolean", lineOf(t, "stacks/prod-eu.yaml", "    multi_az: true"))},
 		},
 		{
 			name:  "unknown field",
-			edits: map[string][][2]string{"stacks/test-apac.yaml": {{"  failover: PRIMARY", "  failover: PRIMARY\n  colour: blue"}}},
-			want:  []string{fmt.Sprintf(`stacks/test-apac.yaml:%d:3: params.colour: unknown field "colour"`, lineOf(t, "stacks/test-apac.yaml", "  failover: PRIMARY")+1)},
+			edits: map[string][][2]string{"stacks/test-apac.yaml": {{"  alb_5xx_threshold:", "  colour: blue\n  alb_5xx_threshold:"}}},
+			want:  []string{fmt.Sprintf(`stacks/test-apac.yaml:%d:3: params.colour: unknown field "colour"`, lineOf(t, "stacks/test-apac.yaml", "  alb_5xx_threshold:"))},
 		},
 		{
 			name:  "missing parameter",
@@ -106,8 +106,8 @@ func TestBrokenCopies(t *testing.T) {
 		},
 		{
 			name:  "reference of wrong type",
-			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.trail_bucket.arn}\n    versioning"}}},
-			want:  []string{fmt.Sprintf(`architecture.yaml:%d:5: resources.documents_bucket.kms_key: kms_key must refer to a kms_key, but "trail_bucket" is a s3_bucket`, arch("kms_key: ${ref.documents_key.arn}\n    versioning"))},
+			edits: map[string][][2]string{"architecture.yaml": {{"kms_key: ${ref.documents_key.arn}\n    versioning", "kms_key: ${ref.snapshots_bucket.arn}\n    versioning"}}},
+			want:  []string{fmt.Sprintf(`architecture.yaml:%d:5: resources.documents_bucket.kms_key: kms_key must refer to a kms_key, but "snapshots_bucket" is a s3_bucket`, arch("kms_key: ${ref.documents_key.arn}\n    versioning"))},
 		},
 		{
 			name:  "unknown parameter",
@@ -117,12 +117,17 @@ func TestBrokenCopies(t *testing.T) {
 		{
 			name:  "substituted value of wrong type",
 			edits: map[string][][2]string{"architecture.yaml": {{"multi_az: ${param.db.multi_az}", "multi_az: ${param.db.engine_version}"}}},
-			want:  []string{`stacks/prod-eu.yaml:28:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`},
+			want:  []string{fmt.Sprintf(`stacks/prod-eu.yaml:%d:5: params.db.engine_version: got string, want boolean (or a ${param.x} expression)`, lineOf(t, "stacks/prod-eu.yaml", "    engine_version:"))},
 		},
 		{
 			name:  "ami by id and filter",
-			edits: map[string][][2]string{"stacks/prod-eu.yaml": {{"  ami: {name_filter:", "  ami: {id: ami-0a1ee2fb28fe05df3, name_filter:"}}},
-			want:  []string{`stacks/prod-eu.yaml:20:3: params.ami: give the AMI by id or by name_filter, not both`},
+			edits: map[string][][2]string{"stacks/test-eu.yaml": {{"    name_filter:", "    id: ami-0a1ee2fb28fe05df3\n    name_filter:"}}},
+			want:  []string{fmt.Sprintf(`stacks/test-eu.yaml:%d:3: params.ami: give the AMI by id or by name_filter, not both`, lineOf(t, "stacks/test-eu.yaml", "  ami:"))},
+		},
+		{
+			name:  "ami promoted from its own environment",
+			edits: map[string][][2]string{"stacks/test-eu.yaml": {{"  ami:\n    name_filter: al2023-ami-2023.*-x86_64\n    owners: [amazon]", "  ami: {promoted_from: test}"}}},
+			want:  []string{fmt.Sprintf(`stacks/test-eu.yaml:%d:9: params.ami.promoted_from: promoted_from "test": want an environment before test (dev)`, lineOf(t, "stacks/test-eu.yaml", "  ami:"))},
 		},
 		{
 			name:  "bucket name uppercase and too long",
@@ -139,8 +144,8 @@ func TestBrokenCopies(t *testing.T) {
 		},
 		{
 			name:  "cycle",
-			edits: map[string][][2]string{"architecture.yaml": {{"    type: route53_zone\n", "    type: route53_zone\n    depends_on: [cdn_record]\n"}}},
-			want:  []string{fmt.Sprintf("architecture.yaml:%d:3: resources.zone: dependency cycle: zone -> cdn_record -> zone", arch("  zone:\n"))},
+			edits: map[string][][2]string{"architecture.yaml": {{"    type: route53_health_check\n    description: Is the home", "    type: route53_health_check\n    depends_on: [origin]\n    description: Is the home"}}},
+			want:  []string{fmt.Sprintf("architecture.yaml:%d:3: resources.health: dependency cycle: health -> origin -> health", arch("  health:\n"))},
 		},
 	}
 	for _, tt := range tests {

@@ -114,11 +114,17 @@ func checkAMI(v *val) []Diagnostic {
 		return nil
 	}
 	id, filter := m.get("id"), m.get("name_filter")
+	if from := m.get("promoted_from"); from != nil {
+		if id != nil || filter != nil || m.get("owners") != nil {
+			return []Diagnostic{diag(v.pos, v.path, "promoted_from takes the image another environment resolved: give no id, name_filter or owners with it")}
+		}
+		return nil
+	}
 	switch {
 	case id != nil && filter != nil:
 		return []Diagnostic{diag(v.pos, v.path, "give the AMI by id or by name_filter, not both")}
 	case id == nil && filter == nil:
-		return []Diagnostic{diag(v.pos, v.path, "give the AMI by id (ami-...) or by name_filter")}
+		return []Diagnostic{diag(v.pos, v.path, "give the AMI by id (ami-...), by name_filter, or as promoted_from an earlier environment")}
 	case id != nil && m.get("owners") != nil:
 		return []Diagnostic{diag(m.get("owners").pos, m.get("owners").path, "owners only applies to name_filter")}
 	case filter != nil && m.get("owners") == nil:

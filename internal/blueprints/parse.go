@@ -23,10 +23,17 @@ const (
 	KindArchitecture Kind = "architecture"
 	// KindStack is a per-stack parameter file, blueprints/stacks/<env>-<jurisdiction>.yaml.
 	KindStack Kind = "stack"
+	// KindLayer is the architecture of the environment layer,
+	// blueprints/layer.yaml: what each environment's account holds once,
+	// above its jurisdiction stacks.
+	KindLayer Kind = "layer"
+	// KindEnvironment is the parameter file of one environment's layer,
+	// blueprints/environments/<env>.yaml.
+	KindEnvironment Kind = "environment"
 )
 
-// File is one parsed blueprint file. Exactly one of Architecture and Params
-// is set, matching Kind.
+// File is one parsed blueprint file. Exactly one of Architecture (kinds
+// architecture and layer) and Params (kinds stack and environment) is set.
 type File struct {
 	Name         string
 	Kind         Kind
@@ -50,7 +57,20 @@ type ResourceSpec struct {
 	// DependsOn lists the ids this resource refers to (through ${ref.id.attr}
 	// or depends_on), sorted.
 	DependsOn []string
-	body      *val
+	// Cross are the resources of other stacks it refers to: ${layer.id.attr}
+	// (the environment's layer) and ${jurisdiction.j.id.attr} (one of the
+	// environment's jurisdiction stacks).
+	Cross []CrossRef
+	body  *val
+}
+
+// CrossRef is a reference from one stack's resource to another stack's.
+type CrossRef struct {
+	// Scope is "layer", or the jurisdiction id for ${jurisdiction.j...}.
+	Scope, ID, Attr string
+	Field           string // the field holding it
+	Pos             Position
+	Path            string
 }
 
 // Params are the parameters of one stack.
@@ -111,10 +131,10 @@ func Parse(name string, data []byte) (*File, []Diagnostic) {
 	}
 	f := &File{Name: name, root: root}
 	switch k := Kind(root.mapping().get("kind").str()); k {
-	case KindArchitecture, KindStack:
+	case KindArchitecture, KindStack, KindLayer, KindEnvironment:
 		f.Kind = k
 	default:
-		return nil, append(ds, diag(root.pos, "kind", "kind must be %q or %q", KindArchitecture, KindStack))
+		return nil, append(ds, diag(root.pos, "kind", "kind must be %q, %q, %q or %q", KindArchitecture, KindStack, KindLayer, KindEnvironment))
 	}
 	sch, err := schemas()
 	if err != nil {
@@ -122,9 +142,12 @@ func Parse(name string, data []byte) (*File, []Diagnostic) {
 	}
 	schemaDs := schemaDiagnostics(sch.file, root)
 	ds = append(ds, schemaDs...)
-	if f.Kind == KindArchitecture {
-		f.Architecture, ds = parseArchitecture(name, root, ds)
-	} else {
+	switch f.Kind {
+	case KindArchitecture, KindLayer:
+		f.Architecture, ds = parseArchitecture(name, root, f.Kind, ds)
+	case KindEnvironment:
+		f.Params, ds = parseEnvironment(name, root, ds)
+	default:
 		f.Params, ds = parseParams(name, root, ds)
 	}
 	ds = sortDiagnostics(ds)
@@ -149,6 +172,10 @@ var (
 	exprRE      = regexp.MustCompile(`\$\{([^}]*)\}`)
 	paramExprRE = regexp.MustCompile(`^(param|stack)\.([a-z0-9_]+(?:\.[a-z0-9_]+)*)$`)
 	refExprRE   = regexp.MustCompile(`^ref\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
+	// Cross-stack references: ${layer.id.attr} from a jurisdiction stack,
+	// ${jurisdiction.j.id.attr} from the layer.
+	layerExprRE        = regexp.MustCompile(`^layer\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
+	jurisdictionExprRE = regexp.MustCompile(`^jurisdiction\.([a-z]+)\.([a-z][a-z0-9_]*)\.([a-z_]+)$`)
 )
 
 // stackAttrs returns the values ${stack.x} may name. account is filled in
@@ -165,7 +192,7 @@ const AccountExpr = "${stack.account}"
 // refAttrs returns the attributes ${ref.id.attr} may name; the engine fills
 // them in at apply time.
 func refAttrs() []string {
-	return []string{"arn", "id", "name", "dns_name", "zone_id", "endpoint", "url", "region"}
+	return []string{"arn", "id", "name", "dns_name", "zone_id", "endpoint", "url", "region", "fqdn", "name_servers"}
 }
 
 // refTypes says which resource types a field may refer to, by field name;
@@ -176,6 +203,8 @@ func refTypes(field string) (types []string, ok bool) {
 		return []string{field}, true
 	case "key":
 		return []string{"kms_key"}, true
+	case "table":
+		return []string{"dynamodb_table"}, true
 	case "subnet_group":
 		return []string{"db_subnet_group"}, true
 	case "source":
@@ -201,12 +230,14 @@ func refTypes(field string) (types []string, ok bool) {
 	case "policies":
 		return []string{"iam_policy"}, true
 	case "target":
-		return []string{"alb", "cloudfront_distribution"}, true
+		return []string{"alb", "cloudfront_distribution", "route53_record"}, true
 	}
 	return nil, false
 }
 
-// scanExprs calls fn for each ${...} in s; it reports malformed ones.
+// scanExprs calls fn for each ${...} in s; it reports malformed ones. A
+// cross-stack reference comes as ns "layer" (a = id, b = attr) or
+// "jurisdiction" (a = "j.id", b = attr).
 func scanExprs(v *val, s string, ds *[]Diagnostic, fn func(ns, a, b string)) {
 	if strings.Count(s, "${") != len(exprRE.FindAllStringIndex(s, -1)) {
 		*ds = append(*ds, diag(v.pos, v.path, "unterminated ${ in %q", s))
@@ -220,7 +251,15 @@ func scanExprs(v *val, s string, ds *[]Diagnostic, fn func(ns, a, b string)) {
 			fn("ref", r[1], r[2])
 			continue
 		}
-		*ds = append(*ds, diag(v.pos, v.path, "invalid expression %q: want ${param.path}, ${stack.attr} or ${ref.id.attr}", m[0]))
+		if r := layerExprRE.FindStringSubmatch(m[1]); r != nil {
+			fn("layer", r[1], r[2])
+			continue
+		}
+		if r := jurisdictionExprRE.FindStringSubmatch(m[1]); r != nil {
+			fn("jurisdiction", r[1]+"."+r[2], r[3])
+			continue
+		}
+		*ds = append(*ds, diag(v.pos, v.path, "invalid expression %q: want ${param.path}, ${stack.attr}, ${ref.id.attr}, ${layer.id.attr} or ${jurisdiction.j.id.attr}", m[0]))
 	}
 }
 
@@ -240,7 +279,7 @@ func walkStrings(v *val, field string, fn func(v *val, field, s string)) {
 	}
 }
 
-func parseArchitecture(name string, root *val, ds []Diagnostic) (*Architecture, []Diagnostic) {
+func parseArchitecture(name string, root *val, kind Kind, ds []Diagnostic) (*Architecture, []Diagnostic) {
 	a := &Architecture{File: name}
 	res := root.mapping().get("resources").mapping()
 	if res == nil {
@@ -277,6 +316,29 @@ func parseArchitecture(name string, root *val, ds []Diagnostic) (*Architecture, 
 					if !slices.Contains(refAttrs(), b) {
 						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${ref.%s.%s}: want one of %s", b, a, b, strings.Join(refAttrs(), ", ")))
 					}
+				case "layer":
+					if kind == KindLayer {
+						ds = append(ds, diag(v.pos, v.path, "${layer.%s.%s} in the layer itself: write ${ref.%s.%s}", a, b, a, b))
+						return
+					}
+					if !slices.Contains(refAttrs(), b) {
+						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${layer.%s.%s}: want one of %s", b, a, b, strings.Join(refAttrs(), ", ")))
+					}
+					spec.Cross = append(spec.Cross, CrossRef{Scope: "layer", ID: a, Attr: b, Field: field, Pos: v.pos, Path: v.path})
+				case "jurisdiction":
+					j, rid, _ := strings.Cut(a, ".")
+					if kind != KindLayer {
+						ds = append(ds, diag(v.pos, v.path, "${jurisdiction.%s.%s.%s}: only the layer refers to jurisdiction stacks; a stack refers to its own resources with ${ref...} and to the layer's with ${layer...}", j, rid, b))
+						return
+					}
+					if _, ok := regions.JurisdictionByID(j); !ok {
+						ds = append(ds, diag(v.pos, v.path, "${jurisdiction.%s...}: no jurisdiction %q in the catalogue", j, j))
+						return
+					}
+					if !slices.Contains(refAttrs(), b) {
+						ds = append(ds, diag(v.pos, v.path, "unknown attribute %q in ${jurisdiction.%s.%s.%s}: want one of %s", b, j, rid, b, strings.Join(refAttrs(), ", ")))
+					}
+					spec.Cross = append(spec.Cross, CrossRef{Scope: j, ID: rid, Attr: b, Field: field, Pos: v.pos, Path: v.path})
 				}
 			})
 		})
@@ -339,6 +401,24 @@ func cycleDiagnostics(a *Architecture) []Diagnostic {
 		}
 	}
 	return ds
+}
+
+// parseEnvironment reads the parameters of an environment's layer: its
+// stack id is <env>-global, its region the layer region.
+func parseEnvironment(name string, root *val, ds []Diagnostic) (*Params, []Diagnostic) {
+	m := root.mapping()
+	env := m.get("environment").str()
+	p := &Params{File: name, Pos: root.pos, Environment: env, Region: regions.LayerRegion, values: m.get("params")}
+	if env != "" {
+		p.Stack = regions.LayerID(env)
+	}
+	if p.values == nil {
+		p.values = &val{v: &omap{m: map[string]*val{}}, pos: root.pos, path: "params"}
+	}
+	if base := filepath.Base(name); env != "" && base != env+".yaml" && base != env+".yml" {
+		ds = append(ds, diag(m.get("environment").pos, "environment", "file for environment %q must be named %s.yaml, not %s", env, env, base))
+	}
+	return p, ds
 }
 
 func parseParams(name string, root *val, ds []Diagnostic) (*Params, []Diagnostic) {

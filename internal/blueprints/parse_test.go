@@ -34,7 +34,7 @@ func TestParse(t *testing.T) {
 	}{
 		{"empty", "a.yaml", "", []string{"a.yaml:1:1: empty file"}},
 		{"not a mapping", "a.yaml", "- 1\n", []string{"a.yaml:1:1: a blueprint file must be a mapping with a kind field"}},
-		{"unknown kind", "a.yaml", "kind: pipeline\n", []string{`a.yaml:1:1: kind: kind must be "architecture" or "stack"`}},
+		{"unknown kind", "a.yaml", "kind: pipeline\n", []string{`a.yaml:1:1: kind: kind must be "architecture", "stack", "layer" or "environment"`}},
 		{"bad yaml", "a.yaml", "kind: architecture\nresources: [\n", []string{"a.yaml:2:1: invalid YAML: did not find expected node content"}},
 		{"two documents", "a.yaml", "kind: architecture\nversion: 1\nresources: {k: {type: route53_zone, name: x.example}}\n---\nkind: stack\n", []string{"a.yaml:4:1: only one YAML document per file is allowed"}},
 		{"alias", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  a: &x {type: route53_zone, name: x.example}\n  b: *x\n", []string{
@@ -51,9 +51,9 @@ func TestParse(t *testing.T) {
 		}},
 		{"bad expressions", "a.yaml", "kind: architecture\nversion: 1\nresources:\n  z:\n    type: route53_zone\n    name: ${param.domain\n  y:\n    type: route53_zone\n    name: ${stack.colour}.${ref.z.colour}${env.HOME}\n", []string{
 			`a.yaml:6:5: resources.z.name: unterminated ${ in "${param.domain"`,
-			`a.yaml:9:5: resources.y.name: invalid expression "${env.HOME}": want ${param.path}, ${stack.attr} or ${ref.id.attr}`,
+			`a.yaml:9:5: resources.y.name: invalid expression "${env.HOME}": want ${param.path}, ${stack.attr}, ${ref.id.attr}, ${layer.id.attr} or ${jurisdiction.j.id.attr}`,
 			`a.yaml:9:5: resources.y.name: unknown ${stack.colour}: want one of id, region, environment, jurisdiction, account, standby_region, has_standby`,
-			`a.yaml:9:5: resources.y.name: unknown attribute "colour" in ${ref.z.colour}: want one of arn, id, name, dns_name, zone_id, endpoint, url, region`,
+			`a.yaml:9:5: resources.y.name: unknown attribute "colour" in ${ref.z.colour}: want one of arn, id, name, dns_name, zone_id, endpoint, url, region, fqdn, name_servers`,
 		}},
 		{"stack file misnamed and inconsistent", "stacks/prod-eu.yaml", "kind: stack\nversion: 1\nstack: prod-us\nenvironment: prod\njurisdiction: eu\nregion: us-east-1\nparams: {}\n", nil},
 	}
@@ -99,8 +99,8 @@ func TestResolvedStack(t *testing.T) {
 	if got, want := db.DependsOn, []string{"database_key", "db_sg", "db_subnets"}; !cmp.Equal(got, want) {
 		t.Errorf("db.DependsOn = %v, want %v", got, want)
 	}
-	if p := db.Position("multi_az"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != 30 {
-		t.Errorf("multi_az position = %v, want the stack file line 30", p)
+	if p, want := db.Position("multi_az"), lineOf(t, "stacks/prod-eu.yaml", "    multi_az: true"); !strings.HasSuffix(p.File, "stacks/prod-eu.yaml") || p.Line != want {
+		t.Errorf("multi_az position = %v, want the stack file line %d", p, want)
 	}
 	if p := db.Position("engine"); !strings.HasSuffix(p.File, "architecture.yaml") {
 		t.Errorf("engine position = %v, want the architecture", p)

@@ -17,13 +17,18 @@ import (
 	"portal/internal/regions"
 )
 
-// Set is a loaded group of blueprint files: at most one architecture and any
-// number of stack parameter files.
+// Set is a loaded group of blueprint files: at most one architecture, any
+// number of stack parameter files, and at most one layer architecture with
+// its environments' parameter files.
 type Set struct {
 	// Architecture is the architecture file, or nil if none was loaded.
 	Architecture *File
 	// Stacks are the stack files in catalogue order (dev, test, prod; us, eu, apac).
 	Stacks []*File
+	// Layer is the environment layer's architecture, or nil.
+	Layer *File
+	// Environments are the layer's parameter files, in promotion order.
+	Environments []*File
 }
 
 // Files returns every file of the set, architecture first.
@@ -32,7 +37,21 @@ func (s *Set) Files() []*File {
 	if s.Architecture != nil {
 		out = append(out, s.Architecture)
 	}
-	return append(out, s.Stacks...)
+	out = append(out, s.Stacks...)
+	if s.Layer != nil {
+		out = append(out, s.Layer)
+	}
+	return append(out, s.Environments...)
+}
+
+// LayerIDs returns the ids of the set's environment layers (prod-global...)
+// in promotion order.
+func (s *Set) LayerIDs() []string {
+	var ids []string
+	for _, f := range s.Environments {
+		ids = append(ids, f.Params.Stack)
+	}
+	return ids
 }
 
 // StackIDs returns the ids of the set's stack files in catalogue order.
@@ -103,6 +122,14 @@ func Load(paths ...string) (*Set, []Diagnostic) {
 			}
 		}
 	}
+	if set.Layer != nil && !set.Layer.hasErrors {
+		for _, f := range set.Environments {
+			if !f.hasErrors {
+				_, rds := set.Resolve(f.Params.Stack)
+				ds = append(ds, rds...)
+			}
+		}
+	}
 	return set, sortDiagnostics(ds)
 }
 
@@ -127,8 +154,24 @@ func NewSet(files []*File) (*Set, []Diagnostic) {
 			}
 			seen[f.Params.Stack] = f
 			s.Stacks = append(s.Stacks, f)
+		case KindLayer:
+			if s.Layer != nil {
+				ds = append(ds, diag(f.root.pos, "", "second layer file (first is %s)", s.Layer.Name))
+				continue
+			}
+			s.Layer = f
+		case KindEnvironment:
+			if o := seen[f.Params.Stack]; o != nil && f.Params.Stack != "" {
+				ds = append(ds, diag(f.root.pos, "environment", "environment %q is also defined in %s", f.Params.Environment, o.Name))
+				continue
+			}
+			seen[f.Params.Stack] = f
+			s.Environments = append(s.Environments, f)
 		}
 	}
+	slices.SortStableFunc(s.Environments, func(a, b *File) int {
+		return cmp.Compare(slices.Index(regions.EnvironmentNames(), a.Params.Environment), slices.Index(regions.EnvironmentNames(), b.Params.Environment))
+	})
 	order := map[string]int{}
 	i := 0
 	for _, e := range regions.EnvironmentNames() {
@@ -192,6 +235,10 @@ type Resource struct {
 	Positions map[string]Position
 	// DependsOn are the ids of the resources this one refers to, sorted.
 	DependsOn []string
+	// Cross are the resources of other stacks this one refers to, as
+	// "<stack>:<id>" (prod-global:zone), sorted: the engine reads their
+	// recorded outputs and orders the stacks' runs by them.
+	Cross []string
 	// Pos is where the resource is declared in the architecture.
 	Pos Position
 }
@@ -359,49 +406,26 @@ func (s *Stack) PositionOf(id, path string) (file string, line, column int) {
 	return "", 0, 0
 }
 
-// Resolve merges the architecture with the parameters of stack id. It
-// returns nil and diagnostics if the stack cannot be resolved cleanly.
+// Resolve merges the architecture with the parameters of stack id (a
+// jurisdiction stack such as prod-eu, or an environment layer such as
+// prod-global). It returns nil and diagnostics if the stack cannot be
+// resolved cleanly.
 func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
-	if s.Architecture == nil {
-		return nil, []Diagnostic{{Message: "no architecture file loaded"}}
-	}
-	var pf *File
-	for _, f := range s.Stacks {
-		if f.Params.Stack == id {
-			pf = f
-		}
-	}
-	if pf == nil {
-		return nil, []Diagnostic{{File: s.Architecture.Name, Message: fmt.Sprintf("no parameter file for stack %q", id)}}
-	}
-	if s.Architecture.hasErrors || pf.hasErrors {
-		return nil, []Diagnostic{{File: pf.Name, Message: fmt.Sprintf("stack %s not resolved: its files have errors", id)}}
+	arch, pf, ds := s.filesOf(id)
+	if ds != nil {
+		return nil, ds
 	}
 	p := pf.Params
 	st := &Stack{ID: p.Stack, Environment: p.Environment, Jurisdiction: p.Jurisdiction, Region: p.Region,
-		Version: Digest([]*File{s.Architecture, pf}), idx: &stackIndex{}}
+		Version: Digest([]*File{arch, pf}), idx: &stackIndex{}}
 	sch, err := schemas()
 	if err != nil {
 		return nil, []Diagnostic{{Message: err.Error()}}
 	}
-	var ds []Diagnostic
 	rules := nameRules()
 	names := map[string]map[string]*val{}
-	disabled := map[string]bool{}
-	for _, spec := range s.Architecture.Architecture.Resources {
-		if en := spec.body.mapping().get("enabled"); en != nil {
-			r := resolveVal(en, p, &ds)
-			on, ok := r.v.(bool)
-			if !ok {
-				ds = append(ds, diag(r.pos, r.path, "enabled must resolve to true or false, not %v", r.plain()))
-			}
-			if !on {
-				disabled[spec.ID] = true
-				continue
-			}
-		}
-	}
-	for _, spec := range s.Architecture.Architecture.Resources {
+	disabled := disabledIn(arch, p, &ds)
+	for _, spec := range arch.Architecture.Resources {
 		if disabled[spec.ID] {
 			continue
 		}
@@ -458,6 +482,10 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 		if reg, ok := r.Fields["region"].(string); ok && reg != "" {
 			r.Region = reg
 		}
+		s.crossRefs(&r, spec, p, &ds)
+		if spec.Type == "ami" {
+			s.promotedImage(&r, m.get("image"), p, &ds)
+		}
 		st.Resources = append(st.Resources, r)
 	}
 	ds = sortDiagnostics(ds)
@@ -465,6 +493,153 @@ func (s *Set) Resolve(id string) (*Stack, []Diagnostic) {
 		return nil, ds
 	}
 	return st, ds
+}
+
+// filesOf returns the architecture and parameter file of stack id, or why
+// it cannot be resolved.
+func (s *Set) filesOf(id string) (*File, *File, []Diagnostic) {
+	arch, files, what := s.Architecture, s.Stacks, "architecture"
+	if regions.IsLayerID(id) {
+		arch, files, what = s.Layer, s.Environments, "layer"
+	}
+	if arch == nil {
+		return nil, nil, []Diagnostic{{Message: fmt.Sprintf("no %s file loaded", what)}}
+	}
+	var pf *File
+	for _, f := range files {
+		if f.Params.Stack == id {
+			pf = f
+		}
+	}
+	if pf == nil {
+		return nil, nil, []Diagnostic{{File: arch.Name, Message: fmt.Sprintf("no parameter file for stack %q", id)}}
+	}
+	if arch.hasErrors || pf.hasErrors {
+		return nil, nil, []Diagnostic{{File: pf.Name, Message: fmt.Sprintf("stack %s not resolved: its files have errors", id)}}
+	}
+	return arch, pf, nil
+}
+
+// disabledIn returns the resources of arch that stack p leaves out
+// (enabled resolves to false).
+func disabledIn(arch *File, p *Params, ds *[]Diagnostic) map[string]bool {
+	disabled := map[string]bool{}
+	for _, spec := range arch.Architecture.Resources {
+		if en := spec.body.mapping().get("enabled"); en != nil {
+			r := resolveVal(en, p, ds)
+			on, ok := r.v.(bool)
+			if !ok {
+				*ds = append(*ds, diag(r.pos, r.path, "enabled must resolve to true or false, not %v", r.plain()))
+			}
+			if !on {
+				disabled[spec.ID] = true
+			}
+		}
+	}
+	return disabled
+}
+
+// XrefPrefix starts a resolved cross-stack reference,
+// ${xref.<stack>.<id>.<attr>}, which the engine fills in from the other
+// stack's recorded outputs.
+const XrefPrefix = "${xref."
+
+// crossRefs checks r's references to other stacks of its environment and
+// rewrites them to ${xref.<stack>.<id>.<attr>}, listing each in r.Cross.
+func (s *Set) crossRefs(r *Resource, spec ResourceSpec, p *Params, ds *[]Diagnostic) {
+	if len(spec.Cross) == 0 {
+		return
+	}
+	repl := map[string]string{}
+	seen := map[string]bool{}
+	for _, c := range spec.Cross {
+		var target, from, expr string
+		var arch *File
+		if c.Scope == "layer" {
+			target, arch, from = regions.LayerID(p.Environment), s.Layer, "the layer"
+			expr = fmt.Sprintf("${layer.%s.%s}", c.ID, c.Attr)
+		} else {
+			target, arch, from = regions.StackID(p.Environment, c.Scope), s.Architecture, "stack "+regions.StackID(p.Environment, c.Scope)
+			expr = fmt.Sprintf("${jurisdiction.%s.%s.%s}", c.Scope, c.ID, c.Attr)
+		}
+		repl[expr] = fmt.Sprintf("%s%s.%s.%s}", XrefPrefix, target, c.ID, c.Attr)
+		if arch == nil || arch.Architecture == nil {
+			// A partial set (one architecture and one stack file): the other
+			// stack is checked when the whole set is.
+			continue
+		}
+		var spec2 *ResourceSpec
+		for i := range arch.Architecture.Resources {
+			if arch.Architecture.Resources[i].ID == c.ID {
+				spec2 = &arch.Architecture.Resources[i]
+			}
+		}
+		if spec2 == nil {
+			*ds = append(*ds, diag(c.Pos, c.Path, "%s: %s has no resource %q", expr, from, c.ID))
+			continue
+		}
+		if want, ok := refTypes(c.Field); ok && !slices.Contains(want, spec2.Type) {
+			*ds = append(*ds, diag(c.Pos, c.Path, "%s must refer to a %s, but %s's %q is a %s", c.Field, strings.Join(want, " or "), from, c.ID, spec2.Type))
+		}
+		_, tf, tds := s.filesOf(target)
+		if tds == nil {
+			var ignore []Diagnostic
+			if disabledIn(arch, tf.Params, &ignore)[c.ID] {
+				*ds = append(*ds, diag(c.Pos, c.Path, "%s: %s's %s is not enabled there", expr, from, c.ID))
+			}
+		}
+		if k := target + ":" + c.ID; !seen[k] {
+			seen[k] = true
+			r.Cross = append(r.Cross, k)
+		}
+	}
+	for k, v := range r.Fields {
+		r.Fields[k] = replaceAll(v, repl)
+	}
+	slices.Sort(r.Cross)
+}
+
+func replaceAll(v any, repl map[string]string) any {
+	switch x := v.(type) {
+	case string:
+		for from, to := range repl {
+			x = strings.ReplaceAll(x, from, to)
+		}
+		return x
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = replaceAll(e, repl)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = replaceAll(e, repl)
+		}
+		return out
+	}
+	return v
+}
+
+// promotedImage turns an image given as {promoted_from: <env>} into the id
+// the same resource resolved in that environment's stack of the
+// jurisdiction: prod runs exactly the image proven in test.
+func (s *Set) promotedImage(r *Resource, img *val, p *Params, ds *[]Diagnostic) {
+	from := img.mapping().get("promoted_from")
+	if from == nil {
+		return
+	}
+	env := from.str()
+	envs := regions.EnvironmentNames()
+	if i, j := slices.Index(envs, env), slices.Index(envs, p.Environment); i < 0 || j < 0 || i >= j {
+		*ds = append(*ds, diag(from.pos, from.path, "promoted_from %q: want an environment before %s (%s)", env, p.Environment, strings.Join(envs[:max(j, 0)], ", ")))
+		return
+	}
+	src := regions.StackID(env, p.Jurisdiction)
+	r.Fields["image"] = map[string]any{"id": fmt.Sprintf("%s%s.%s.id}", XrefPrefix, src, r.ID), "promoted_from": env}
+	r.Cross = append(r.Cross, src+":"+r.ID)
+	slices.Sort(r.Cross)
 }
 
 func recordPositions(v *val, path string, out map[string]Position) {
@@ -586,8 +761,11 @@ func Digest(files []*File) string {
 			continue
 		}
 		key := "0 architecture"
-		if f.Kind == KindStack {
+		switch f.Kind {
+		case KindStack, KindEnvironment:
 			key = "1 " + f.Params.Stack
+		case KindLayer:
+			key = "0 layer"
 		}
 		data, err := json.Marshal(f.root.plain())
 		if err != nil { // plain values always marshal; keep the name so the digest still moves

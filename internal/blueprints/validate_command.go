@@ -22,7 +22,7 @@ var _ guardrails.Stack = (*Stack)(nil)
 // severity, citation) of every stack that resolved, to stdout, and ends with
 // a one-line summary such as
 //
-//	ok: 1 architecture, 9 stacks, 0 errors, 0 warnings
+//	ok: 1 architecture, 9 stacks, 1 layer, 3 environments, 0 errors, 0 warnings
 //
 // It returns 0 when there is no error and no blocking guardrail failure, 1
 // when there is, and 2 for a usage error (reported on stderr).
@@ -53,9 +53,16 @@ func ValidateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 			warns++
 		}
 	}
+	now := time.Now()
+	var files []*File
 	if set.Architecture != nil && !set.Architecture.hasErrors {
-		now := time.Now()
-		for _, f := range set.Stacks {
+		files = append(files, set.Stacks...)
+	}
+	if set.Layer != nil && !set.Layer.hasErrors {
+		files = append(files, set.Environments...)
+	}
+	{
+		for _, f := range files {
 			if err := ctx.Err(); err != nil {
 				fmt.Fprintf(stderr, "blueprint validate: %v\n", err)
 				return 1
@@ -90,7 +97,15 @@ func ValidateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	if set.Architecture == nil && len(set.Stacks) > 0 {
 		note = " (no architecture given: stacks checked alone, guardrails not evaluated)"
 	}
-	fmt.Fprintf(stdout, "%s: %d architecture, %d stacks, %d errors, %d warnings%s\n", status, archs, len(set.Stacks), errs, warns, note)
+	layer := ""
+	if set.Layer != nil || len(set.Environments) > 0 {
+		n := 0
+		if set.Layer != nil {
+			n = 1
+		}
+		layer = fmt.Sprintf(", %d layer, %d environments", n, len(set.Environments))
+	}
+	fmt.Fprintf(stdout, "%s: %d architecture, %d stacks%s, %d errors, %d warnings%s\n", status, archs, len(set.Stacks), layer, errs, warns, note)
 	if errs > 0 {
 		return 1
 	}

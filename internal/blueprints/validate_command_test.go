@@ -20,14 +20,14 @@ func TestValidateCommand(t *testing.T) {
 		wantCode int
 		wantOut  []string
 	}{
-		{"shipped", []string{shipped}, 0, []string{"ok: 1 architecture, 9 stacks, 0 errors, 0 warnings\n"}},
+		{"shipped", []string{shipped}, 0, []string{"ok: 1 architecture, 9 stacks, 1 layer, 3 environments, 0 errors, 0 warnings\n"}},
 		{"one stack with architecture", []string{shipped + "/architecture.yaml", shipped + "/stacks/prod-eu.yaml"}, 0, []string{"ok: 1 architecture, 1 stacks, 0 errors, 0 warnings\n"}},
 		{"stack alone", []string{shipped + "/stacks/dev-us.yaml"}, 0, []string{"ok: 0 architecture, 1 stacks, 0 errors, 0 warnings (no architecture given"}},
 		{"broken", []string{broken}, 1, []string{
-			"stacks/prod-eu.yaml:22:5: params.asg.min: must be <= desired (4 > 3)\n",
+			fmt.Sprintf("stacks/prod-eu.yaml:%d:5: params.asg.min: must be <= desired (4 > 3)\n", lineOf(t, "stacks/prod-eu.yaml", "    min: 3")),
 			fmt.Sprintf("stacks/prod-us.yaml:%d:5: db.deletion_protection: [prod-deletion-protection, blocking, 45 CFR 164.312(c)(1)] deletion protection is off in prod (stack prod-us)\n", lineOf(t, "stacks/prod-us.yaml", "    deletion_protection: true")),
 			fmt.Sprintf("stacks/test-eu.yaml:%d:5: params.standby.vpc_cidr: \"10.26.0.0/33\" is not an IPv4 CIDR block\n", lineOf(t, "stacks/test-eu.yaml", "    vpc_cidr: 10.26.0.0/16")),
-			"FAIL: 1 architecture, 9 stacks, 4 errors, 0 warnings\n",
+			"FAIL: 1 architecture, 9 stacks, 1 layer, 3 environments, 4 errors, 0 warnings\n",
 		}},
 		{"guardrail failures", []string{broken + "/architecture.yaml", broken + "/stacks/prod-us.yaml"}, 1, []string{
 			"FAIL: 1 architecture, 1 stacks, 2 errors, 0 warnings\n",

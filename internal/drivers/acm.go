@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -15,15 +16,42 @@ import (
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 
 	"portal/internal/engine"
+	"portal/internal/regions"
 )
 
 // ACMCertificate requests a public certificate validated by DNS: it writes
-// the validation records into the stack's Route 53 zone and waits until
-// ACM has issued the certificate, so listeners and distributions can use it.
+// the validation records into a Route 53 zone and waits until ACM has
+// issued the certificate, so listeners and distributions can use it.
 //
 // Fields: domain, alternative_names, validation_zone (a zone id).
 // Outputs: arn, id, status.
-type ACMCertificate struct{}
+//
+// ACM validates only once the zone answers on the internet, that is once
+// its parent delegates it. When the certificate is not issued within a few
+// minutes, the driver asks public DNS for the validation records: if they
+// do not resolve, it stops at once, saying the zone is not delegated yet
+// (the environment layer's plan lists the NS records to add at the parent),
+// rather than wait out the 45 minutes issuance may take.
+//
+// ACM gives one account the same validation record for the same name, so
+// certificates of several stacks covering one name (the environment's
+// origin hostname) share it: Delete removes only records no other
+// certificate of the account's stack regions names.
+type ACMCertificate struct {
+	// Resolver checks validation records in public DNS; nil means
+	// net.DefaultResolver.
+	Resolver CNAMEResolver
+}
+
+// CNAMEResolver looks a name's CNAME up in public DNS (*net.Resolver
+// satisfies it).
+type CNAMEResolver interface {
+	LookupCNAME(ctx context.Context, host string) (string, error)
+}
+
+// certFirstWait is how long issuance is awaited before the driver checks
+// that the validation records resolve at all.
+const certFirstWait = 3 * time.Minute
 
 func (ACMCertificate) Type() string       { return "acm_certificate" }
 func (ACMCertificate) ForceNew() []string { return []string{"domain", "alternative_names"} }
@@ -72,10 +100,12 @@ func (a ACMCertificate) Read(ctx context.Context, env *engine.Env, d *engine.Des
 		live.Outputs["validation_zone"] = prior.Outputs["validation_zone"]
 	}
 	if d.Has("alternative_names") {
-		if sans == nil {
-			sans = []any{}
+		var names []string
+		for _, n := range sans {
+			names = append(names, n.(string))
 		}
-		live.Fields["alternative_names"] = sans
+		// ACM lists names in its own order: the same set is no change.
+		live.Fields["alternative_names"] = inDesiredOrder(names, d.Strings("alternative_names"))
 	}
 	tags, err := c.ListTagsForCertificate(ctx, &acm.ListTagsForCertificateInput{CertificateArn: aws.String(arn)})
 	if err != nil {
@@ -187,8 +217,9 @@ func validationRecords(ctx context.Context, c *acm.Client, arn string) ([]acmtyp
 }
 
 // validate writes the validation records into the zone and waits for
-// issuance.
-func (ACMCertificate) validate(ctx context.Context, c *acm.Client, env *engine.Env, d *engine.Desired, arn string) error {
+// issuance: briefly, then, once the records are seen in public DNS, up to
+// certIssueTimeout.
+func (a ACMCertificate) validate(ctx context.Context, c *acm.Client, env *engine.Env, d *engine.Desired, arn string) error {
 	recs, err := validationRecords(ctx, c, arn)
 	if err != nil {
 		return err
@@ -198,10 +229,38 @@ func (ACMCertificate) validate(ctx context.Context, c *acm.Client, env *engine.E
 	}
 	env.Logf("wrote %d DNS validation record(s) into zone %s; waiting for ACM to issue the certificate", len(recs), d.String("validation_zone"))
 	w := acm.NewCertificateValidatedWaiter(c, func(o *acm.CertificateValidatedWaiterOptions) { o.MinDelay, o.MaxDelay = time.Second, 30*time.Second })
-	if err := w.Wait(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}, certIssueTimeout); err != nil {
+	in := &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)}
+	if err := w.Wait(ctx, in, certFirstWait); err == nil {
+		return nil
+	}
+	if missing := a.unresolved(ctx, recs); len(missing) > 0 {
+		return fmt.Errorf("certificate %s for %s waits for DNS validation: its validation record %s does not resolve in public DNS, so the zone is not delegated from its parent yet; "+
+			"add the zone's NS records at its parent domain (the environment layer's plan lists them on its delegation), then apply again", arn, d.String("domain"), strings.Join(missing, ", "))
+	}
+	env.Logf("the validation records resolve in public DNS; waiting up to %s more for ACM", certIssueTimeout)
+	if err := w.Wait(ctx, in, certIssueTimeout); err != nil {
 		return fmt.Errorf("certificate %s was not issued: %w", arn, err)
 	}
 	return nil
+}
+
+// unresolved returns the validation record names public DNS does not
+// answer for.
+func (a ACMCertificate) unresolved(ctx context.Context, recs []acmtypes.ResourceRecord) []string {
+	var r CNAMEResolver = net.DefaultResolver
+	if a.Resolver != nil {
+		r = a.Resolver
+	}
+	var out []string
+	for _, rec := range recs {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := r.LookupCNAME(lctx, aws.ToString(rec.Name))
+		cancel()
+		if err != nil {
+			out = append(out, strings.TrimSuffix(aws.ToString(rec.Name), "."))
+		}
+	}
+	return out
 }
 
 func changeValidationRecords(ctx context.Context, env *engine.Env, zone string, action r53types.ChangeAction, recs []acmtypes.ResourceRecord) error {
@@ -225,6 +284,41 @@ func changeValidationRecords(ctx context.Context, env *engine.Env, zone string, 
 	return nil
 }
 
+// namesOfOtherCertificates returns the names (without a leading "*.")
+// other certificates of the account cover, in the regions the stack's
+// certificates may live in: the certificate's, the stack's, its
+// jurisdiction's and CloudFront's us-east-1.
+func (ACMCertificate) namesOfOtherCertificates(ctx context.Context, env *engine.Env, live *engine.Live) (map[string]bool, error) {
+	regs := []string{live.Region, env.Stack.Region, "us-east-1"}
+	if j, ok := regions.JurisdictionByID(env.Stack.Jurisdiction); ok {
+		regs = append(regs, j.AllowedRegions...)
+	}
+	slices.Sort(regs)
+	names := map[string]bool{}
+	for _, region := range slices.Compact(regs) {
+		if region == "" {
+			continue
+		}
+		p := acm.NewListCertificatesPaginator(acm.NewFromConfig(env.Config(region)), &acm.ListCertificatesInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list certificates in %s: %w", region, err)
+			}
+			for _, s := range page.CertificateSummaryList {
+				if aws.ToString(s.CertificateArn) == live.PhysicalID {
+					continue
+				}
+				names[strings.TrimPrefix(aws.ToString(s.DomainName), "*.")] = true
+				for _, n := range s.SubjectAlternativeNameSummaries {
+					names[strings.TrimPrefix(n, "*.")] = true
+				}
+			}
+		}
+	}
+	return names, nil
+}
+
 func (a ACMCertificate) Update(ctx context.Context, env *engine.Env, d *engine.Desired, live *engine.Live, changes []engine.FieldChange) (*engine.Live, error) {
 	c := acm.NewFromConfig(env.Config(d.Region))
 	for _, ch := range changes {
@@ -245,7 +339,7 @@ func (a ACMCertificate) Update(ctx context.Context, env *engine.Env, d *engine.D
 // Delete removes the certificate and its validation records (which would
 // otherwise keep the zone from being deleted). AWS refuses while a
 // listener or distribution still uses it; the engine deletes those first.
-func (ACMCertificate) Delete(ctx context.Context, env *engine.Env, live *engine.Live) error {
+func (a ACMCertificate) Delete(ctx context.Context, env *engine.Env, live *engine.Live) error {
 	c := acm.NewFromConfig(env.Config(live.Region))
 	out, err := c.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(live.PhysicalID)})
 	if engine.IsCode(err, "ResourceNotFoundException") {
@@ -253,22 +347,42 @@ func (ACMCertificate) Delete(ctx context.Context, env *engine.Env, live *engine.
 	} else if err != nil {
 		return fmt.Errorf("describe certificate %s: %w", live.PhysicalID, err)
 	}
-	var recs []acmtypes.ResourceRecord
+	type validation struct {
+		domain string
+		rec    acmtypes.ResourceRecord
+	}
+	var vals []validation
 	for _, o := range out.Certificate.DomainValidationOptions {
-		if o.ResourceRecord != nil && !slices.ContainsFunc(recs, func(r acmtypes.ResourceRecord) bool {
-			return aws.ToString(r.Name) == aws.ToString(o.ResourceRecord.Name)
-		}) {
-			recs = append(recs, *o.ResourceRecord)
+		if o.ResourceRecord != nil {
+			vals = append(vals, validation{strings.TrimPrefix(aws.ToString(o.DomainName), "*."), *o.ResourceRecord})
 		}
 	}
 	if _, err := c.DeleteCertificate(ctx, &acm.DeleteCertificateInput{CertificateArn: aws.String(live.PhysicalID)}); err != nil && !engine.IsCode(err, "ResourceNotFoundException") {
 		return fmt.Errorf("delete certificate %s: %w", live.PhysicalID, err)
 	}
 	env.Logf("deleted certificate %s", live.PhysicalID)
-	if len(recs) > 0 {
-		zone, ok := live.Outputs["validation_zone"]
-		if ok && zone != "" {
-			return changeValidationRecords(ctx, env, zone, r53types.ChangeActionDelete, recs)
+	// Checked once this certificate is gone, so that of two certificates
+	// deleted at once the later one removes the records they shared.
+	shared, err := a.namesOfOtherCertificates(ctx, env, live)
+	if err != nil {
+		return err
+	}
+	var recs []acmtypes.ResourceRecord
+	for _, v := range vals {
+		if shared[v.domain] {
+			continue // another certificate validates with the same record
+		}
+		if !slices.ContainsFunc(recs, func(r acmtypes.ResourceRecord) bool { return aws.ToString(r.Name) == aws.ToString(v.rec.Name) }) {
+			recs = append(recs, v.rec)
+		}
+	}
+	if zone := live.Outputs["validation_zone"]; zone != "" {
+		// One at a time: a record another deletion removed meanwhile must
+		// not keep the others.
+		for _, r := range recs {
+			if err := changeValidationRecords(ctx, env, zone, r53types.ChangeActionDelete, []acmtypes.ResourceRecord{r}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,8 +36,10 @@ func cfClient(env *engine.Env) *cloudfront.Client {
 //
 // Fields: aliases (compared as a set), certificate (ACM ARN in
 // us-east-1), viewer_protocol_policy, minimum_tls, price_class, origins
-// [{id, s3_bucket (ARN)} | {id, alb (DNS name), protocol_policy}],
-// default_origin, behaviors [{path, origin}], description (the comment).
+// [{id, s3_bucket (ARN)} | {id, alb (DNS name) | domain (a hostname),
+// protocol_policy}], default_origin, behaviors [{path, origin}],
+// error_pages [{code, path, response_code, ttl}] (what viewers get when
+// the origin fails: the maintenance page), description (the comment).
 // Outputs: id, arn, dns_name, zone_id (CloudFront's alias zone).
 //
 // Behaviours to a bucket use the managed CachingOptimized policy; those to
@@ -191,9 +194,13 @@ func (CloudFrontDistribution) fields(d *engine.Desired, cfg *types.DistributionC
 					m["s3_bucket"] = w
 				}
 			default:
-				m["alb"] = domain
-				if w, ok := want[id]["alb"].(string); ok && strings.EqualFold(w, domain) {
-					m["alb"] = w
+				field := "alb"
+				if _, byName := want[id]["domain"]; byName {
+					field = "domain"
+				}
+				m[field] = domain
+				if w, ok := want[id][field].(string); ok && strings.EqualFold(w, domain) {
+					m[field] = w
 				}
 				policy := ""
 				if o.CustomOriginConfig != nil {
@@ -219,10 +226,22 @@ func (CloudFrontDistribution) fields(d *engine.Desired, cfg *types.DistributionC
 		}
 	}
 	f["behaviors"] = behaviors
+	if d.Has("error_pages") || (cfg.CustomErrorResponses != nil && len(cfg.CustomErrorResponses.Items) > 0) {
+		pages := []any{}
+		if cfg.CustomErrorResponses != nil {
+			for _, e := range cfg.CustomErrorResponses.Items {
+				rc, _ := strconv.Atoi(aws.ToString(e.ResponseCode))
+				pages = append(pages, map[string]any{"code": int64(aws.ToInt32(e.ErrorCode)), "path": aws.ToString(e.ResponsePagePath),
+					"response_code": int64(rc), "ttl": aws.ToInt64(e.ErrorCachingMinTTL)})
+			}
+		}
+		f["error_pages"] = pages
+	}
 	return f
 }
 
-// cfOrigin is an origin of the blueprint.
+// cfOrigin is an origin of the blueprint: a bucket, or a custom origin
+// reached by name (a load balancer's DNS name, alb, or a hostname, domain).
 type cfOrigin struct {
 	id, bucket, alb, policy string
 }
@@ -237,12 +256,22 @@ func desiredOrigins(d *engine.Desired) ([]cfOrigin, error) {
 			co.bucket = s3BucketName(b)
 		}
 		co.alb, _ = m["alb"].(string)
+		domain, _ := m["domain"].(string)
 		co.policy, _ = m["protocol_policy"].(string)
 		if co.policy == "" {
 			co.policy = string(types.OriginProtocolPolicyHttpsOnly)
 		}
-		if co.id == "" || (co.bucket == "") == (co.alb == "") {
-			return nil, fmt.Errorf("origins[%d]: want an id and exactly one of s3_bucket and alb", i)
+		n := 0
+		for _, v := range []string{co.bucket, co.alb, domain} {
+			if v != "" {
+				n++
+			}
+		}
+		if co.id == "" || n != 1 {
+			return nil, fmt.Errorf("origins[%d]: want an id and exactly one of s3_bucket, alb and domain", i)
+		}
+		if domain != "" {
+			co.alb = domain
 		}
 		out = append(out, co)
 	}
@@ -390,6 +419,23 @@ func (cf CloudFrontDistribution) configure(ctx context.Context, c *cloudfront.Cl
 		cfg.CacheBehaviors.Items = append(cfg.CacheBehaviors.Items, cb)
 	}
 	cfg.CacheBehaviors.Quantity = aws.Int32(int32(len(cfg.CacheBehaviors.Items)))
+
+	cfg.CustomErrorResponses = &types.CustomErrorResponses{Quantity: aws.Int32(0)}
+	for i, e := range d.List("error_pages") {
+		m, _ := e.(map[string]any)
+		code, rc, ttl := toInt64(m["code"]), toInt64(m["response_code"]), toInt64(m["ttl"])
+		path, _ := m["path"].(string)
+		if code < 400 || code > 599 || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("error_pages[%d]: want an error code 4xx or 5xx and a path starting with /", i)
+		}
+		r := types.CustomErrorResponse{ErrorCode: aws.Int32(int32(code)), ResponsePagePath: aws.String(path), ErrorCachingMinTTL: aws.Int64(ttl)}
+		if rc == 0 {
+			rc = code
+		}
+		r.ResponseCode = aws.String(strconv.FormatInt(rc, 10))
+		cfg.CustomErrorResponses.Items = append(cfg.CustomErrorResponses.Items, r)
+	}
+	cfg.CustomErrorResponses.Quantity = aws.Int32(int32(len(cfg.CustomErrorResponses.Items)))
 
 	comment := d.String("description")
 	if comment == "" {

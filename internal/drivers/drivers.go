@@ -15,9 +15,9 @@ func All() []engine.Driver {
 	return []engine.Driver{
 		KMSKey{}, KMSKeyPolicy{},
 		ACMCertificate{},
-		S3Bucket{},
+		S3Bucket{}, S3Object{},
 		S3Replication{},
-		DynamoDBTable{},
+		DynamoDBTable{}, DynamoDBTableReplica{},
 		SNSTopic{}, SNSSubscription{},
 		LogGroup{}, MetricAlarm{},
 		CloudTrail{},
@@ -26,7 +26,7 @@ func All() []engine.Driver {
 		ALB{}, TargetGroup{}, Listener{},
 		AutoScalingGroup{}, ScalingPolicy{},
 		IAMPolicy{}, IAMRole{}, IAMServiceLinkedRole{}, InstanceProfile{}, TextractCapability{},
-		Route53Zone{}, Route53HealthCheck{}, Route53Record{},
+		Route53Zone{}, DNSDelegation{}, Route53HealthCheck{}, Route53Record{},
 		CloudFrontDistribution{},
 	}
 }

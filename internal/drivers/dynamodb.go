@@ -25,9 +25,10 @@ import (
 // informational. Outputs: arn, name, id.
 //
 // A replica of a table under a customer-managed key needs a key in the
-// replica's region, which the blueprint schema has no field for yet: the
-// driver reads it from replica_kms_keys ({region: key ARN}) and otherwise
-// refuses rather than let patient data fall back to an AWS-owned key.
+// replica's region: a dynamodb_table_replica resource names one (the
+// shipped blueprints use it). replica_regions, kept for older blueprints,
+// reads it from replica_kms_keys ({region: key ARN}) and otherwise refuses
+// rather than let patient data fall back to an AWS-owned key.
 //
 // moto accepts UpdateTable's SSESpecification and ReplicaUpdates but
 // applies neither; the driver checks what DynamoDB reports afterwards and
@@ -109,7 +110,10 @@ func (t DynamoDBTable) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 			replicas = append(replicas, aws.ToString(r.RegionName))
 		}
 	}
-	live.Fields["replica_regions"] = ddbOrdered(replicas, d.Strings("replica_regions"))
+	if d.Has("replica_regions") {
+		// Replicas made by dynamodb_table_replica resources are theirs.
+		live.Fields["replica_regions"] = ddbOrdered(replicas, d.Strings("replica_regions"))
+	}
 
 	cb, err := c.DescribeContinuousBackups(ctx, &dynamodb.DescribeContinuousBackupsInput{TableName: aws.String(name)})
 	if err != nil {

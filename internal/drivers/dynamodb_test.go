@@ -2,6 +2,7 @@ package drivers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -104,9 +105,10 @@ func TestDynamoDBTableDeletionProtection(t *testing.T) {
 }
 
 // TestDynamoDBTableMotoGaps: moto accepts but ignores UpdateTable's
-// SSESpecification and ReplicaUpdates; the driver says so instead of
-// reporting success. A replica without a key of its region is refused
-// before anything is created.
+// SSESpecification; the driver says so instead of reporting success. A
+// replica without a key of its region is refused before anything is
+// created; with one it is made (moto serves replicas through the portal's
+// runtime patch).
 func TestDynamoDBTableMotoGaps(t *testing.T) {
 	ctx := context.Background()
 	region := "us-east-1"
@@ -130,12 +132,17 @@ func TestDynamoDBTableMotoGaps(t *testing.T) {
 	}
 	d.Fields["replica_regions"] = []any{"us-west-2"}
 	d.Fields["replica_kms_keys"] = map[string]any{"us-west-2": storeKey(t, env, "us-west-2")}
-	_, err = drv.Update(ctx, env, d, live, engine.Diff(d, live, drv.ForceNew()))
-	if err == nil || !strings.Contains(err.Error(), "ReplicaUpdates") || !strings.Contains(err.Error(), "not supported by this endpoint") {
-		t.Errorf("adding a replica against moto: %v, want ReplicaUpdates not supported by this endpoint", err)
+	withReplica, err := drv.Update(ctx, env, d, live, engine.Diff(d, live, drv.ForceNew()))
+	if err != nil {
+		t.Fatalf("adding a replica: %v", err)
 	}
-
+	if got := fmt.Sprint(withReplica.Fields["replica_regions"]); got != "[us-west-2]" {
+		t.Errorf("replicas after adding one: %s, want [us-west-2]", got)
+	}
 	d.Fields["replica_regions"] = []any{}
+	if live, err = drv.Update(ctx, env, d, withReplica, engine.Diff(d, withReplica, drv.ForceNew())); err != nil {
+		t.Fatalf("removing the replica: %v", err)
+	}
 	d.Fields["kms_key"] = storeKey(t, env, region)
 	_, err = drv.Update(ctx, env, d, live, engine.Diff(d, live, drv.ForceNew()))
 	if err == nil || !strings.Contains(err.Error(), "SSESpecification") || !strings.Contains(err.Error(), "not supported by this endpoint") {
@@ -143,5 +150,37 @@ func TestDynamoDBTableMotoGaps(t *testing.T) {
 	}
 	if err := drv.Delete(ctx, env, live); err != nil {
 		t.Fatalf("Delete: %v", err)
+	}
+}
+
+// A replica of a table in another region, under a key of that region, made
+// and removed on its own (the blueprint's dynamodb_table_replica).
+func TestDynamoDBTableReplica(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t, "eu-central-1")
+	td := medicinesTable("eu-central-1", storeKey(t, env, "eu-central-1"))
+	delete(td.Fields, "replica_regions") // as the shipped blueprint: its replica is a resource of its own
+	table := create(t, env, drivers.DynamoDBTable{}, td)
+	key := storeKey(t, env, "eu-west-1")
+	d := &engine.Desired{ID: "medicines_replica", Type: "dynamodb_table_replica", Region: "eu-west-1", Fields: map[string]any{
+		"table": table.Outputs["arn"], "kms_key": key,
+	}}
+	live := lifecycle(t, env, drivers.DynamoDBTableReplica{}, d, nil)
+	if !strings.HasPrefix(live.Outputs["arn"], "arn:aws:dynamodb:eu-west-1:") {
+		t.Errorf("replica arn %s, want one in eu-west-1", live.Outputs["arn"])
+	}
+	// The table itself shows no difference for a replica it does not list.
+	again, err := (drivers.DynamoDBTable{}).Read(ctx, env, td, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := again.Fields["replica_regions"]; ok {
+		t.Errorf("the table reports replica_regions %v though its blueprint names none", again.Fields["replica_regions"])
+	}
+	same := &engine.Desired{ID: "medicines_replica", Type: "dynamodb_table_replica", Region: "eu-central-1", Tags: ownershipTags(env, "medicines_replica"), Fields: map[string]any{
+		"table": table.Outputs["arn"], "kms_key": key,
+	}}
+	if _, err := (drivers.DynamoDBTableReplica{}).Create(ctx, env, same); err == nil || !strings.Contains(err.Error(), "the table's own region") {
+		t.Errorf("a replica in the table's region: %v, want a refusal", err)
 	}
 }

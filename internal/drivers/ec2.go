@@ -169,7 +169,7 @@ func ownerFilters(d *engine.Desired) []types.Filter {
 
 // known reports whether a resolved reference field holds a real value
 // (during planning a reference to a resource not created yet is Unknown).
-func known(s string) bool { return s != "" && !engine.IsUnknown(s) }
+func known(s string) bool { return refResolved(s) }
 
 // subnetsByTier returns the ids of the subnets of vpcID that the VPC driver
 // tagged with tier ("public" or "private"), ordered by availability zone.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
 	"portal/internal/engine"
+	"portal/internal/regions"
 )
 
 // cloudFrontZoneID is the hosted zone of every CloudFront distribution, the
@@ -627,6 +628,12 @@ func (r Route53Record) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 			tags[t] = v
 		}
 	}
+	// A jurisdiction stack writes its names (origin, regions, certificate
+	// validation) into its environment layer's zone: a record there is the
+	// stack's as much as one in a zone of its own.
+	if tags[engine.TagStack] == regions.LayerID(env.Stack.Environment) && tags[engine.TagManaged] == "portal" {
+		tags[engine.TagStack] = env.Stack.ID
+	}
 	if tags[engine.TagStack] != "" {
 		tags[engine.TagResource] = d.ID
 	}
@@ -735,7 +742,7 @@ func (r Route53Record) recordSet(ctx context.Context, env *engine.Env, d *engine
 	if target == "" {
 		return nil, fmt.Errorf("alias.target is required")
 	}
-	zone, err := r.aliasZone(ctx, env, d, target)
+	zone, err := r.aliasZone(ctx, env, d, k.zone, target)
 	if err != nil {
 		return nil, err
 	}
@@ -744,14 +751,23 @@ func (r Route53Record) recordSet(ctx context.Context, env *engine.Env, d *engine
 }
 
 // aliasZone returns the hosted zone of an alias target: CloudFront's fixed
-// zone, or a load balancer's canonical hosted zone.
-func (Route53Record) aliasZone(ctx context.Context, env *engine.Env, d *engine.Desired, target string) (string, error) {
+// zone, a load balancer's canonical hosted zone, or the record's own zone
+// for another record of it (Route 53 aliases to records of the same zone
+// only).
+func (Route53Record) aliasZone(ctx context.Context, env *engine.Env, d *engine.Desired, zoneID, target string) (string, error) {
 	host := strings.ToLower(target)
 	if strings.HasSuffix(host, ".cloudfront.net") {
 		return cloudFrontZoneID, nil
 	}
 	if !strings.HasSuffix(host, ".elb.amazonaws.com") {
-		return "", fmt.Errorf("alias.target %s: not a load balancer (*.elb.amazonaws.com) or CloudFront (*.cloudfront.net) name", target)
+		hz, err := r53Client(env).GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(zoneID)})
+		if err != nil {
+			return "", fmt.Errorf("alias.target %s: get hosted zone %s: %w", target, zoneID, err)
+		}
+		if zone := r53Name(aws.ToString(hz.HostedZone.Name)); host == zone || strings.HasSuffix(host, "."+zone) {
+			return zoneID, nil
+		}
+		return "", fmt.Errorf("alias.target %s: not a load balancer (*.elb.amazonaws.com), a CloudFront distribution (*.cloudfront.net) or a record of the zone %s", target, r53Name(aws.ToString(hz.HostedZone.Name)))
 	}
 	host = strings.TrimPrefix(host, "dualstack.")
 	// name-123.eu-central-1.elb.amazonaws.com carries its region.

@@ -130,6 +130,14 @@ type DataSource interface {
 	IsDataSource() bool
 }
 
+// Noter is implemented by drivers with something to tell the plan's
+// reader about a resource beyond its changes (the NS records a parent zone
+// outside the estate must be given): PlanNote returns it, or "". live is
+// nil when the resource does not exist yet.
+type Noter interface {
+	PlanNote(d *Desired, live *Live) string
+}
+
 // Global is implemented by drivers of global services (IAM, Route 53,
 // CloudFront), whose resources live once per account; Region returns the
 // region their API is called in.

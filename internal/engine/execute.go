@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,10 +218,14 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		return RunFailed, err.Error()
 	}
 	var mu sync.Mutex
-	outputs := Outputs{}
+	outputs, err := e.external(ctx, stack)
+	if err != nil {
+		return RunFailed, err.Error()
+	}
 	for id, st := range state {
 		outputs[id] = st.Outputs
 	}
+	var waited []string
 	ids := make([]string, 0, len(steps))
 	inRun := map[string]bool{}
 	stepState := map[string]string{}
@@ -251,6 +256,20 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 			return nil
 		}
 		ch := changes[id]
+		if n, ok := nodes[id]; ok && p.Kind == "apply" {
+			mu.Lock()
+			w := crossWaits(n.res, outputs)
+			if len(w) > 0 {
+				waited = append(waited, id)
+			}
+			mu.Unlock()
+			if len(w) > 0 {
+				msg := "waits for " + describeWaits(w) + ": apply those stacks, then this one again"
+				appendLog(id, msg)
+				e.markStep(run.ID, id, StepSkipped, msg, nil, 0)
+				return errors.Join(ErrSkipped, errors.New(msg))
+			}
+		}
 		e.markStep(run.ID, id, StepRunning, "", nil, 0)
 		stepEnv := *env
 		stepEnv.Logf = func(f string, a ...any) { appendLog(id, fmt.Sprintf(f, a...)) }
@@ -283,11 +302,15 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 			mu.Lock()
 			outputs[id] = live.Outputs
 			mu.Unlock()
-			if !isData {
-				if err := e.saveState(context.Background(), p.Stack.ID, id, ch.Type, p.Stack.Version, live); err != nil {
-					e.markStep(run.ID, id, StepFailed, err.Error(), reqIDs, calls)
+			// Data sources are recorded too: a later stage reads what they
+			// resolved (prod takes the image test resolved).
+			if p.Kind == "destroy" && isData {
+				if err := e.dropState(context.Background(), p.Stack.ID, id); err != nil {
 					return err
 				}
+			} else if err := e.saveState(context.Background(), p.Stack.ID, id, ch.Type, p.Stack.Version, live); err != nil {
+				e.markStep(run.ID, id, StepFailed, err.Error(), reqIDs, calls)
+				return err
 			}
 		} else if ch.Action == Delete {
 			if err := e.dropState(context.Background(), p.Stack.ID, id); err != nil {
@@ -305,7 +328,7 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		case err == nil:
 		case errors.Is(err, ErrSkipped):
 			skipped = append(skipped, id)
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !slices.Contains(waited, id) {
 				e.markStep(run.ID, id, StepSkipped, strings.TrimPrefix(err.Error(), ErrSkipped.Error()+"\n"), nil, 0)
 			}
 		default:
@@ -319,6 +342,8 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		return RunFailed, fmt.Sprintf("%d step(s) failed (%s); %d skipped because they depend on them", len(failed), strings.Join(failed, ", "), len(skipped))
 	case stop():
 		return RunCancelled, fmt.Sprintf("cancelled: %d step(s) not started", len(skipped))
+	case len(waited) > 0:
+		return RunSucceeded, fmt.Sprintf("%d resource(s) wait for other stacks and %d more for them (%s): apply those stacks, then this one again", len(waited), len(skipped)-len(waited), strings.Join(waited, ", "))
 	}
 	return RunSucceeded, ""
 }
@@ -394,6 +419,9 @@ func (e *Engine) deleteOrphan(ctx context.Context, env *Env, ch Change, st *stat
 	drv, ok := e.reg.Driver(ch.Type)
 	if !ok || st == nil {
 		return fmt.Errorf("no way to delete %s (%s)", ch.ID, ch.Type)
+	}
+	if _, isData := drv.(DataSource); isData {
+		return nil // a look-up made nothing: only its record goes
 	}
 	d := &Desired{ID: ch.ID, Type: ch.Type, Region: st.Region, Fields: map[string]any{}, Tags: e.tags(env.Stack, ch.ID)}
 	_, err := e.act(ctx, env, drv, ch, d, st)

@@ -41,6 +41,10 @@ type Change struct {
 	DataClass  string        `json:"data_class,omitempty"`
 	File       string        `json:"file,omitempty"`
 	Line       int           `json:"line,omitempty"`
+	// Waits lists the other stacks' resources ("stack:id") this one refers
+	// to that do not exist yet: the apply leaves it for a later apply of
+	// this stack, once those stacks are applied.
+	Waits []string `json:"waits,omitempty"`
 	// Problem, when set, blocks the apply: the plan cannot be carried out
 	// as it stands (a name taken by a resource the portal does not own,
 	// deletion protection on a resource to delete, a read that failed).
@@ -195,7 +199,10 @@ func (e *Engine) Plan(ctx context.Context, t Target, kind string) (*Plan, error)
 	}
 	p := &Plan{Stack: t.Info, Kind: kind, BlueprintVersion: t.BlueprintVersion, CreatedAt: start, Resources: t.Stack.Resources}
 	var mu sync.Mutex
-	outputs := Outputs{}
+	outputs, err := e.external(ctx, t.Stack)
+	if err != nil {
+		return nil, err
+	}
 	changes := map[string]Change{}
 	waits := map[string][]string{}
 	for id, n := range nodes {
@@ -212,6 +219,14 @@ func (e *Engine) Plan(ctx context.Context, t Target, kind string) (*Plan, error)
 		ch, out, err := e.planOne(withResource(ctx, id), env, n, d, prior[id], kind)
 		if err != nil {
 			return err
+		}
+		if w := crossWaits(n.res, outputs); len(w) > 0 && kind == "apply" {
+			ch.Waits = w
+			note := "waits for " + describeWaits(w) + ": applied by a later apply of this stack, once they exist"
+			if ch.Note != "" {
+				note = ch.Note + "; " + note
+			}
+			ch.Note = note
 		}
 		mu.Lock()
 		changes[id] = ch
@@ -265,9 +280,53 @@ func (e *Engine) Plan(ctx context.Context, t Target, kind string) (*Plan, error)
 	return p, nil
 }
 
+// external returns the recorded outputs of the other stacks' resources s
+// refers to, keyed "stack:id"; a resource not recorded is absent.
+func (e *Engine) external(ctx context.Context, s *blueprints.Stack) (Outputs, error) {
+	out := Outputs{}
+	byStack := map[string]bool{}
+	for _, r := range s.Resources {
+		for _, c := range r.Cross {
+			st, _, _ := strings.Cut(c, ":")
+			byStack[st] = true
+		}
+	}
+	for st := range byStack {
+		rows, err := e.loadState(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		for id, r := range rows {
+			out[st+":"+id] = r.Outputs
+		}
+	}
+	return out, nil
+}
+
+// crossWaits lists the cross-stack references of r that have no outputs yet.
+func crossWaits(r blueprints.Resource, out Outputs) []string {
+	var w []string
+	for _, c := range r.Cross {
+		if _, ok := out[c]; !ok {
+			w = append(w, c)
+		}
+	}
+	return w
+}
+
+// describeWaits says "prod-eu's origin, prod-us's origin".
+func describeWaits(w []string) string {
+	out := make([]string, len(w))
+	for i, c := range w {
+		st, id, _ := strings.Cut(c, ":")
+		out[i] = st + "'s " + id
+	}
+	return strings.Join(out, ", ")
+}
+
 // planOne decides what to do with one resource and returns the outputs it
 // will have (nil when only known after apply).
-func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st *stateRow, kind string) (Change, map[string]string, error) {
+func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st *stateRow, kind string) (res Change, outputs map[string]string, err error) {
 	ch := Change{ID: n.res.ID, Type: n.res.Type, Region: n.res.Region, DependsOn: n.res.DependsOn, File: n.res.Pos.File, Line: n.res.Pos.Line}
 	ch.DataClass, _ = n.res.Fields["data_class"].(string)
 	var pr *Prior
@@ -280,7 +339,8 @@ func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st 
 		ch.Action, ch.Note = Read, "looked up during the apply: its inputs are known only then"
 		return ch, nil, nil
 	}
-	live, err := n.driver.Read(ctx, env, d, pr)
+	var live *Live
+	live, err = n.driver.Read(ctx, env, d, pr)
 	if errors.Is(err, ErrNotFound) && pr != nil {
 		// The recorded resource is gone (deleted behind the portal's back);
 		// look again by name and tags before deciding to create it.
@@ -289,6 +349,16 @@ func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st 
 	notFound := errors.Is(err, ErrNotFound)
 	if err != nil && !notFound {
 		return ch, nil, fmt.Errorf("read: %w", err)
+	}
+	if nt, ok := n.driver.(Noter); ok {
+		defer func() {
+			if note := nt.PlanNote(d, live); note != "" && err == nil {
+				if res.Note != "" {
+					note = res.Note + "; " + note
+				}
+				res.Note = note
+			}
+		}()
 	}
 	if _, ok := n.driver.(DataSource); ok {
 		if notFound {

@@ -8,9 +8,13 @@ import (
 	"portal/internal/blueprints"
 )
 
-var refPattern = regexp.MustCompile(`\$\{ref\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)\}`)
+// refPattern matches ${ref.id.attr} (a resource of the same stack) and
+// ${xref.stack.id.attr} (another stack's, as the blueprints resolver writes
+// ${layer...} and ${jurisdiction...}).
+var refPattern = regexp.MustCompile(`\$\{(?:ref\.([a-z][a-z0-9_]*)|xref\.([a-z0-9-]+)\.([a-z][a-z0-9_]*))\.([a-z][a-z0-9_]*)\}`)
 
-// Outputs are the known outputs of resources, by resource id.
+// Outputs are the known outputs of resources, by resource id, and of other
+// stacks' resources by "stack:id".
 type Outputs map[string]map[string]string
 
 // resolveRefs returns a deep copy of v with every ${ref.id.attr} replaced
@@ -54,14 +58,17 @@ func resolveString(s string, out Outputs) (any, error) {
 	whole := len(ms) == 1 && ms[0][0] == 0 && ms[0][1] == len(s)
 	res := refPattern.ReplaceAllStringFunc(s, func(m string) string {
 		sub := refPattern.FindStringSubmatch(m)
-		id, attr := sub[1], sub[2]
-		o, ok := out[id]
+		id, attr, key, what := sub[1], sub[4], sub[1], sub[1]
+		if id == "" {
+			key, what = sub[2]+":"+sub[3], sub[2]+"'s "+sub[3]
+		}
+		o, ok := out[key]
 		if !ok {
-			return unknownMark + id + "." + attr + "\x00"
+			return unknownMark + key + "." + attr + "\x00"
 		}
 		val, ok := o[attr]
 		if !ok && err == nil {
-			err = fmt.Errorf("${ref.%s.%s}: %s has no output %q", id, attr, id, attr)
+			err = fmt.Errorf("%s: %s has no output %q", m, what, attr)
 		}
 		return val
 	})

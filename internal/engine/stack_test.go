@@ -102,44 +102,82 @@ func (h *harness) owned(t *testing.T, stack string, regions ...string) []string 
 	return out
 }
 
-// TestWholeStack takes the EU dev stack of the shipped blueprints through
-// its life against moto: plan from empty, apply, plan again (no changes),
-// change one parameter (the plan shows exactly that update), apply it,
-// destroy (nothing owned is left).
-func TestWholeStack(t *testing.T) {
-	h := newHarness(t)
-	ctx := context.Background()
-	st := shippedStack(t, "dev-eu")
-
-	p, run := h.planApply(t, st, "apply")
-	c := p.Counts()
-	t.Logf("plan from empty: %v in %s with %d AWS calls; apply made %d calls", c, p.Took, p.Calls, run.Calls)
-	if c[engine.Create] < 50 || c[engine.Update]+c[engine.Replace]+c[engine.Delete] != 0 {
-		t.Fatalf("plan from empty: %v, want only creates (and reads)", c)
-	}
-	types := map[string]bool{}
-	for _, ch := range p.Changes {
-		types[ch.Type] = true
-	}
-	for _, want := range []string{"kms_key", "s3_bucket", "dynamodb_table", "rds_instance", "sns_topic", "log_group", "metric_alarm", "cloudtrail",
-		"vpc", "security_group", "launch_template", "alb", "listener", "autoscaling_group", "route53_zone", "route53_record", "cloudfront_distribution", "iam_role",
-		"vpc_endpoints", "kms_key_policy", "iam_service_linked_role", "rds_read_replica", "db_subnet_group"} {
-		if !types[want] {
-			t.Errorf("the stack has no %s", want)
+// shippedEnvironment resolves an environment's layer and its three
+// jurisdiction stacks from a copy of the shipped blueprints (edits apply to
+// stack edited's parameter file), layer first.
+func shippedEnvironment(t testing.TB, env, edited string, edits ...[2]string) []*blueprints.Stack {
+	t.Helper()
+	var out []*blueprints.Stack
+	for _, id := range []string{env + "-global", env + "-us", env + "-eu", env + "-apac"} {
+		if id == edited {
+			out = append(out, shippedStack(t, id, edits...))
+		} else {
+			out = append(out, shippedStack(t, id))
 		}
 	}
+	return out
+}
 
-	again, err := h.eng.Plan(ctx, engine.Target{Stack: st, Info: h.info(st)}, "apply")
+// TestWholeEnvironment takes the dev environment of the shipped blueprints
+// (its layer and three jurisdiction stacks) through its life against moto:
+// the rounds their cross-stack references need (the layer's zone, the
+// stacks, the layer's routing), each plan from empty, then plans with no
+// changes and no waits, one parameter changed (the plan shows exactly
+// that), and destroy (nothing owned is left).
+func TestWholeEnvironment(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	stacks := shippedEnvironment(t, "dev", "")
+	byID := map[string]*blueprints.Stack{}
+	for _, s := range stacks {
+		byID[s.ID] = s
+	}
+	rounds, err := engine.Rounds(stacks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.HasChanges() {
-		for _, ch := range again.Changes {
-			if ch.Action != engine.NoOp && ch.Action != engine.Read {
-				t.Errorf("after apply: %s %s %+v", ch.Action, ch.ID, ch.Fields)
+	if got, want := fmt.Sprint(rounds), "[[dev-global] [dev-us dev-eu dev-apac] [dev-global]]"; got != want {
+		t.Fatalf("rounds %s, want %s", got, want)
+	}
+	types := map[string]bool{}
+	for i, round := range rounds {
+		for _, id := range round {
+			p, run := h.planApply(t, byID[id], "apply")
+			c := p.Counts()
+			t.Logf("round %d: %s %v in %s with %d AWS calls; apply made %d calls; %s", i+1, id, c, p.Took, p.Calls, run.Calls, run.Error)
+			var waiting []string
+			for _, ch := range p.Changes {
+				types[ch.Type] = true
+				if len(ch.Waits) > 0 {
+					waiting = append(waiting, ch.ID)
+				}
+			}
+			switch {
+			case i == 0 && fmt.Sprint(waiting) != "[origin_us origin_eu origin_apac]":
+				t.Errorf("the layer's first plan waits with %v, want its routing to the stacks' origins", waiting)
+			case i > 0 && len(waiting) > 0:
+				t.Errorf("round %d: %s still waits with %v", i+1, id, waiting)
 			}
 		}
-		t.Fatal("the plan right after apply is not empty")
+	}
+	for _, want := range []string{"kms_key", "kms_key_policy", "s3_bucket", "s3_object", "dynamodb_table", "dynamodb_table_replica", "rds_instance", "rds_read_replica",
+		"sns_topic", "log_group", "metric_alarm", "cloudtrail", "vpc", "vpc_endpoints", "security_group", "launch_template", "alb", "listener",
+		"autoscaling_group", "route53_zone", "dns_delegation", "route53_record", "route53_health_check", "cloudfront_distribution", "iam_role", "iam_service_linked_role"} {
+		if !types[want] {
+			t.Errorf("the environment has no %s", want)
+		}
+	}
+
+	for _, s := range stacks {
+		again, err := h.eng.Plan(ctx, engine.Target{Stack: s, Info: h.info(s)}, "apply")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range again.Changes {
+			if ch.Action != engine.NoOp && ch.Action != engine.Read || len(ch.Waits) > 0 {
+				t.Errorf("%s after the rollout: %s %s %+v waits %v", s.ID, ch.Action, ch.ID, ch.Fields, ch.Waits)
+			}
+		}
 	}
 
 	changed := shippedStack(t, "dev-eu", [2]string{"log_retention_days: 30", "log_retention_days: 60"})
@@ -159,9 +197,15 @@ func TestWholeStack(t *testing.T) {
 	}
 	h.planApply(t, changed, "apply")
 
-	d, _ := h.planApply(t, changed, "destroy")
-	t.Logf("destroy: %v", d.Counts())
-	if left := h.owned(t, "dev-eu", "eu-central-1", "eu-west-1", "us-east-1"); len(left) > 0 {
-		t.Errorf("after destroy AWS still holds %d resources tagged dev-eu: %v", len(left), left)
+	// Destroy: the stacks, whose names live in the layer's zone, then the
+	// layer.
+	for _, s := range []*blueprints.Stack{byID["dev-us"], changed, byID["dev-apac"], byID["dev-global"]} {
+		d, _ := h.planApply(t, s, "destroy")
+		t.Logf("destroy %s: %v", s.ID, d.Counts())
+	}
+	for _, id := range []string{"dev-global", "dev-us", "dev-eu", "dev-apac"} {
+		if left := h.owned(t, id, "us-east-1", "us-east-2", "eu-central-1", "eu-west-1", "ap-southeast-1"); len(left) > 0 {
+			t.Errorf("after destroy AWS still holds %d resources tagged %s: %v", len(left), id, left)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"portal/internal/regions"
@@ -59,7 +60,10 @@ type Rule struct {
 	Citations map[string]string
 	// ProdOnly rules are only evaluated for the prod environment.
 	ProdOnly bool
-	check    func(c *checker)
+	// StacksOnly rules are not evaluated for environment layers (which hold
+	// no database or alarms).
+	StacksOnly bool
+	check      func(c *checker)
 }
 
 // Exception is an accepted, owned and time-limited deviation from a rule for
@@ -160,18 +164,23 @@ func (r Report) filter(s Severity) []Result {
 func Evaluate(stack Stack, exceptions []Exception, now time.Time) Report {
 	rep := Report{Stack: stack.StackID(), Jurisdiction: stack.JurisdictionID()}
 	j, ok := regions.JurisdictionByID(stack.JurisdictionID())
+	layer := regions.IsLayerID(stack.StackID())
+	if layer {
+		j, ok = LayerJurisdiction(), true
+		rep.Jurisdiction = j.ID
+	}
 	if !ok {
 		rep.Results = append(rep.Results, Result{RuleID: "known-jurisdiction", Severity: Blocking, Status: Fail,
 			Message: fmt.Sprintf("unknown jurisdiction %q: no rules can be checked", stack.JurisdictionID())})
 		return rep
 	}
 	for _, rule := range Rules() {
-		if rule.ProdOnly && stack.EnvironmentName() != "prod" {
+		if rule.ProdOnly && stack.EnvironmentName() != "prod" || rule.StacksOnly && layer {
 			continue
 		}
-		c := &checker{s: stack, j: j, prod: stack.EnvironmentName() == "prod"}
+		c := &checker{s: stack, j: j, prod: stack.EnvironmentName() == "prod", layer: layer}
 		rule.check(c)
-		base := Result{RuleID: rule.ID, Title: rule.Title, Severity: rule.Severity, Explanation: rule.Explanation, Citation: rule.Citations[j.ID]}
+		base := Result{RuleID: rule.ID, Title: rule.Title, Severity: rule.Severity, Explanation: rule.Explanation, Citation: rule.Citation(j.ID)}
 		if len(c.findings) == 0 {
 			r := base
 			r.Status = Pass
@@ -203,7 +212,42 @@ type checker struct {
 	s        Stack
 	j        regions.Jurisdiction
 	prod     bool
+	layer    bool
 	findings []finding
+}
+
+// LayerID is the pseudo-jurisdiction of environment layers: they serve all
+// three jurisdictions, so every regime's provision applies.
+const LayerID = "global"
+
+// LayerJurisdiction is what an environment layer is judged as: every
+// jurisdiction's regions allowed (it holds no patient data: the
+// data-residency rule refuses any), every regime cited.
+func LayerJurisdiction() regions.Jurisdiction {
+	j := regions.Jurisdiction{ID: LayerID, Name: "All jurisdictions", Regime: "HIPAA, GDPR and PDPA"}
+	for _, x := range regions.Jurisdictions() {
+		for _, r := range x.AllowedRegions {
+			if !slices.Contains(j.AllowedRegions, r) {
+				j.AllowedRegions = append(j.AllowedRegions, r)
+			}
+		}
+	}
+	return j
+}
+
+// Citation returns the rule's legal provision in jurisdiction id; for an
+// environment layer, every jurisdiction's, joined.
+func (r Rule) Citation(id string) string {
+	if id != LayerID {
+		return r.Citations[id]
+	}
+	var out []string
+	for _, j := range regions.Jurisdictions() {
+		if c := r.Citations[j.ID]; c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func (c *checker) fail(resource, path, format string, args ...any) {

@@ -89,7 +89,6 @@ func compliant(env, jurisdiction string) *fakeStack {
 	f.add("topic", "sns_topic", "", map[string]any{"kms_key": "${ref.key.arn}"})
 	f.add("app_logs", "log_group", "", map[string]any{"kms_key": "${ref.key.arn}", "data_class": "patient", "log_class": "application", "retention_days": int64(365)})
 	f.add("audit_logs", "log_group", "", map[string]any{"kms_key": "${ref.key.arn}", "data_class": "audit", "log_class": "audit", "retention_days": auditLogMinDays(jurisdiction)})
-	f.add("trail", "cloudtrail", "", map[string]any{"multi_region": true, "log_file_validation": true, "kms_key": "${ref.key.arn}"})
 	f.add("cdn", "cloudfront_distribution", "", map[string]any{"viewer_protocol_policy": "https-only",
 		"origins": []any{map[string]any{"id": "assets", "s3_bucket": "${ref.bucket.arn}"}, map[string]any{"id": "app", "alb": "${ref.alb.dns_name}", "protocol_policy": "https-only"}}})
 	f.add("alb_5xx", "metric_alarm", "", map[string]any{"namespace": "AWS/ApplicationELB", "metric": "HTTPCode_ELB_5XX_Count", "alarm_actions": []any{"${ref.topic.arn}"}})
@@ -98,6 +97,20 @@ func compliant(env, jurisdiction string) *fakeStack {
 		map[string]any{"effect": "Allow", "actions": []any{"s3:GetObject"}, "resources": []any{"${ref.bucket.arn}/*"}},
 		map[string]any{"effect": "Deny", "actions": []any{"*"}, "resources": []any{"*"}},
 	}})
+	return f
+}
+
+// compliantLayer returns an environment layer that passes every rule: the
+// account's trail, its audit logs, the CDN's assets.
+func compliantLayer(env string) *fakeStack {
+	f := &fakeStack{id: env + "-global", env: env, jurisdiction: "", res: map[string]*fakeRes{}}
+	f.add("key", "kms_key", "us-east-1", map[string]any{"rotation": true})
+	f.add("assets", "s3_bucket", "us-east-1", map[string]any{"kms_key": "${ref.key.arn}", "versioning": true, "public_access_block": true, "tls_only": true, "data_class": "public"})
+	f.add("trail_bucket", "s3_bucket", "us-east-1", map[string]any{"kms_key": "${ref.key.arn}", "versioning": true, "public_access_block": true, "tls_only": true, "data_class": "audit"})
+	f.add("audit_logs", "log_group", "us-east-1", map[string]any{"kms_key": "${ref.key.arn}", "data_class": "audit", "log_class": "audit", "retention_days": int64(2192)})
+	f.add("trail", "cloudtrail", "us-east-1", map[string]any{"multi_region": true, "log_file_validation": true, "kms_key": "${ref.key.arn}"})
+	f.add("cdn", "cloudfront_distribution", "us-east-1", map[string]any{"viewer_protocol_policy": "https-only",
+		"origins": []any{map[string]any{"id": "assets", "s3_bucket": "${ref.assets.arn}"}, map[string]any{"id": "app", "domain": "origin.medportal.example", "protocol_policy": "https-only"}}})
 	return f
 }
 
@@ -113,8 +126,18 @@ func failures(rep Report, rule string) []Result {
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
+// allTrailCitations is cloudtrail-integrity's citation for an environment
+// layer: every regime's.
+const allTrailCitations = "45 CFR 164.312(b); GDPR Art. 32(1)(d); PDPA s24"
+
 func TestCompliantStacksPassEveryRule(t *testing.T) {
 	for _, env := range []string{"dev", "test", "prod"} {
+		rep := Evaluate(compliantLayer(env), nil, now)
+		for _, r := range rep.Results {
+			if r.Status != Pass {
+				t.Errorf("%s-global: %s", env, r)
+			}
+		}
 		for _, j := range []string{"us", "eu", "apac"} {
 			rep := Evaluate(compliant(env, j), nil, now)
 			for _, r := range rep.Results {
@@ -156,9 +179,15 @@ func TestRules(t *testing.T) {
 		{"global table outside", "prod", "eu", func(f *fakeStack) { f.set("table", "replica_regions", []any{"us-west-2"}) }, "data-residency", "table", "GDPR Art. 44", "global table replica in us-west-2"},
 		{"backup copy outside", "prod", "us", func(f *fakeStack) { f.set("db", "backup_copy_region", "eu-west-1") }, "data-residency", "db", "45 CFR 164.308(b)(1)", "backups copied to eu-west-1"},
 		{"US second region is fine", "prod", "us", func(f *fakeStack) { f.set("db", "backup_copy_region", "us-east-2") }, "", "", "", ""},
-		{"single-region trail", "prod", "us", func(f *fakeStack) { f.set("trail", "multi_region", false) }, "cloudtrail-integrity", "trail", "45 CFR 164.312(b)", "not multi-region"},
-		{"unvalidated trail", "dev", "eu", func(f *fakeStack) { f.set("trail", "log_file_validation", false) }, "cloudtrail-integrity", "trail", "GDPR Art. 32(1)(d)", "validation is off"},
-		{"no trail", "dev", "apac", func(f *fakeStack) { f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == "trail" }) }, "cloudtrail-integrity", "", "PDPA s24", "no CloudTrail trail"},
+		{"single-region trail", "prod", "global", func(f *fakeStack) { f.set("trail", "multi_region", false) }, "cloudtrail-integrity", "trail", allTrailCitations, "not multi-region"},
+		{"unvalidated trail", "dev", "global", func(f *fakeStack) { f.set("trail", "log_file_validation", false) }, "cloudtrail-integrity", "trail", allTrailCitations, "validation is off"},
+		{"no trail", "dev", "global", func(f *fakeStack) { f.order = slices.DeleteFunc(f.order, func(s string) bool { return s == "trail" }) }, "cloudtrail-integrity", "", allTrailCitations, "no CloudTrail trail"},
+		{"a stack's own multi-region trail", "prod", "eu", func(f *fakeStack) {
+			f.add("trail", "cloudtrail", "", map[string]any{"multi_region": true, "log_file_validation": true, "kms_key": "${ref.key.arn}"})
+		}, "cloudtrail-integrity", "trail", "GDPR Art. 32(1)(d)", "the environment layer holds the account's one trail"},
+		{"a stack without a trail is fine", "dev", "apac", func(f *fakeStack) {}, "", "", "", ""},
+		{"patient data in the layer", "prod", "global", func(f *fakeStack) { f.set("assets", "data_class", "patient") }, "data-residency", "assets", "45 CFR 164.308(b)(1); GDPR Art. 44; PDPA s26", "patient data belongs in a jurisdiction stack"},
+		{"layer audit logs one year", "prod", "global", func(f *fakeStack) { f.set("audit_logs", "retention_days", int64(365)) }, "audit-log-retention", "audit_logs", "45 CFR 164.316(b)(2)(i); GDPR Art. 32(1)(d); PDPA s24", "want at least 2192"},
 		{"prod backups 14 days", "prod", "eu", func(f *fakeStack) { f.set("db", "backup_retention_days", int64(14)) }, "rds-backup-retention", "db", "GDPR Art. 32(1)(c)", "kept 14 days, want at least 35"},
 		{"dev backups 3 days", "dev", "eu", func(f *fakeStack) { f.set("db", "backup_retention_days", int64(3)) }, "rds-backup-retention", "db", "GDPR Art. 32(1)(c)", "kept 3 days, want at least 7"},
 		{"prod single-AZ", "prod", "us", func(f *fakeStack) { f.set("db", "multi_az", false) }, "rds-prod-multi-az", "db", "45 CFR 164.308(a)(7)(ii)(B)", "not Multi-AZ"},
@@ -189,6 +218,9 @@ func TestRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := compliant(tt.env, tt.j)
+			if tt.j == "global" {
+				f = compliantLayer(tt.env)
+			}
 			tt.mutate(f)
 			rep := Evaluate(f, nil, now)
 			for _, r := range rep.Results {

@@ -11,7 +11,7 @@ import (
 // dataStores returns the resource types that hold data at rest or in
 // transit that may be patient data.
 func dataStores() []string {
-	return []string{"s3_bucket", "dynamodb_table", "rds_instance", "rds_read_replica", "sns_topic", "log_group"}
+	return []string{"s3_bucket", "dynamodb_table", "dynamodb_table_replica", "rds_instance", "rds_read_replica", "sns_topic", "log_group"}
 }
 
 // auditLogMinDays is the minimum retention of audit log groups per
@@ -24,7 +24,7 @@ func dataStores() []string {
 //   - apac: PDPA sets no number; one year (365), following the PDPC's
 //     guidance on reasonable security arrangements.
 func auditLogMinDays(jurisdiction string) int64 {
-	if jurisdiction == "us" {
+	if jurisdiction == "us" || jurisdiction == LayerID {
 		return 2192
 	}
 	return 365
@@ -81,12 +81,12 @@ func Rules() []Rule {
 		},
 		{
 			ID: "cloudtrail-integrity", Severity: Blocking, Title: "CloudTrail multi-region, validated and encrypted",
-			Explanation: "The stack has a CloudTrail trail covering all regions, with log file validation (tamper evidence) and encryption with a customer-managed key, so every API call on patient data is recorded.",
+			Explanation: "Each account has one CloudTrail trail covering all regions, with log file validation (tamper evidence) and encryption with a customer-managed key, so every API call on patient data is recorded: the environment layer holds it, and a jurisdiction stack adds no multi-region trail of its own (it would store every event again).",
 			Citations:   map[string]string{"us": "45 CFR 164.312(b)", "eu": "GDPR Art. 32(1)(d)", "apac": "PDPA s24"},
 			check:       checkTrail,
 		},
 		{
-			ID: "rds-backup-retention", Severity: Blocking, Title: "Database backups kept long enough",
+			ID: "rds-backup-retention", Severity: Blocking, Title: "Database backups kept long enough", StacksOnly: true,
 			Explanation: "RDS automated backups are kept at least 7 days, and 35 days (the RDS maximum) in prod, so data can be restored after loss or corruption.",
 			Citations:   map[string]string{"us": "45 CFR 164.308(a)(7)(ii)(A)", "eu": "GDPR Art. 32(1)(c)", "apac": "PDPA s24"},
 			check: func(c *checker) {
@@ -102,7 +102,7 @@ func Rules() []Rule {
 			},
 		},
 		{
-			ID: "rds-prod-multi-az", Severity: Blocking, Title: "Prod databases Multi-AZ", ProdOnly: true,
+			ID: "rds-prod-multi-az", Severity: Blocking, Title: "Prod databases Multi-AZ", ProdOnly: true, StacksOnly: true,
 			Explanation: "Prod RDS instances run Multi-AZ so the loss of one availability zone does not make patient records unavailable.",
 			Citations:   map[string]string{"us": "45 CFR 164.308(a)(7)(ii)(B)", "eu": "GDPR Art. 32(1)(b)", "apac": "PDPA s24"},
 			check: func(c *checker) {
@@ -132,14 +132,14 @@ func Rules() []Rule {
 			check:       checkCloudFront,
 		},
 		{
-			ID: "prod-alarms", Severity: Blocking, Title: "Prod alarms on load balancer 5xx and database CPU", ProdOnly: true,
+			ID: "prod-alarms", Severity: Blocking, Title: "Prod alarms on load balancer 5xx and database CPU", ProdOnly: true, StacksOnly: true,
 			Explanation: "Prod has CloudWatch alarms on load balancer 5xx responses and on database CPU, each notifying an SNS topic, so outages affecting patients are noticed.",
 			Citations:   map[string]string{"us": "45 CFR 164.308(a)(1)(ii)(D)", "eu": "GDPR Art. 32(1)(b)", "apac": "PDPA s24"},
 			check:       checkAlarms,
 		},
 		{
 			ID: "audit-log-retention", Severity: Blocking, Title: "Audit logs kept as long as the regime asks",
-			Explanation: "Audit log groups keep events at least 2192 days (six years) in the US and 365 days in the EU and Singapore.",
+			Explanation: "Audit log groups keep events at least 2192 days (six years) in the US and 365 days in the EU and Singapore; the environment layer's, which records every jurisdiction, the longest of them.",
 			Citations:   map[string]string{"us": "45 CFR 164.316(b)(2)(i)", "eu": "GDPR Art. 32(1)(d)", "apac": "PDPA s24"},
 			check: func(c *checker) {
 				want := auditLogMinDays(c.j.ID)
@@ -222,6 +222,13 @@ func ResidencyViolation(j regions.Jurisdiction, typ, region string) string {
 }
 
 func checkResidency(c *checker) {
+	if c.layer {
+		for _, id := range c.ofType(dataStores()...) {
+			if c.str(id, "data_class") == "patient" {
+				c.fail(id, "data_class", "%s holds patient data in the environment layer, which serves every jurisdiction: patient data belongs in a jurisdiction stack", id)
+			}
+		}
+	}
 	allowed := strings.Join(c.j.AllowedRegions, ", ")
 	for _, id := range c.s.ResourceIDs() {
 		if v := ResidencyViolation(c.j, c.s.ResourceType(id), c.s.ResourceRegion(id)); v != "" {
@@ -250,8 +257,16 @@ func checkResidency(c *checker) {
 
 func checkTrail(c *checker) {
 	trails := c.ofType("cloudtrail")
-	if len(trails) == 0 {
-		c.fail("", "", "the stack has no CloudTrail trail")
+	switch {
+	case c.layer && len(trails) == 0:
+		c.fail("", "", "the environment layer has no CloudTrail trail: the account would record nothing")
+	case !c.layer:
+		for _, id := range trails {
+			if c.boolean(id, "multi_region") {
+				c.fail(id, "multi_region", "a jurisdiction stack's own multi-region trail would record every event of the account again: the environment layer holds the account's one trail")
+			}
+		}
+		return
 	}
 	for _, id := range trails {
 		if !c.boolean(id, "multi_region") {
@@ -273,7 +288,9 @@ func checkCloudFront(c *checker) {
 		}
 		for i, o := range c.list(id, "origins") {
 			m, _ := o.(map[string]any)
-			if _, isALB := m["alb"]; isALB && m["protocol_policy"] != "https-only" {
+			_, isALB := m["alb"]
+			_, byName := m["domain"]
+			if (isALB || byName) && m["protocol_policy"] != "https-only" {
 				c.fail(id, fmt.Sprintf("origins[%d].protocol_policy", i), "origin %v is reached with %v, want https-only", m["id"], m["protocol_policy"])
 			}
 		}

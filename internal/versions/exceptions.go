@@ -93,8 +93,8 @@ func (n NewException) Validate(now time.Time) error {
 	}
 	if n.Stack == "" {
 		v.Add("stack", "is required")
-	} else if !slices.Contains(StackIDs(), n.Stack) {
-		v.Add("stack", fmt.Sprintf("%q is not one of the nine stacks (named like prod-eu)", n.Stack))
+	} else if !slices.Contains(StackIDs(), n.Stack) && !slices.Contains(LayerIDs(), n.Stack) {
+		v.Add("stack", fmt.Sprintf("%q is not one of the nine stacks (named like prod-eu) or an environment layer (prod-global)", n.Stack))
 	}
 	if n.Resource != "" && !resourceID.MatchString(n.Resource) {
 		v.Add("resource", "must be a resource id like documents_bucket, or empty for the whole stack")

@@ -45,7 +45,33 @@ const (
 	MaxMessage = 500
 	// ArchitecturePath is the path of the architecture file in a version.
 	ArchitecturePath = "architecture.yaml"
+	// LayerPath is the path of the environment layer's architecture.
+	LayerPath = "layer.yaml"
 )
+
+// EnvironmentPath returns the path of environment env's layer parameters,
+// e.g. "environments/prod.yaml".
+func EnvironmentPath(env string) string { return "environments/" + env + ".yaml" }
+
+// LayerIDs returns the ids of the three environment layers in promotion
+// order (dev-global, test-global, prod-global).
+func LayerIDs() []string {
+	var out []string
+	for _, e := range regions.EnvironmentNames() {
+		out = append(out, regions.LayerID(e))
+	}
+	return out
+}
+
+// layerPaths are the files of the environment layer: a version holds all of
+// them or none (versions saved before layers existed hold none).
+func layerPaths() []string {
+	out := []string{LayerPath}
+	for _, e := range regions.EnvironmentNames() {
+		out = append(out, EnvironmentPath(e))
+	}
+	return out
+}
 
 // StackPath returns the path of stack id's parameter file in a version,
 // e.g. "stacks/prod-eu.yaml".
@@ -64,13 +90,13 @@ func StackIDs() []string {
 }
 
 // Paths returns the path of every file a version holds: the architecture,
-// then the stacks in catalogue order.
+// the stacks in catalogue order, the layer and its environments.
 func Paths() []string {
 	out := []string{ArchitecturePath}
 	for _, id := range StackIDs() {
 		out = append(out, StackPath(id))
 	}
-	return out
+	return append(out, layerPaths()...)
 }
 
 // File is one blueprint file of a version, byte for byte as written.
@@ -161,7 +187,8 @@ type Checked struct {
 	ID string
 	// Diagnostics are every problem found, errors and warnings.
 	Diagnostics []blueprints.Diagnostic
-	// Stacks are the stacks that resolved, by id.
+	// Stacks are the stacks that resolved, by id (the environment layers,
+	// prod-global..., among them).
 	Stacks map[string]*blueprints.Stack
 }
 
@@ -227,11 +254,18 @@ func Check(files []File) *Checked {
 	}
 	var parsed []*blueprints.File
 	bad := map[string]bool{} // files with error diagnostics
+	hasLayer := slices.ContainsFunc(layerPaths(), func(p string) bool { _, ok := byPath[p]; return ok })
 	for _, p := range Paths() {
 		f, ok := byPath[p]
+		if !ok && !hasLayer && slices.Contains(layerPaths(), p) {
+			continue // a version from before environment layers
+		}
 		if !ok {
-			c.Diagnostics = append(c.Diagnostics, blueprints.Diagnostic{File: p, Line: 1, Column: 1,
-				Message: "missing: a version holds the architecture and all nine stack files"})
+			msg := "missing: a version holds the architecture and all nine stack files"
+			if slices.Contains(layerPaths(), p) {
+				msg = "missing: a version with an environment layer holds layer.yaml and environments/<env>.yaml for dev, test and prod"
+			}
+			c.Diagnostics = append(c.Diagnostics, blueprints.Diagnostic{File: p, Line: 1, Column: 1, Message: msg})
 			bad[p] = true
 			continue
 		}
@@ -248,12 +282,24 @@ func Check(files []File) *Checked {
 	}
 	for p := range byPath {
 		c.Diagnostics = append(c.Diagnostics, blueprints.Diagnostic{File: p, Line: 1, Column: 1,
-			Message: "unknown file: a version holds architecture.yaml and stacks/<stack>.yaml for the nine stacks"})
+			Message: "unknown file: a version holds architecture.yaml, stacks/<stack>.yaml for the nine stacks, layer.yaml and environments/<env>.yaml"})
 	}
 	set, ds := blueprints.NewSet(parsed)
 	c.Diagnostics = append(c.Diagnostics, ds...)
 	if set.Architecture != nil && !bad[ArchitecturePath] {
 		for _, f := range set.Stacks {
+			if bad[f.Name] {
+				continue
+			}
+			st, ds := set.Resolve(f.Params.Stack)
+			c.Diagnostics = append(c.Diagnostics, ds...)
+			if st != nil {
+				c.Stacks[st.ID] = st
+			}
+		}
+	}
+	if set.Layer != nil && !bad[LayerPath] {
+		for _, f := range set.Environments {
 			if bad[f.Name] {
 				continue
 			}
@@ -298,10 +344,10 @@ func dedupe(ds []blueprints.Diagnostic) []blueprints.Diagnostic {
 }
 
 // Evaluate runs the guardrails of every stack of c with the given
-// exceptions at now, in catalogue order.
+// exceptions at now, in catalogue order, the environment layers last.
 func Evaluate(c *Checked, exceptions []guardrails.Exception, now time.Time) []guardrails.Report {
 	var out []guardrails.Report
-	for _, id := range StackIDs() {
+	for _, id := range append(StackIDs(), LayerIDs()...) {
 		if st := c.Stacks[id]; st != nil {
 			out = append(out, guardrails.Evaluate(st, exceptions, now))
 		}
@@ -329,7 +375,7 @@ func validateFiles(files []File) error {
 	for _, f := range files {
 		switch {
 		case !slices.Contains(known, f.Path):
-			v.Add("files", fmt.Sprintf("%q is not a blueprint file: use architecture.yaml or stacks/<stack>.yaml for one of the nine stacks", f.Path))
+			v.Add("files", fmt.Sprintf("%q is not a blueprint file: use architecture.yaml, stacks/<stack>.yaml for one of the nine stacks, layer.yaml or environments/<env>.yaml", f.Path))
 		case seen[f.Path]:
 			v.Add("files", fmt.Sprintf("%s is given twice", f.Path))
 		case len(f.Content) > MaxFileBytes:
@@ -487,10 +533,16 @@ func (s *Service) Import(ctx context.Context, by audit.Entry, fsys fs.FS, messag
 }
 
 // ReadFS reads every blueprint file of a version from fsys, laid out like
-// the repository's blueprints/ folder.
+// the repository's blueprints/ folder (the environment layer's files are
+// read when layer.yaml is there).
 func ReadFS(fsys fs.FS) ([]File, error) {
 	var out []File
+	_, err := fs.Stat(fsys, LayerPath)
+	withLayer := err == nil
 	for _, p := range Paths() {
+		if !withLayer && slices.Contains(layerPaths(), p) {
+			continue
+		}
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil, fmt.Errorf("versions: read %s: %w", path.Clean(p), err)

@@ -13,6 +13,7 @@ import (
 	"portal/internal/audit"
 	"portal/internal/engine"
 	"portal/internal/notify"
+	"portal/internal/regions"
 	"portal/internal/store"
 	"portal/internal/verify"
 )
@@ -190,7 +191,9 @@ func (s *Service) AfterRun(ctx context.Context, r engine.Run) {
 			Subject: fmt.Sprintf("Run #%d (%s %s) failed", r.ID, r.Kind, r.Stack),
 			Message: fmt.Sprintf("Run #%d, started by %s, failed: %s", r.ID, r.CreatedBy, r.Error),
 			Link:    fmt.Sprintf("/runs/%d", r.ID)})
-	case r.State == engine.RunSucceeded && r.Kind == "apply" && s.verifiable(r.Stack):
+	case r.State == engine.RunSucceeded && r.Kind == "apply" && s.verifiable(r.Stack) && !regions.IsLayerID(r.Stack):
+		// An environment layer serves no patient path of its own to verify:
+		// its jurisdiction stacks' verifications cover what it routes to.
 		if _, err := s.Verify(ctx, audit.Entry{Actor: "system"}, r.Stack, r.ID); err != nil && s.Log != nil {
 			s.Log.Warn("verify after apply", slog.Int64("run", r.ID), slog.String("err", err.Error()))
 		}

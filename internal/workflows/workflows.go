@@ -93,8 +93,12 @@ type Service struct {
 	Now               func() time.Time
 }
 
-// Info returns where stack id lives.
+// Info returns where stack id (a jurisdiction stack or an environment
+// layer) lives.
 func (s *Service) Info(id, version string) (engine.StackInfo, error) {
+	if l, ok := s.Catalogue.Layer(id); ok {
+		return engine.StackInfo{ID: l.ID, Environment: l.Environment.Name, Region: regions.LayerRegion, Version: version, AccountID: l.Environment.AccountID}, nil
+	}
 	st, ok := s.Catalogue.Stack(id)
 	if !ok {
 		return engine.StackInfo{}, apperr.New(apperr.NotFound, "no stack %q (stacks are named like prod-eu)", id)
