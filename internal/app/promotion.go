@@ -137,6 +137,7 @@ func (a *App) wirePromotion(e *Estate, now func() time.Time) error {
 	}
 	a.Jobs.Every("verify-pending", 5*time.Minute, wf.VerifyPending)
 	a.Jobs.Every("notify-email-retry", time.Minute, n.RetryEmails)
+	a.Jobs.Every("rollout-advance", 3*time.Second, wf.AdvanceRollOuts)
 	return nil
 }
 
