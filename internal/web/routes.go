@@ -140,6 +140,10 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/promotions", s.promotionCreate, deployers)
 	s.handle(get, "/promotions/:id", s.promotionShow, estate)
 	s.handle(get, "/promotions/:id/progress", s.promotionProgress, estate)
+	s.handle(get, "/rollouts", s.rollOutsList, estate)
+	s.handle(post, "/rollouts", s.rollOutCreate, deployers)
+	s.handle(get, "/rollouts/:id", s.rollOutShow, estate)
+	s.handle(get, "/rollouts/:id/progress", s.rollOutProgress, estate)
 	s.handle(get, "/approvals", s.approvalsList, estate)
 	// Deciding is open to compliance too: an emergency change needs one
 	// admin and one compliance officer (the policy checks who fills what).

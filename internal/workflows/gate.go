@@ -68,10 +68,10 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, req PlanRequest) (*e
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	st, ok := s.Catalogue.Stack(req.Stack)
+	env, ok := s.environmentOf(req.Stack)
 	if !ok {
-		return nil, &apperr.Error{Kind: apperr.NotFound, Message: fmt.Sprintf("no stack %q (stacks are named like prod-eu)", req.Stack),
-			Fields: map[string]string{"stack": "is not one of the nine stacks"}}
+		return nil, &apperr.Error{Kind: apperr.NotFound, Message: fmt.Sprintf("no stack %q (stacks are named like prod-eu, layers like prod-global)", req.Stack),
+			Fields: map[string]string{"stack": "is not one of the nine stacks or three layers"}}
 	}
 	if s.Blueprints == nil {
 		return nil, apperr.New(apperr.Conflict, "no blueprint versions are available to plan from")
@@ -86,7 +86,7 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, req PlanRequest) (*e
 			return nil, err
 		}
 		switch {
-		case req.Emergency != "" && previous(st.Environment.Name) == "":
+		case req.Emergency != "" && previous(env) == "":
 			return nil, &apperr.Error{Kind: apperr.Invalid, Message: "dev needs no emergency change: any version may be planned there",
 				Fields: map[string]string{"emergency_reason": "leave empty: every version may enter " + req.Stack}}
 		case req.Emergency != "" && why == "":
@@ -329,10 +329,11 @@ func (s *Service) guardrailsNow(ctx context.Context, p *engine.Plan) (string, er
 }
 
 // BeforeRun is the engine's hook when a run starts: it refuses a run whose
-// plan is no longer Ready. Runs of stacks outside the catalogue (the staff
-// roles stacks of package access, approved there) are not the workflows'.
+// plan is no longer Ready. Runs of stacks outside the catalogue and its
+// layers (the staff roles stacks of package access, approved there) are not
+// the workflows'.
 func (s *Service) BeforeRun(ctx context.Context, r engine.Run, p *engine.Plan) error {
-	if _, ok := s.Catalogue.Stack(p.Stack.ID); !ok {
+	if _, ok := s.environmentOf(p.Stack.ID); !ok {
 		return nil
 	}
 	why, err := s.Ready(ctx, p)

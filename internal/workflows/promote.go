@@ -69,6 +69,9 @@ func previous(env string) string {
 // have applied successfully in the previous environment of the stack's
 // jurisdiction, and the latest verification of it there must have passed.
 func (s *Service) Gate(ctx context.Context, version, stack string) (string, error) {
+	if l, ok := s.Catalogue.Layer(stack); ok {
+		return s.layerGate(ctx, version, l)
+	}
 	st, ok := s.Catalogue.Stack(stack)
 	if !ok {
 		return "", apperr.New(apperr.NotFound, "no stack %q", stack)

@@ -112,7 +112,7 @@ func (s *Service) StartRollOut(ctx context.Context, by audit.Entry, env, version
 	}
 	var refused []string
 	for _, st := range stacks {
-		why, err := s.rollOutGate(ctx, version, st.ID)
+		why, err := s.Gate(ctx, version, st.ID)
 		if err != nil {
 			return RollOut{}, err
 		}
@@ -168,15 +168,12 @@ func (s *Service) StartRollOut(ctx context.Context, by audit.Entry, env, version
 	return s.GetRollOut(ctx, r.ID)
 }
 
-// rollOutGate says why version may not go to stack ("" when it may): the
-// promotion order for jurisdiction stacks; for a layer, a succeeded apply
-// of the version in the previous environment's layer.
-func (s *Service) rollOutGate(ctx context.Context, version, stack string) (string, error) {
-	if !regions.IsLayerID(stack) {
-		return s.Gate(ctx, version, stack)
-	}
-	env, _, _ := strings.Cut(stack, "-")
-	prev := previous(env)
+// layerGate says why version may not go to environment layer l ("" when it
+// may): it must have applied successfully in the previous environment's
+// layer. A layer has no verification of its own: what it routes to is its
+// jurisdiction stacks', verified there, which their own gates ask for.
+func (s *Service) layerGate(ctx context.Context, version string, l regions.Layer) (string, error) {
+	prev := previous(l.Environment.Name)
 	if prev == "" {
 		return "", nil
 	}
@@ -184,7 +181,7 @@ func (s *Service) rollOutGate(ctx context.Context, version, stack string) (strin
 	if err != nil || run != 0 {
 		return "", err
 	}
-	return fmt.Sprintf("%s: version %s has not been applied successfully in %s; roll it out there first", stack, short(version), regions.LayerID(prev)), nil
+	return fmt.Sprintf("%s: version %s has not been applied successfully in %s; roll it out there first", l.ID, short(version), regions.LayerID(prev)), nil
 }
 
 // GetRollOut returns roll-out id with its steps.
@@ -307,7 +304,7 @@ func (s *Service) step(ctx context.Context, by audit.Entry, r RollOut, st RollOu
 	before := st
 	switch st.State {
 	case StepPending:
-		p, err := s.Plan(ctx, by, st.Stack, r.Version, "apply")
+		p, err := s.Plan(ctx, by, PlanRequest{Stack: st.Stack, Version: r.Version})
 		if err != nil {
 			st.State, st.Message = StepFailed, apperr.MessageOf(err)
 			break

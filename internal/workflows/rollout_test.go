@@ -16,7 +16,7 @@ import (
 // environment layer wired to them the way the shipped one is: each stack's
 // key names the layer's zone key (${layer...}), and the layer's routing key
 // names the three stacks' keys (${jurisdiction...}).
-type layeredBlueprints struct{ fakeBlueprints }
+type layeredBlueprints struct{ *fakeBlueprints }
 
 func (b *layeredBlueprints) Resolve(ctx context.Context, version, stack string) (*blueprints.Stack, string, error) {
 	env, j, _ := strings.Cut(stack, "-")
@@ -56,7 +56,7 @@ func TestRollOutInRounds(t *testing.T) {
 	h := newHarness(t, false)
 	ctx := context.Background()
 	fb := h.wf.Blueprints.(*fakeBlueprints)
-	h.wf.Blueprints = &layeredBlueprints{*fb}
+	h.wf.Blueprints = &layeredBlueprints{fb}
 
 	r, err := h.wf.StartRollOut(ctx, as(author), "dev", "v1")
 	if err != nil {

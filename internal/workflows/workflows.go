@@ -93,6 +93,16 @@ type Service struct {
 	Now               func() time.Time
 }
 
+// environmentOf returns the environment of stack id, a jurisdiction stack
+// or an environment layer, and whether id is either.
+func (s *Service) environmentOf(id string) (string, bool) {
+	if l, ok := s.Catalogue.Layer(id); ok {
+		return l.Environment.Name, true
+	}
+	st, ok := s.Catalogue.Stack(id)
+	return st.Environment.Name, ok
+}
+
 // Info returns where stack id (a jurisdiction stack or an environment
 // layer) lives.
 func (s *Service) Info(id, version string) (engine.StackInfo, error) {
