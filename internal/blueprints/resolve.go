@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"portal/internal/guardrails"
 	"portal/internal/regions"
 )
 
@@ -202,6 +203,10 @@ type Stack struct {
 	// Resources are in architecture order, which is not necessarily
 	// dependency order: walk DependsOn (see TopologicalOrder).
 	Resources []Resource
+
+	// env holds the stacks of the same environment (s among them), set by
+	// Link, for the checks that follow paths across stacks.
+	env *envGroup
 
 	// idx maps resource ids to positions in Resources, built on first
 	// lookup; nil in a Stack written as a literal (lookups then scan).
@@ -395,6 +400,74 @@ func (s *Stack) Lookup(id, path string) (any, bool) {
 		return r.Get(path)
 	}
 	return nil, false
+}
+
+// Link tells each stack the others of its environment (its layer and
+// jurisdiction stacks), so the guardrails that follow a patient's request
+// or a certificate's names across stacks can read them.
+func Link(stacks []*Stack) {
+	byEnv := map[string][]*Stack{}
+	for _, s := range stacks {
+		if s != nil {
+			byEnv[s.Environment] = append(byEnv[s.Environment], s)
+		}
+	}
+	for _, ss := range byEnv {
+		g := &envGroup{stacks: ss}
+		for _, s := range ss {
+			s.env = g
+		}
+	}
+}
+
+// envGroup is the stacks of one environment, linked, with what has been
+// computed from them once.
+type envGroup struct {
+	stacks []*Stack
+	mu     sync.Mutex
+	cache  map[string]any
+}
+
+// EnvironmentStacks returns the stacks Link gave s (s among them), or s
+// alone.
+func (s *Stack) EnvironmentStacks() []guardrails.Stack {
+	if s.env == nil {
+		return []guardrails.Stack{s}
+	}
+	out := make([]guardrails.Stack, len(s.env.stacks))
+	for i, e := range s.env.stacks {
+		out[i] = e
+	}
+	return out
+}
+
+// EnvironmentCache returns the value computed under key for s's linked
+// environment, computing it once (stacks do not change once resolved);
+// for a stack not linked it always computes.
+func (s *Stack) EnvironmentCache(key string, compute func() any) any {
+	if s.env == nil {
+		return compute()
+	}
+	g := s.env
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if v, ok := g.cache[key]; ok {
+		return v
+	}
+	if g.cache == nil {
+		g.cache = map[string]any{}
+	}
+	v := compute()
+	g.cache[key] = v
+	return v
+}
+
+// DependsOnOf returns the resources resource id refers to or depends on.
+func (s *Stack) DependsOnOf(id string) []string {
+	if r, ok := s.Resource(id); ok {
+		return r.DependsOn
+	}
+	return nil
 }
 
 // PositionOf returns where the value at path of resource id was written.

@@ -62,17 +62,20 @@ func ValidateCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		files = append(files, set.Environments...)
 	}
 	{
+		var stacks []*Stack
 		for _, f := range files {
-			if err := ctx.Err(); err != nil {
-				fmt.Fprintf(stderr, "blueprint validate: %v\n", err)
-				return 1
-			}
 			if f.hasErrors {
 				continue
 			}
-			st, _ := set.Resolve(f.Params.Stack) // diagnostics already printed by Load
-			if st == nil {
-				continue
+			if st, _ := set.Resolve(f.Params.Stack); st != nil { // diagnostics already printed by Load
+				stacks = append(stacks, st)
+			}
+		}
+		Link(stacks)
+		for _, st := range stacks {
+			if err := ctx.Err(); err != nil {
+				fmt.Fprintf(stderr, "blueprint validate: %v\n", err)
+				return 1
 			}
 			rep := guardrails.Evaluate(st, nil, now)
 			for _, r := range rep.Blocking() {

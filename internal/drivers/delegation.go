@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -124,12 +125,19 @@ func (st *delegationState) delegated() bool {
 	return len(st.publicNS) > 0 && sameSet(st.publicNS, trimDots(st.ns))
 }
 
+// status is in-account, delegated, waiting (public DNS answers, without
+// the zone's servers) or unverified (public DNS could not be asked: no
+// network, as in the sandbox).
 func (st *delegationState) status() string {
 	switch {
 	case st.parentZone != "":
 		return "in-account"
 	case st.delegated():
 		return "delegated"
+	}
+	var dnsErr *net.DNSError
+	if st.lookupErr != nil && !(errors.As(st.lookupErr, &dnsErr) && dnsErr.IsNotFound) {
+		return "unverified"
 	}
 	return "waiting"
 }
@@ -158,7 +166,8 @@ func (g DNSDelegation) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 		Region:     d.Region,
 		Outputs: map[string]string{"name": st.name, "name_servers": strings.Join(trimDots(st.ns), ","), "parent_zone": st.parentZone,
 			"status": st.status(), "id": st.zoneID},
-		Fields: map[string]any{"zone": st.zoneID, "parent_domain": parent},
+		// status is for the live re-check of "will it work"; never diffed.
+		Fields: map[string]any{"zone": st.zoneID, "parent_domain": parent, "status": st.status()},
 		Tags:   map[string]string{},
 	}
 	for _, t := range []string{engine.TagStack, engine.TagManaged, engine.TagVersion} {

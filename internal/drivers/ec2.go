@@ -357,7 +357,65 @@ func (v VPC) Read(ctx context.Context, env *engine.Env, d *engine.Desired, prior
 			return nil, err
 		}
 	}
+	if live.Fields["network_acls"], err = v.readNetworkACLs(ctx, c, id, subnets); err != nil {
+		return nil, err
+	}
 	return live, nil
+}
+
+// readNetworkACLs returns the network ACLs of the VPC's subnets, for the
+// live re-check of "will it work" (the blueprint declares none: every
+// subnet keeps the VPC's default ACL, which allows everything; an ACL
+// added behind the portal's back shows here). Not diffed.
+func (VPC) readNetworkACLs(ctx context.Context, c *ec2.Client, vpcID string, subnets []liveSubnet) ([]any, error) {
+	tierOf := map[string]string{}
+	for _, s := range subnets {
+		tierOf[s.id] = s.spec.tier
+	}
+	var out []any
+	p := ec2.NewDescribeNetworkAclsPaginator(c, &ec2.DescribeNetworkAclsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describe network acls of %s: %w", vpcID, err)
+		}
+		for _, acl := range page.NetworkAcls {
+			var tiers []any
+			for _, a := range acl.Associations {
+				if t := tierOf[aws.ToString(a.SubnetId)]; t != "" && !slices.Contains(tiers, any(t)) {
+					tiers = append(tiers, t)
+				}
+			}
+			if len(tiers) == 0 {
+				continue
+			}
+			entry := map[string]any{"id": aws.ToString(acl.NetworkAclId), "subnet_tiers": tiers, "ingress": []any{}, "egress": []any{}}
+			for _, e := range acl.Entries {
+				if e.CidrBlock == nil {
+					continue // IPv6 entries: the VPCs are IPv4 only
+				}
+				proto := aws.ToString(e.Protocol)
+				switch proto {
+				case "6":
+					proto = "tcp"
+				case "17":
+					proto = "udp"
+				}
+				r := map[string]any{"rule_number": int64(aws.ToInt32(e.RuleNumber)), "protocol": proto, "cidr": aws.ToString(e.CidrBlock),
+					"action": string(e.RuleAction), "from_port": int64(0), "to_port": int64(65535)}
+				if e.PortRange != nil {
+					r["from_port"], r["to_port"] = int64(aws.ToInt32(e.PortRange.From)), int64(aws.ToInt32(e.PortRange.To))
+				}
+				dir := "ingress"
+				if aws.ToBool(e.Egress) {
+					dir = "egress"
+				}
+				entry[dir] = append(entry[dir].([]any), r)
+			}
+			out = append(out, entry)
+		}
+	}
+	return out, nil
 }
 
 type liveSubnet struct {

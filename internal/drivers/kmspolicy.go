@@ -188,8 +188,10 @@ func (p KMSKeyPolicy) Read(ctx context.Context, env *engine.Env, d *engine.Desir
 		return nil, engine.ErrNotFound
 	}
 	var stmts []map[string]any
+	root := false
 	for _, s := range doc.Statement {
 		if s["Sid"] == "EnableIAMUserPermissions" {
+			root = true
 			continue
 		}
 		stmts = append(stmts, s)
@@ -199,8 +201,11 @@ func (p KMSKeyPolicy) Read(ctx context.Context, env *engine.Env, d *engine.Desir
 		PhysicalID: arn,
 		Region:     d.Region,
 		Outputs:    map[string]string{"arn": arn, "id": arn, "policy_id": doc.ID},
-		Fields:     map[string]any{"key": arn},
-		Tags:       map[string]string{},
+		// account_root (not in blueprints, never diffed) tells the live
+		// re-check of "will it work" whether IAM policies may still grant
+		// the key.
+		Fields: map[string]any{"key": arn, "account_root": root},
+		Tags:   map[string]string{},
 	}
 	if want := d.String("key"); want != arn && strings.HasSuffix(arn, "/"+want) {
 		live.Fields["key"] = want

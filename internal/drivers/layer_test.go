@@ -80,9 +80,20 @@ func TestDNSDelegation(t *testing.T) {
 	if err != nil || again.Outputs["status"] != "delegated" {
 		t.Errorf("once public DNS answers: %v %v, want status delegated", again, err)
 	}
+	offline := drivers.DNSDelegation{Resolver: unreachableDNS{}}
+	if got, err := offline.Read(ctx, env, outside, &engine.Prior{PhysicalID: created.PhysicalID, Region: "us-east-1"}); err != nil || got.Fields["status"] != "unverified" {
+		t.Errorf("public DNS out of reach: %v %v, want status unverified (not waiting: nothing was asked)", got, err)
+	}
 	if err := drv.Delete(ctx, env, created); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// unreachableDNS answers like a resolver with no network.
+type unreachableDNS struct{}
+
+func (unreachableDNS) LookupNS(_ context.Context, name string) ([]*net.NS, error) {
+	return nil, &net.DNSError{Err: "dial udp 127.0.0.53:53: connect: network is unreachable", Name: name, IsTemporary: true}
 }
 
 // A small object the blueprint holds (the maintenance page), encrypted by

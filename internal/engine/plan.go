@@ -51,6 +51,10 @@ type Change struct {
 	Problem string `json:"problem,omitempty"`
 	// Note explains the action in a few words.
 	Note string `json:"note,omitempty"`
+
+	// live is the resource's fields as AWS reports them, for the live
+	// re-check of "will it work" (not stored).
+	live map[string]any
 }
 
 // PatientData reports whether the change touches a store of patient data.
@@ -79,11 +83,16 @@ type Plan struct {
 	// from, so a stored plan is applied exactly as reviewed.
 	Resources  []blueprints.Resource `json:"resources"`
 	Guardrails []GuardrailResult     `json:"guardrails"`
-	Hash       string                `json:"hash"`
-	Calls      int                   `json:"calls"`
-	CreatedBy  string                `json:"created_by"`
-	CreatedAt  time.Time             `json:"created_at"`
-	Took       time.Duration         `json:"took"`
+	// Works answers "will it work?" for the stack from its resolved
+	// blueprint and its environment's (package analysis); WorksLive from
+	// the stack as AWS reports it now, once every resource exists.
+	Works     *WorksSection `json:"works,omitempty"`
+	WorksLive *WorksSection `json:"works_live,omitempty"`
+	Hash      string        `json:"hash"`
+	Calls     int           `json:"calls"`
+	CreatedBy string        `json:"created_by"`
+	CreatedAt time.Time     `json:"created_at"`
+	Took      time.Duration `json:"took"`
 }
 
 // Counts returns how many changes each action has.
@@ -268,6 +277,8 @@ func (e *Engine) Plan(ctx context.Context, t Target, kind string) (*Plan, error)
 		}
 	}
 	if kind == "apply" {
+		p.Works = worksSection(guardrails.Works(t.Stack), t.Stack.ID, "")
+		p.WorksLive = e.liveWorks(t, changes, outputs)
 		rep := guardrails.Evaluate(t.Stack, t.Exceptions, e.now())
 		for _, r := range rep.Results {
 			p.Guardrails = append(p.Guardrails, GuardrailResult{Rule: r.RuleID, Severity: string(r.Severity), Status: string(r.Status),
@@ -340,6 +351,11 @@ func (e *Engine) planOne(ctx context.Context, env *Env, n *node, d *Desired, st 
 		return ch, nil, nil
 	}
 	var live *Live
+	defer func() {
+		if live != nil && err == nil {
+			res.live = live.Fields
+		}
+	}()
 	live, err = n.driver.Read(ctx, env, d, pr)
 	if errors.Is(err, ErrNotFound) && pr != nil {
 		// The recorded resource is gone (deleted behind the portal's back);

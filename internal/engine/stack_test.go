@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
@@ -115,6 +116,7 @@ func shippedEnvironment(t testing.TB, env, edited string, edits ...[2]string) []
 			out = append(out, shippedStack(t, id))
 		}
 	}
+	blueprints.Link(out)
 	return out
 }
 
@@ -178,6 +180,69 @@ func TestWholeEnvironment(t *testing.T) {
 				t.Errorf("%s after the rollout: %s %s %+v waits %v", s.ID, ch.Action, ch.ID, ch.Fields, ch.Waits)
 			}
 		}
+		// Will it work: from the blueprints, and again from AWS as the
+		// drivers read it back.
+		for _, w := range []*engine.WorksSection{again.Works, again.WorksLive} {
+			if w == nil || len(w.Checks) == 0 || len(w.Missing) > 0 || w.Note != "" {
+				t.Errorf("%s: will it work (%v): %+v, want checks of the whole environment", s.ID, w != nil && w.Source == "live", w)
+				continue
+			}
+			for _, c := range w.Checks {
+				for _, hop := range c.Failed() {
+					// medportal.example does not delegate dev.medportal.example
+					// on the internet: the live re-check of the zone's own
+					// stack says so (public DNS answered NXDOMAIN).
+					if w.Source == "live" && s.ID == "dev-global" && strings.Contains(hop.Problem, "public DNS does not delegate dev.medportal.example") {
+						continue
+					}
+					t.Errorf("%s (%s): %s: %s -> %s: %s", s.ID, w.Source, c.Title, hop.From, hop.To, hop.Problem)
+				}
+			}
+		}
+	}
+
+	// Behind the portal's back, a network ACL entry refuses the database's
+	// port in the EU VPC: the plan has nothing to change (the blueprint
+	// declares no ACLs), but its live re-check names the broken hop.
+	vpcID := ""
+	state, err := h.eng.Resources(ctx, "dev-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range state {
+		if r.ID == "vpc" {
+			vpcID = r.PhysicalID
+		}
+	}
+	ec := ec2.NewFromConfig(h.cfg("eu-central-1"))
+	acls, err := ec.DescribeNetworkAcls(ctx, &ec2.DescribeNetworkAclsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}})
+	if err != nil || len(acls.NetworkAcls) == 0 {
+		t.Fatalf("network ACLs of %s: %v %v", vpcID, acls, err)
+	}
+	aclID := aws.ToString(acls.NetworkAcls[0].NetworkAclId)
+	deny := &ec2.CreateNetworkAclEntryInput{NetworkAclId: aws.String(aclID), RuleNumber: aws.Int32(50), Egress: aws.Bool(true), Protocol: aws.String("6"),
+		PortRange: &ec2types.PortRange{From: aws.Int32(5432), To: aws.Int32(5432)}, CidrBlock: aws.String("0.0.0.0/0"), RuleAction: ec2types.RuleActionDeny}
+	if _, err := ec.CreateNetworkAclEntry(ctx, deny); err != nil {
+		t.Fatal(err)
+	}
+	drift, err := h.eng.Plan(ctx, engine.Target{Stack: byID["dev-eu"], Info: h.info(byID["dev-eu"])}, "apply")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken []string
+	for _, c := range drift.WorksLive.Checks {
+		for _, hop := range c.Failed() {
+			broken = append(broken, hop.From+" -> "+hop.To+": "+hop.Problem)
+		}
+	}
+	if want := "app_asg -> db (dev-eu, eu-central-1) :5432: network ACL " + aclID + " denies egress tcp 5432 (rule 50)"; len(broken) != 1 || broken[0] != want {
+		t.Errorf("live re-check with the ACL entry: %q, want [%q]", broken, want)
+	}
+	if drift.Works.Failed() != 0 {
+		t.Errorf("the blueprint's own checks fail %d: the blueprint did not change", drift.Works.Failed())
+	}
+	if _, err := ec.DeleteNetworkAclEntry(ctx, &ec2.DeleteNetworkAclEntryInput{NetworkAclId: aws.String(aclID), RuleNumber: aws.Int32(50), Egress: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
 	}
 
 	changed := shippedStack(t, "dev-eu", [2]string{"log_retention_days: 30", "log_retention_days: 60"})

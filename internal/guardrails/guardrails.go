@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"portal/internal/analysis"
 	"portal/internal/regions"
 )
 
@@ -63,7 +64,10 @@ type Rule struct {
 	// StacksOnly rules are not evaluated for environment layers (which hold
 	// no database or alarms).
 	StacksOnly bool
-	check      func(c *checker)
+	// ProdBlocking rules block in prod and warn elsewhere (the "will it
+	// work" rules: dev and test may try a broken path; prod may not).
+	ProdBlocking bool
+	check        func(c *checker)
 }
 
 // Exception is an accepted, owned and time-limited deviation from a rule for
@@ -174,13 +178,23 @@ func Evaluate(stack Stack, exceptions []Exception, now time.Time) Report {
 			Message: fmt.Sprintf("unknown jurisdiction %q: no rules can be checked", stack.JurisdictionID())})
 		return rep
 	}
+	var works *analysis.Report
 	for _, rule := range Rules() {
 		if rule.ProdOnly && stack.EnvironmentName() != "prod" || rule.StacksOnly && layer {
 			continue
 		}
-		c := &checker{s: stack, j: j, prod: stack.EnvironmentName() == "prod", layer: layer}
+		c := &checker{s: stack, j: j, prod: stack.EnvironmentName() == "prod", layer: layer, works: func() analysis.Report {
+			if works == nil {
+				r := Works(stack)
+				works = &r
+			}
+			return *works
+		}}
 		rule.check(c)
 		base := Result{RuleID: rule.ID, Title: rule.Title, Severity: rule.Severity, Explanation: rule.Explanation, Citation: rule.Citation(j.ID)}
+		if rule.ProdBlocking && !c.prod {
+			base.Severity = Warning
+		}
 		if len(c.findings) == 0 {
 			r := base
 			r.Status = Pass
@@ -214,6 +228,48 @@ type checker struct {
 	prod     bool
 	layer    bool
 	findings []finding
+	// works returns the "will it work" analysis of the stack's
+	// environment, computed once per evaluation.
+	works func() analysis.Report
+}
+
+// InEnvironment is implemented by stacks that know the other stacks of
+// their environment (*blueprints.Stack, once linked): the "will it work"
+// rules follow paths across them.
+type InEnvironment interface {
+	EnvironmentStacks() []Stack
+}
+
+// Works analyses whether the stack's environment works on AWS (package
+// analysis), with every stack of it the stack knows, or the stack alone.
+func Works(stack Stack) analysis.Report {
+	if c, ok := stack.(interface {
+		EnvironmentCache(key string, compute func() any) any
+	}); ok {
+		return c.EnvironmentCache("works", func() any { return analyzeEnvironment(stack) }).(analysis.Report)
+	}
+	return analyzeEnvironment(stack)
+}
+
+func analyzeEnvironment(stack Stack) analysis.Report {
+	env := []analysis.Stack{stack}
+	if e, ok := stack.(InEnvironment); ok {
+		env = env[:0]
+		for _, s := range e.EnvironmentStacks() {
+			env = append(env, s)
+		}
+	}
+	return analysis.Analyze(stack.EnvironmentName(), env)
+}
+
+// worksRule turns the analysis's failed hops of rule into findings of the
+// stack.
+func worksRule(rule string) func(c *checker) {
+	return func(c *checker) {
+		for _, f := range c.works().Findings(rule, c.s.StackID()) {
+			c.findings = append(c.findings, finding{f.Resource, f.Path, f.Message})
+		}
+	}
 }
 
 // LayerID is the pseudo-jurisdiction of environment layers: they serve all

@@ -114,6 +114,12 @@ func compliantLayer(env string) *fakeStack {
 	return f
 }
 
+// works reports whether r is one of the "will it work" rules: the small
+// fixtures here hold only what the compliance rules read, not whole
+// environments; those rules are tested on the shipped estate and its
+// mutations (shipped_test.go, package analysis).
+func works(r Result) bool { return strings.HasPrefix(r.RuleID, "works-") }
+
 func failures(rep Report, rule string) []Result {
 	var out []Result
 	for _, r := range rep.Results {
@@ -134,14 +140,14 @@ func TestCompliantStacksPassEveryRule(t *testing.T) {
 	for _, env := range []string{"dev", "test", "prod"} {
 		rep := Evaluate(compliantLayer(env), nil, now)
 		for _, r := range rep.Results {
-			if r.Status != Pass {
+			if r.Status != Pass && !works(r) {
 				t.Errorf("%s-global: %s", env, r)
 			}
 		}
 		for _, j := range []string{"us", "eu", "apac"} {
 			rep := Evaluate(compliant(env, j), nil, now)
 			for _, r := range rep.Results {
-				if r.Status != Pass {
+				if r.Status != Pass && !works(r) {
 					t.Errorf("%s-%s: %s", env, j, r)
 				}
 			}
@@ -224,7 +230,7 @@ func TestRules(t *testing.T) {
 			tt.mutate(f)
 			rep := Evaluate(f, nil, now)
 			for _, r := range rep.Results {
-				if r.Status == Fail && r.RuleID != tt.rule {
+				if r.Status == Fail && r.RuleID != tt.rule && !works(r) {
 					t.Errorf("unexpected failure: %s", r)
 				}
 			}
@@ -298,7 +304,7 @@ func TestExceptions(t *testing.T) {
 			if len(got) != 1 || got[0] != tt.want {
 				t.Errorf("status = %v, want [%s]", got, tt.want)
 			}
-			if tt.want == Excepted && !rep.OK() {
+			if tt.want == Excepted && len(slices.DeleteFunc(rep.Blocking(), works)) > 0 {
 				t.Errorf("OK() = false with the only failure excepted")
 			}
 		})

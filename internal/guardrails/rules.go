@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"portal/internal/analysis"
 	"portal/internal/regions"
 )
 
@@ -173,6 +174,30 @@ func Rules() []Rule {
 			Explanation: `No policy statement may Allow Action "*" (or "*:*") on Resource "*": grant the actions a role needs on the resources it uses.`,
 			Citations:   map[string]string{"us": "45 CFR 164.312(a)(1)", "eu": "GDPR Art. 32", "apac": "PDPA s24"},
 			check:       checkIAM,
+		},
+		{
+			ID: analysis.RuleNetwork, Severity: Blocking, ProdBlocking: true, Title: "Will it work: every network path goes through",
+			Explanation: "Followed from the route tables, security groups, network ACLs and VPC endpoints of the blueprint: the internet reaches CloudFront and the load balancer, the load balancer the app, the app its database and every AWS API its role may call, and Route 53's health checkers the load balancer. A path AWS would drop leaves patients without the service (blocking in prod, a warning in dev and test).",
+			Citations:   map[string]string{"us": "45 CFR 164.308(a)(7)(i)", "eu": "GDPR Art. 32(1)(b)", "apac": "PDPA s24"},
+			check:       worksRule(analysis.RuleNetwork),
+		},
+		{
+			ID: analysis.RuleKeys, Severity: Blocking, ProdBlocking: true, Title: "Will it work: every user of a key is allowed by its key policy",
+			Explanation: "Each AWS service or role that uses a customer-managed key (CloudFront for the assets, the Auto Scaling service-linked role for volumes, CloudTrail, CloudWatch Logs, CloudWatch alarms publishing to encrypted topics, S3 replication, the app's role) is allowed by the key's policy with the conditions AWS sends, and what AWS checks at creation is created after the policy.",
+			Citations:   map[string]string{"us": "45 CFR 164.312(a)(2)(iv)", "eu": "GDPR Art. 32(1)(a)", "apac": "PDPA s24"},
+			check:       worksRule(analysis.RuleKeys),
+		},
+		{
+			ID: analysis.RuleTLS, Severity: Blocking, ProdBlocking: true, Title: "Will it work: certificates cover every hostname, zones are delegated",
+			Explanation: "Every certificate covers each hostname that reaches its listener or distribution (CloudFront's origin name included, or CloudFront answers 502), is validated in a zone holding its names, and that zone is delegated from its parent domain (or ACM never issues it).",
+			Citations:   map[string]string{"us": "45 CFR 164.312(e)(1)", "eu": "GDPR Art. 32(1)(a)", "apac": "PDPA s24"},
+			check:       worksRule(analysis.RuleTLS),
+		},
+		{
+			ID: analysis.RuleRouting, Severity: Blocking, ProdBlocking: true, Title: "Will it work: every jurisdiction served, failover inside it",
+			Explanation: "Geolocation sends each jurisdiction's patients to their jurisdiction, with a default; each jurisdiction fails over from its home region to its standby (or, allowed one region, to a maintenance page); no failure of any region sends a jurisdiction's patients to a region it does not allow.",
+			Citations:   map[string]string{"us": "45 CFR 164.308(a)(7)(ii)(B)", "eu": "GDPR Art. 32(1)(c); Art. 44", "apac": "PDPA s24; s26"},
+			check:       worksRule(analysis.RuleRouting),
 		},
 	}
 }

@@ -310,6 +310,11 @@ func Check(files []File) *Checked {
 			}
 		}
 	}
+	linked := make([]*blueprints.Stack, 0, len(c.Stacks))
+	for _, st := range c.Stacks {
+		linked = append(linked, st)
+	}
+	blueprints.Link(linked)
 	c.Diagnostics = dedupe(c.Diagnostics)
 	if c.Valid() {
 		c.ID = set.Version()

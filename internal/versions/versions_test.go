@@ -305,6 +305,12 @@ func TestBlockingGuardrailRefusesSave(t *testing.T) {
 			fmt.Sprintf("stacks/prod-eu.yaml:%d", shippedLine(t, prodEU, "backup_retention_days:"))},
 		{"documents replicated to the US", versions.ArchitecturePath, movedReplica[0], movedReplica[1], "data-residency", "GDPR Art. 44",
 			fmt.Sprintf("architecture.yaml:%d", shippedLine(t, versions.ArchitecturePath, "name: ${param.name_prefix}-documents-replica")-1)},
+		// The app's egress to the database removed: the path to the
+		// database is broken (a "will it work" rule, blocking in prod),
+		// pointed at the group that should open it.
+		{"database egress removed", versions.ArchitecturePath, "      - {protocol: tcp, from_port: 5432, to_port: 5432, source: \"${ref.db_sg.id}\", description: the database}\n", "",
+			"works-network", "GDPR Art. 32(1)(b)",
+			fmt.Sprintf("architecture.yaml:%d", shippedLine(t, versions.ArchitecturePath, "  app_egress_sg:")+5)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -320,6 +326,9 @@ func TestBlockingGuardrailRefusesSave(t *testing.T) {
 				t.Fatalf("no %s finding for prod-eu among %v", tt.rule, rej.Blocking)
 			}
 			b := rej.Blocking[i]
+			if tt.rule == "works-network" && !strings.Contains(b.Message, "app_asg -> db (prod-eu, eu-central-1) :5432 fails") {
+				t.Errorf("finding %q does not name the broken hop", b.Message)
+			}
 			if b.Citation != tt.citation || b.Explanation == "" {
 				t.Errorf("finding: got citation %q, want %q with an explanation", b.Citation, tt.citation)
 			}

@@ -209,6 +209,7 @@ func serviceOf(typ string) string {
 func planView(p *engine.Plan, people *actors) templates.PlanView {
 	v := templates.PlanView{ID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.Stack.Version, BlueprintVersion: p.BlueprintVersion, Hash: p.Hash,
 		CreatedBy: people.view(p.CreatedBy), CreatedAt: p.CreatedAt, Took: p.Took.Round(1e6).String(), Calls: p.Calls, Blocking: p.Blocking(), HasChanges: p.HasChanges()}
+	v.Works, v.WorksLive = worksView(p, p.Works), worksView(p, p.WorksLive)
 	counts := p.Counts()
 	for _, a := range []engine.Action{engine.Create, engine.Update, engine.Replace, engine.Delete, engine.NoOp, engine.Read} {
 		if counts[a] > 0 {

@@ -159,6 +159,9 @@ type PlanView struct {
 	// ApplyBlocked says why the apply button is withheld.
 	ApplyBlocked string
 	Lock         LockView
+	// Works and WorksLive answer "will it work?" (nil for plans made
+	// before the checks, and for destroys).
+	Works, WorksLive *WorksView
 }
 
 // ActionCount is how many changes an action has.
