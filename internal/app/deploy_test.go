@@ -174,7 +174,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	clk := &wallClock{}
 	pw, secret := staffUser(t, a, clk, "cora@example.com", "Cora Compliance", staff.Compliance)
 	bctx := peertest.Chromium(t)
-	bctx, cancel := context.WithTimeout(bctx, time.Minute)
+	bctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
 	if err := chromedp.Do(bctx, signInSteps(t, a.URL(), "cora@example.com", pw, secret, clk),
@@ -183,6 +183,41 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 		t.Fatalf("open the plan: %v", err)
 	}
 	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan.png"))
+	// Will it work: every check passes from the blueprints; the live
+	// re-check waits until the stack exists.
+	if sum, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=works-summary]`)); err != nil || !strings.Contains(sum, "passes") || !strings.Contains(sum, "checks pass") {
+		t.Errorf("the plan's will-it-work summary: %q, %v; want every check passing", sum, err)
+	}
+	if note, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=works-live-note]`)); err != nil || !strings.Contains(note, "once it exists") {
+		t.Errorf("the live re-check before the first apply: %q, %v", note, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/plans/"+itoa(again.ID)), chromedp.WaitVisible(`[data-testid=works-live-summary]`),
+		chromedp.ScrollIntoView(`[data-testid=works]`)); err != nil {
+		t.Fatalf("open the plan after the apply: %v", err)
+	}
+	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan-works.png"))
+	for _, id := range []string{"works-summary", "works-live-summary"} {
+		if sum, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=`+id+`]`)); err != nil || !strings.Contains(sum, "checks pass") {
+			t.Errorf("after the apply, %s: %q, %v; want every check passing", id, sum, err)
+		}
+	}
+
+	// The routing explorer: a patient in Germany with Frankfurt's health
+	// check failing is answered from Ireland; Singapore down shows the
+	// maintenance page.
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/routing?env=dev&country=DE&down=dev-eu:health"), chromedp.WaitVisible(`[data-testid=routing-answer]`)); err != nil {
+		t.Fatalf("open the routing explorer: %v", err)
+	}
+	peertest.Screenshot(t, bctx, filepath.Join(shots, "routing-explorer.png"))
+	if ans, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=routing-answer]`)); err != nil || !strings.Contains(ans, "eu-west-1") {
+		t.Errorf("German patient, Frankfurt down: %q, %v; want eu-west-1", ans, err)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/routing?env=dev&country=SG&down=dev-apac:health"), chromedp.WaitVisible(`[data-testid=routing-answer]`)); err != nil {
+		t.Fatalf("open the routing explorer for Singapore: %v", err)
+	}
+	if ans, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=routing-answer]`)); err != nil || !strings.Contains(ans, "maintenance page") {
+		t.Errorf("Singapore down: %q, %v; want the maintenance page", ans, err)
+	}
 	if n, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=service-S3]`)); err != nil || !strings.Contains(n, "documents_bucket") {
 		t.Errorf("the plan page's S3 group: %q, %v; want the documents bucket", n, err)
 	}

@@ -27,6 +27,7 @@ var navAreas = []templates.NavItem{
 	{Key: "blueprints", Label: "Blueprints", Href: "/blueprints"},
 	{Key: "runs", Label: "Runs", Href: "/runs"},
 	{Key: "promotions", Label: "Promotions", Href: "/promotions"},
+	{Key: "routing", Label: "Routing", Href: "/routing"},
 	{Key: "inventory", Label: "Inventory", Href: "/inventory"},
 	{Key: "activity", Label: "Activity", Href: "/activity"},
 	{Key: "billing", Label: "Billing", Href: "/billing"},

@@ -140,6 +140,7 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/promotions", s.promotionCreate, deployers)
 	s.handle(get, "/promotions/:id", s.promotionShow, estate)
 	s.handle(get, "/promotions/:id/progress", s.promotionProgress, estate)
+	s.handle(get, "/routing", s.routingExplorer, estate)
 	s.handle(get, "/rollouts", s.rollOutsList, estate)
 	s.handle(post, "/rollouts", s.rollOutCreate, deployers)
 	s.handle(get, "/rollouts/:id", s.rollOutShow, estate)

@@ -197,6 +197,7 @@ var wantAccess = map[string]access{
 	"POST /promotions":             deployers,
 	"GET /promotions/:id":          estate,
 	"GET /promotions/:id/progress": estate,
+	"GET /routing":                 estate,
 	"GET /rollouts":                estate,
 	"POST /rollouts":               deployers,
 	"GET /rollouts/:id":            estate,
