@@ -44,7 +44,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &promoClock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := &walkClock{}
 	runCtx, stop := context.WithCancel(context.Background())
 	a, err := app.New(runCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Now: clk.Now, HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1}})
 	if err != nil {
@@ -198,7 +198,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 
 	// An hour later the job ends it; read-only stays.
 	clk.mu.Lock()
-	clk.t = clk.t.Add(61 * time.Minute)
+	clk.offset += 61 * time.Minute
 	clk.mu.Unlock()
 	if _, err := a.Jobs.RunOnce(context.Background(), "access.expire"); err != nil {
 		t.Fatal(err)

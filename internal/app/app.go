@@ -75,6 +75,9 @@ type Credentials struct {
 type Options struct {
 	Now        func() time.Time
 	HashParams *staff.HashParams
+	// Sandbox is set by the local sandbox: its alert inbox and mail
+	// server, which get pages and links of their own.
+	Sandbox *web.Sandbox
 }
 
 // New opens the database, builds the services and the HTTP server, creates

@@ -105,7 +105,7 @@ func stackIDs() []string {
 
 // webDeps is what the HTTP layer gets.
 func (a *App) webDeps(opts Options) web.Deps {
-	d := web.Deps{DB: a.DB, Staff: a.Staff, Audit: a.Audit, Logger: a.log, Now: opts.Now, Stacks: stackIDs()}
+	d := web.Deps{DB: a.DB, Staff: a.Staff, Audit: a.Audit, Logger: a.log, Now: opts.Now, Stacks: stackIDs(), Sandbox: opts.Sandbox}
 	d.Activity = a.Activity
 	d.Inventory = inventory.New(a.DB, a.Audit, a.log, opts.Now, nil)
 	if a.Estate != nil {

@@ -1,96 +1,32 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/chromedp/chromedp"
-	"github.com/pquerna/otp/totp"
 
 	"portal/internal/app"
-	"portal/internal/apperr"
 	"portal/internal/audit"
-	"portal/internal/blueprints"
-	"portal/internal/engine"
-	"portal/internal/guardrails"
 	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/staff"
-	"portal/internal/verify"
+	"portal/internal/versions"
+	"portal/internal/web"
 )
-
-// promoClock is a clock the test moves forward, so each two-factor code
-// is from a fresh time step.
-type promoClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *promoClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *promoClock) code(t *testing.T, secret string) string {
-	t.Helper()
-	c.mu.Lock()
-	c.t = c.t.Add(30 * time.Second)
-	now := c.t
-	c.mu.Unlock()
-	code, err := totp.GenerateCode(secret, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code
-}
-
-// keyBlueprints serves blueprint version "v1": one KMS key per stack (the
-// drivers of the full architecture are exercised by their own tests).
-type keyBlueprints struct{ accounts map[string]string }
-
-func (b keyBlueprints) Resolve(ctx context.Context, version, stack string) (*blueprints.Stack, string, error) {
-	if version == "" {
-		version = "v1"
-	}
-	if version != "v1" {
-		return nil, "", apperr.New(apperr.NotFound, "no blueprint version %q", version)
-	}
-	env, j, _ := strings.Cut(stack, "-")
-	jur, _ := regions.JurisdictionByID(j)
-	return &blueprints.Stack{ID: stack, Environment: env, Jurisdiction: j, Region: jur.HomeRegion, Version: "v1-" + stack,
-		Resources: []blueprints.Resource{{ID: "documents_key", Type: "kms_key", Region: jur.HomeRegion, Fields: map[string]any{
-			"data_class": "documents", "rotation": true, "alias": "alias/" + stack + "-" + b.accounts[env] + "-documents"}}}}, version, nil
-}
-
-func (b keyBlueprints) Exceptions(ctx context.Context, stack string) ([]guardrails.Exception, error) {
-	var out []guardrails.Exception
-	for _, r := range []string{"cloudtrail-integrity", "prod-alarms"} {
-		out = append(out, guardrails.Exception{RuleID: r, Stack: stack, Owner: "ops@example.com", Reason: "browser test stack", Expires: time.Now().Add(time.Hour)})
-	}
-	return out, nil
-}
-
-// emulatorVerifier answers like verification against moto: every step
-// passes except Textract text detection, which the emulator cannot serve.
-type emulatorVerifier struct{}
-
-func (emulatorVerifier) VerifyStack(ctx context.Context, info engine.StackInfo, res []engine.StateResource) verify.Result {
-	r := verify.Result{State: verify.Incomplete}
-	for _, n := range verify.StepNames() {
-		s := verify.Step{Name: n, Title: verify.Title(n), State: verify.Passed, Detail: "ok", Took: 12 * time.Millisecond}
-		if n == verify.StepTextract {
-			s.State, s.Detail = verify.Unsupported, "Textract text detection is not supported by this endpoint (the local emulator cannot serve GetDocumentTextDetection); the medicines step uses the sample's known medicine names instead"
-		}
-		r.Steps = append(r.Steps, s)
-	}
-	return r
-}
 
 // codeClock gives two-factor codes from the clock the portal under test
 // reads, each from a fresh time step.
@@ -122,15 +58,44 @@ func staffUser(t *testing.T, a *app.App, clk codeClock, email, name string, role
 	return password, e.Secret
 }
 
-// TestPromotionInBrowser is the issue's "done when": deploy a version to
-// dev in all three jurisdictions, promote it to test, request prod, approve
-// it as a second person, watch verification, change a key behind the
-// portal's back and see drift flagged and reconciled.
+// inboxPages shows the test binary's alert inbox on the portal's sandbox
+// inbox page, as the sandbox does.
+type inboxPages struct{ in *peers.AlertInbox }
+
+func (i inboxPages) Since() time.Time { return i.in.Since() }
+
+func (i inboxPages) Deliveries() []web.InboxDelivery {
+	var out []web.InboxDelivery
+	for _, d := range i.in.Deliveries() {
+		out = append(out, web.InboxDelivery{ID: d.ID, At: d.At, URL: d.URL, Type: d.Type, TopicARN: d.TopicARN, MessageID: d.MessageID, Subject: d.Subject, Message: d.Message})
+	}
+	return out
+}
+
+// TestPromotionInBrowser is the promotion issue's "done when", tried as a
+// new user would in the sandbox, against the shipped blueprints and the
+// real verifier: promote the EU stacks dev -> test -> prod in the browser,
+// each verification passing for real (the upload over TLS against the
+// TLS-only bucket policy, Textract named as the one unsupported step, the
+// medicines table written, the doctors' alert in the sandbox inbox); the
+// second approver acts from the approvals inbox after an e-mail; a direct
+// plan of prod with an unpromoted version is refused in the page and the
+// API; an emergency change goes through only with an admin's and a
+// compliance officer's approval and stays flagged on the Overview; drift is
+// found and cleared by a reconcile.
 func TestPromotionInBrowser(t *testing.T) {
-	m := peertest.MotoForTest(t)
+	// The shipped stacks' bucket names are fixed and global in moto: a moto
+	// of the test's own.
+	m := peertest.IsolatedMotoForTest(t)
 	peertest.SetAWSEnv(t, m)
+	mail := peertest.MailpitForTest(t)
+	caFile := filepath.Join(t.TempDir(), "sandbox-ca.pem")
+	if err := os.WriteFile(caFile, peertest.CAForTest(t).CertPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	accounts := map[string]string{}
-	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-verify-accept-unsupported", "-drift-interval", "0"}
+	args := []string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir(), "-verify-accept-unsupported", "-drift-interval", "0",
+		"-smtp-addr", mail.SMTPAddr(), "-smtp-from", "Portal <portal@portal.local>", "-smtp-ca-file", caFile}
 	for _, env := range regions.EnvironmentNames() {
 		accounts[env] = peertest.AccountForTest(t)
 		args = append(args, "-"+env+"-account-id", accounts[env], "-"+env+"-role-arn", peers.RoleARN(accounts[env], peertest.TestRole))
@@ -139,15 +104,16 @@ func TestPromotionInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &promoClock{t: time.Now().UTC().Truncate(time.Second)}
+	cfg.SandboxNotice = "Sandbox: AWS is moto on this machine."
+	clk := &walkClock{}
 	runCtx, stop := context.WithCancel(context.Background())
-	a, err := app.New(runCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Now: clk.Now, HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	inbox := peertest.AlertInboxForTest(t)
+	a, err := app.New(runCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{Now: clk.Now, HashParams: &staff.HashParams{Memory: 64, Time: 1, Threads: 1},
+		Sandbox: &web.Sandbox{Inbox: inboxPages{inbox}, MailURL: mail.URL()}})
 	if err != nil {
 		stop()
 		t.Fatal(err)
 	}
-	a.Estate.Workflows.Blueprints = keyBlueprints{accounts: accounts}
-	a.Estate.Workflows.Verifier = emulatorVerifier{}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
 	t.Cleanup(func() {
@@ -157,11 +123,16 @@ func TestPromotionInBrowser(t *testing.T) {
 		}
 		a.Close()
 	})
-	opsPass, opsSecret := staffUser(t, a, clk, "olga.ops@example.com", "Olga Ops", staff.Ops)
-	adminPass, adminSecret := staffUser(t, a, clk, "ada.admin@example.com", "Ada Admin", staff.Admin)
+	bg := context.Background()
+	// Addresses of the test's own, so the shared mail server's messages
+	// of other tests do not count.
+	olga, ada, clara := "olga.ops@promotion.example", "ada.admin@promotion.example", "clara.compliance@promotion.example"
+	opsPass, opsSecret := staffUser(t, a, clk, olga, "Olga Ops", staff.Ops)
+	adminPass, adminSecret := staffUser(t, a, clk, ada, "Ada Admin", staff.Admin)
+	compPass, compSecret := staffUser(t, a, clk, clara, "Clara Compliance", staff.Compliance)
 
 	ctx := peertest.Chromium(t)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
 	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "promo-"+name+".png")) }
@@ -176,15 +147,16 @@ func TestPromotionInBrowser(t *testing.T) {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(sel))
 		if err != nil {
+			shot("failed")
 			t.Fatalf("read %s: %v", sel, err)
 		}
 		return strings.TrimSpace(s)
 	}
-	// waitText waits until the element's text contains want (htmx updates
-	// the promotion page every 2 s).
-	waitText := func(sel, want string) {
+	// waitText waits until the element's text contains want (the
+	// promotion page refreshes itself every 2 s while work goes on).
+	waitText := func(sel, want string, within time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(within)
 		for {
 			s, err := chromedp.Run(ctx, chromedp.Text(sel, chromedp.AtLeast(0)))
 			if err == nil && strings.Contains(s, want) {
@@ -194,163 +166,259 @@ func TestPromotionInBrowser(t *testing.T) {
 				shot("timeout")
 				t.Fatalf("%s: got %q, want it to contain %q", sel, s, want)
 			}
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	signIn := func(email, password, secret string) {
 		t.Helper()
-		do("sign in "+email, chromedp.Navigate(a.URL()+"/login"), chromedp.WaitVisible(`[data-testid=login-form]`),
-			chromedp.SendKeys(`#f-email`, email), chromedp.SendKeys(`#f-password`, password),
-			chromedp.Click(`[data-testid=login-submit]`), chromedp.WaitVisible(`[data-testid=totp-form]`))
-		do("two-factor "+email, chromedp.SendKeys(`#f-code`, clk.code(t, secret)), chromedp.Click(`[data-testid=totp-submit]`),
-			chromedp.WaitVisible(`[data-testid=nav-promotions]`))
+		do("sign in "+email, signInSteps(t, a.URL(), email, password, secret, clk), chromedp.WaitVisible(`[data-testid=who]`))
 	}
-	promote := func(env string, js ...string) {
+	signOut := func() {
+		t.Helper()
+		do("sign out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`[data-testid=login-form]`))
+	}
+	promote := func(env string) {
 		t.Helper()
 		do("open promotions", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promote-form]`),
 			chromedp.SetValue(`#f-environment`, env))
 		for _, j := range []string{"us", "eu", "apac"} {
-			want := false
-			for _, x := range js {
-				want = want || x == j
-			}
 			is, err := chromedp.Run(ctx, chromedp.JavascriptAttribute[bool](`[data-testid=juris-`+j+`]`, "checked"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if is != want {
+			if is != (j == "eu") {
 				do("toggle "+j, chromedp.Click(`[data-testid=juris-`+j+`]`))
 			}
 		}
 		do("promote to "+env, chromedp.Click(`[data-testid=promote-submit]`))
 	}
+	// checkVerification opens the verification of stack from its promotion
+	// page and checks every step's outcome against the real verifier.
+	checkVerification := func(stack, name string) {
+		t.Helper()
+		do("open the verification of "+stack, chromedp.Click(`[data-testid=verify-`+stack+`]`), chromedp.WaitVisible(`[data-testid=verification-steps]`))
+		shot(name)
+		want := map[string]string{"upload": "passed", "textract": "unsupported", "medicines": "not run", "medicines_table": "passed",
+			"doctor_alert": "passed", "targets": "passed", "health_check": "passed", "cleanup": "passed"}
+		for step, state := range want {
+			if got := text(`[data-testid=step-state-` + step + `]`); got != state {
+				t.Errorf("%s verification, step %s: got %q (%s), want %s", stack, step, got, text(`[data-testid=step-detail-`+step+`]`), state)
+			}
+		}
+		if got := text(`[data-testid=step-detail-upload]`); !strings.Contains(got, "medportal-"+stack+"-documents") {
+			t.Errorf("%s upload: got %q, want the sample in the documents bucket", stack, got)
+		}
+		if got := text(`[data-testid=step-detail-medicines]`); strings.Contains(got, "Amoxicillin") {
+			t.Errorf("%s medicines step names medicines Textract never read: %q", stack, got)
+		}
+		do("back", chromedp.NavigateBack(), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	}
 
-	signIn("olga.ops@example.com", opsPass, opsSecret)
-	do("promotions page", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promote-form]`))
-	shot("01-promotions-empty")
-
-	// Test before dev is refused with the reason.
-	promote("test", "us")
+	// Olga promotes the EU stacks, dev first.
+	signIn(olga, opsPass, opsSecret)
+	promote("test")
 	do("refusal", chromedp.WaitVisible(`[data-testid=promote-error]`))
-	shot("02-refused")
-	if got := text(`[data-testid=promote-error]`); !strings.Contains(got, "has not been applied successfully in dev-us") {
-		t.Errorf("refusal: got %q, want the reason naming dev-us", got)
+	if got := text(`[data-testid=promote-error]`); !strings.Contains(got, "test-eu: version") || !strings.Contains(got, "has not been applied successfully in dev-eu") {
+		t.Errorf("promote to test before dev: got %q, want refused naming dev-eu", got)
 	}
-
-	// Dev, all three jurisdictions: three runs shown together, verified.
-	promote("dev", "us", "eu", "apac")
-	do("promotion page", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
-	for _, s := range []string{"dev-us", "dev-eu", "dev-apac"} {
-		waitText(`[data-testid=verify-`+s+`]`, "incomplete")
-	}
-	shot("03-dev-promoted")
+	promote("dev")
+	do("dev promotion", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	waitText(`[data-testid=verify-dev-eu]`, "incomplete", 5*time.Minute)
+	shot("01-dev-promoted")
 	if got := text(`[data-testid=run-dev-eu]`); got != "succeeded" {
-		t.Errorf("dev-eu run: got %q, want succeeded", got)
+		t.Fatalf("dev-eu run: got %q, want succeeded", got)
+	}
+	checkVerification("dev-eu", "02-dev-verification")
+
+	// The doctors' alert reached the doctors' receiver: the sandbox inbox.
+	do("sandbox inbox", chromedp.Click(`[data-testid=sandbox-inbox]`), chromedp.WaitVisible(`[data-testid=inbox]`))
+	shot("03-sandbox-inbox")
+	if got := text(`[data-testid=inbox]`); !strings.Contains(got, "https://alerts.eu.dev.medportal.example/doctor") || !strings.Contains(got, "Portal verification (test, ignore)") {
+		t.Errorf("sandbox inbox: got %q, want the verification alert delivered to the doctors' receiver", got)
 	}
 
-	// The verification says honestly that Textract is not served here.
-	do("open a verification", chromedp.Click(`[data-testid=verify-dev-us]`), chromedp.WaitVisible(`[data-testid=verification-steps]`))
-	shot("04-verification")
-	if got := text(`[data-testid=verification-steps]`); !strings.Contains(got, "not supported by this endpoint") {
-		t.Errorf("verification steps: got %q, want the Textract step marked unsupported", got)
-	}
+	promote("test")
+	do("test promotion", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	waitText(`[data-testid=verify-test-eu]`, "incomplete", 5*time.Minute)
+	shot("04-test-promoted")
+	checkVerification("test-eu", "05-test-verification")
 
-	promote("test", "us", "eu", "apac")
-	do("test promotion page", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
-	for _, s := range []string{"test-us", "test-eu", "test-apac"} {
-		waitText(`[data-testid=verify-`+s+`]`, "incomplete")
-	}
-	shot("05-test-promoted")
-
-	// Prod waits for approval; the author cannot approve.
-	promote("prod", "eu")
-	do("prod promotion page", chromedp.WaitVisible(`[data-testid=approval-prod-eu]`))
+	// Prod waits for approval; the approver is told by e-mail.
+	promote("prod")
+	do("prod promotion", chromedp.WaitVisible(`[data-testid=approval-prod-eu]`))
 	shot("06-prod-waiting")
 	if got := text(`[data-testid=approval-prod-eu]`); got != "needed" {
 		t.Errorf("prod-eu approval: got %q, want needed", got)
 	}
-	do("stacks grid", chromedp.Navigate(a.URL()+"/stacks"), chromedp.WaitVisible(`[data-testid=version-travel]`))
-	shot("06b-grid-waiting")
-	if got := text(`[data-testid=cell-prod-eu] [data-testid=cell-waiting]`); !strings.Contains(got, "awaiting approval") {
-		t.Errorf("grid prod-eu waiting: got %q, want v1 awaiting approval", got)
-	}
-	if got := text(`[data-testid=travel-v1]`); !strings.Contains(got, "in force") || !strings.Contains(got, "waiting") {
-		t.Errorf("travel of v1: got %q, want in force below and waiting in prod-eu", got)
-	}
-	do("back to the promotion", chromedp.NavigateBack(), chromedp.WaitVisible(`[data-testid=approval-prod-eu]`))
-	do("open the prod plan", chromedp.Click(`[data-testid=promotion-prod-eu] a[href^="/plans/"]`), chromedp.WaitVisible(`[data-testid=approval-panel]`))
-	shot("07-plan-author")
-	if got := text(`[data-testid=decide-note]`); !strings.Contains(got, "someone else must approve") {
-		t.Errorf("author's decide note: got %q", got)
-	}
-	if got := text(`[data-testid=apply-blocked]`); !strings.Contains(got, "withheld until the plan is approved") {
-		t.Errorf("apply panel for the author: got %q, want apply withheld", got)
-	}
-	planURL, err := chromedp.Run(ctx, chromedp.Location())
+	mctx, mcancel := context.WithTimeout(bg, 30*time.Second)
+	defer mcancel()
+	msg, err := mail.WaitFor(mctx, "to:"+ada+` subject:"Approval needed: apply prod-eu"`)
 	if err != nil {
 		t.Fatal(err)
 	}
+	planLink := regexp.MustCompile(`http://127\.0\.0\.1:\d+/plans/(\d+)`).FindStringSubmatch(msg.Text)
+	if planLink == nil || !strings.Contains(msg.Text, a.URL()+"/approvals") {
+		t.Fatalf("approval e-mail to Ada: %q, want links to the plan and the approvals inbox", msg.Text)
+	}
+	prodPlan := planLink[1]
+	if msgs, _ := mail.Search(bg, "to:"+olga+` subject:"Approval needed"`); len(msgs) != 0 {
+		t.Errorf("the plan's author was asked to approve her own plan: %d e-mails", len(msgs))
+	}
 
-	// A second person approves; rejecting without a reason is refused.
-	do("sign out", chromedp.Click(`form[action="/logout"] button`), chromedp.WaitVisible(`[data-testid=login-form]`))
-	signIn("ada.admin@example.com", adminPass, adminSecret)
-	do("approvals", chromedp.Navigate(a.URL()+"/approvals"), chromedp.WaitVisible(`[data-testid=approvals]`))
-	shot("08-approvals")
-	do("open the plan", chromedp.Navigate(planURL), chromedp.WaitVisible(`[data-testid=decide-form]`))
-	if got := text(`[data-testid=lower-verifications]`); !strings.Contains(got, "test-eu") || !strings.Contains(got, "dev-eu") {
-		t.Errorf("lower verifications: got %q, want test-eu and dev-eu", got)
+	// A second version that has not gone the road: planning prod with it
+	// is refused in the page and through the API.
+	latest, err := a.Versions.Latest(bg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	do("reject without a reason", chromedp.Click(`[data-testid=reject]`), chromedp.WaitVisible(`[data-testid=error-reason]`))
-	shot("09-reject-needs-reason")
-	do("approve", chromedp.Click(`[data-testid=approve]`), chromedp.WaitVisible(`[data-testid=flash]`))
-	shot("10-approved")
-	if got := text(`[data-testid=approval-state]`); got != "approved" {
-		t.Errorf("approval state: got %q, want approved", got)
+	prodFile, err := a.Versions.File(bg, latest.ID, versions.StackPath("prod-eu"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	do("apply", chromedp.Click(`[data-testid=apply-submit]`), chromedp.WaitVisible(`[data-testid=run-progress]`))
-	waitText(`[data-testid=run-state]`, "succeeded")
-	shot("11-prod-run")
+	changed := bytes.Replace(prodFile.Content, []byte("    max: 9\n"), []byte("    max: 12\n"), 1)
+	if bytes.Equal(changed, prodFile.Content) {
+		t.Fatal("the prod-eu parameters have no 'max: 9' to change")
+	}
+	v2, _, err := a.Versions.Save(bg, audit.Entry{Actor: "user:1 test"}, versions.Draft{Message: "prod-eu scales to 12", Files: []versions.File{{Path: prodFile.Path, Content: changed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("plan prod directly", chromedp.Navigate(a.URL()+"/runs"), chromedp.WaitVisible(`[data-testid=plan-form]`),
+		chromedp.SetValue(`#f-stack`, "prod-eu"), chromedp.SendKeys(`#f-version`, v2.ID), chromedp.Click(`[data-testid=plan-submit]`),
+		chromedp.WaitVisible(`[data-testid=plan-error]`))
+	shot("07-direct-plan-refused")
+	if got := text(`[data-testid=plan-error]`); !strings.Contains(got, "prod-eu: version "+v2.ID[:12]+" has not been applied successfully in test-eu") {
+		t.Errorf("direct plan of prod-eu with v2: got %q, want refused naming test-eu", got)
+	}
+	u, err := a.Staff.GetByEmail(bg, olga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.Staff.CreateToken(bg, audit.Entry{Actor: "test"}, u.ID, staff.NewToken{Name: "release pipeline", Scopes: []string{"runs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"stack": "prod-eu", "version": v2.ID})
+	req, _ := http.NewRequest(http.MethodPost, a.URL()+"/api/v1/plans", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusConflict || !strings.Contains(string(raw), "has not been applied successfully in test-eu") {
+		t.Errorf("POST /api/v1/plans prod-eu v2: got %d %s, want 409 naming test-eu", res.StatusCode, raw)
+	}
+	signOut()
 
-	// Someone turns off key rotation in dev-eu by hand.
-	res, err := a.Estate.Engine.Resources(context.Background(), "dev-eu")
-	if err != nil || len(res) != 1 {
-		t.Fatalf("dev-eu resources: got %+v, %v, want the key", res, err)
+	// Ada approves from her inbox, as the e-mail asked, and applies.
+	signIn(ada, adminPass, adminSecret)
+	if got := text(`[data-testid=nav-count-approvals]`); !strings.HasPrefix(got, "1") {
+		t.Errorf("approvals count in the navigation: got %q, want 1", got)
 	}
-	kc := kms.NewFromConfig(peers.AssumeAccount(context.Background(), m.AWSConfig("eu-central-1"), accounts["dev"], peertest.TestRole))
-	if _, err := kc.DisableKeyRotation(context.Background(), &kms.DisableKeyRotationInput{KeyId: aws.String(res[0].PhysicalID)}); err != nil {
+	do("approvals inbox", chromedp.Click(`[data-testid=nav-approvals]`), chromedp.WaitVisible(`[data-testid=inbox-plan-`+prodPlan+`]`))
+	shot("08-inbox")
+	if got := text(`[data-testid=inbox-plan-` + prodPlan + `]`); !strings.Contains(got, "test-eu") || !strings.Contains(got, "dev-eu") {
+		t.Errorf("inbox card: got %q, want the verifications in test-eu and dev-eu", got)
+	}
+	do("approve from the inbox", chromedp.Click(`[data-testid=inbox-approve-`+prodPlan+`]`), chromedp.WaitVisible(`[data-testid=flash]`))
+	shot("09-approved")
+	if got := text(`[data-testid=flash]`); !strings.Contains(got, "You approved plan #"+prodPlan) {
+		t.Errorf("flash after approving: got %q", got)
+	}
+	do("open the plan", chromedp.Navigate(a.URL()+"/plans/"+prodPlan), chromedp.WaitVisible(`[data-testid=apply-submit]`),
+		chromedp.Click(`[data-testid=apply-submit]`), chromedp.WaitVisible(`[data-testid=run-progress]`))
+	waitText(`[data-testid=run-state]`, "succeeded", 5*time.Minute)
+	shot("10-prod-run")
+	signOut()
+
+	// Prod is verified like the rest.
+	signIn(olga, opsPass, opsSecret)
+	do("promotions list", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promotions]`),
+		chromedp.Click(`[data-testid=promotions] tbody tr:first-child a`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	waitText(`[data-testid=verify-prod-eu]`, "incomplete", 3*time.Minute)
+	checkVerification("prod-eu", "11-prod-verification")
+
+	// An emergency change of prod with v2: a named reason, and it waits
+	// for an admin and a compliance officer.
+	reason := "INC-2041: EU patients time out at peak; prod-eu must scale to 12 before test can take v2"
+	do("plan an emergency change", chromedp.Navigate(a.URL()+"/runs"), chromedp.WaitVisible(`[data-testid=plan-form]`),
+		chromedp.SetValue(`#f-stack`, "prod-eu"), chromedp.SendKeys(`#f-version`, v2.ID), chromedp.Click(`[data-testid=emergency] summary`),
+		chromedp.SendKeys(`#f-emergency_reason`, reason), chromedp.Click(`[data-testid=plan-submit]`), chromedp.WaitVisible(`[data-testid=plan-emergency]`))
+	shot("12-emergency-plan")
+	emergencyURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	emergencyPlan := emergencyURL[strings.LastIndex(emergencyURL, "/")+1:]
+	if got := text(`[data-testid=approval-panel]`); !strings.Contains(got, "admin") || !strings.Contains(got, "compliance") {
+		t.Errorf("emergency approval panel: got %q, want an admin and a compliance officer", got)
+	}
+	ectx, ecancel := context.WithTimeout(bg, 30*time.Second)
+	defer ecancel()
+	for _, to := range []string{ada, clara} {
+		if _, err := mail.WaitFor(ectx, "to:"+to+` subject:"Emergency change needs approval: prod-eu"`); err != nil {
+			t.Errorf("emergency e-mail to %s: %v", to, err)
+		}
+	}
+	signOut()
+	for _, who := range []struct{ email, pass, secret string }{{ada, adminPass, adminSecret}, {clara, compPass, compSecret}} {
+		signIn(who.email, who.pass, who.secret)
+		do("inbox of "+who.email, chromedp.Navigate(a.URL()+"/approvals"), chromedp.WaitVisible(`[data-testid=inbox-plan-`+emergencyPlan+`]`),
+			chromedp.Click(`[data-testid=inbox-approve-`+emergencyPlan+`]`), chromedp.WaitVisible(`[data-testid=flash]`))
+		if got := text(`[data-testid=flash]`); !strings.Contains(got, "You approved plan #"+emergencyPlan) {
+			t.Errorf("%s approving the emergency change: got %q", who.email, got)
+		}
+		signOut()
+	}
+	signIn(olga, opsPass, opsSecret)
+	do("apply the emergency change", chromedp.Navigate(emergencyURL), chromedp.WaitVisible(`[data-testid=apply-submit]`),
+		chromedp.Click(`[data-testid=apply-submit]`), chromedp.WaitVisible(`[data-testid=run-progress]`))
+	waitText(`[data-testid=run-state]`, "succeeded", 5*time.Minute)
+	do("overview", chromedp.Navigate(a.URL()+"/"), chromedp.WaitVisible(`[data-testid=emergency-prod-eu]`))
+	shot("13-overview-emergency")
+	if got := text(`[data-testid=emergency-prod-eu]`); !strings.Contains(got, "in force") || !strings.Contains(got, "INC-2041") || !strings.Contains(got, "test-eu") {
+		t.Errorf("overview flag: got %q, want the emergency in force, its reason and the missing test-eu", got)
+	}
+
+	// Someone turns off key rotation in dev-eu by hand: drift, then a
+	// reconcile clears it without another check.
+	res0, err := a.Estate.Engine.Resources(bg, "dev-eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keyID string
+	for _, r := range res0 {
+		if r.ID == "documents_key" {
+			keyID = r.PhysicalID
+		}
+	}
+	kc := kms.NewFromConfig(peers.AssumeAccount(bg, m.AWSConfig("eu-central-1"), accounts["dev"], peertest.TestRole))
+	if _, err := kc.DisableKeyRotation(bg, &kms.DisableKeyRotationInput{KeyId: aws.String(keyID)}); err != nil {
 		t.Fatal(err)
 	}
 	do("drift page", chromedp.Navigate(a.URL()+"/drift"), chromedp.WaitVisible(`[data-testid=drift-check-now]`),
 		chromedp.Click(`[data-testid=drift-check-now]`), chromedp.WaitVisible(`[data-testid=drift]`))
-	shot("12-drift")
-	// The drift list refreshes itself while checks run: wait for the rows.
-	waitText(`[data-testid=drift-dev-eu]`, "drifted")
-	waitText(`[data-testid=drift-dev-us]`, "clean")
-	do("drift details", chromedp.Click(`[data-testid=drift-dev-eu] a[href^="/drift/"]`), chromedp.WaitVisible(`[data-testid=drifted-documents_key]`))
-	shot("13-drift-detail")
-	if got := text(`[data-testid=drifted-documents_key]`); !strings.Contains(got, "rotation") {
-		t.Errorf("drifted fields: got %q, want rotation", got)
+	waitText(`[data-testid=drift-dev-eu]`, "drifted", time.Minute)
+	shot("14-drift")
+	do("drift details", chromedp.Click(`[data-testid=drift-dev-eu] a[href^="/drift/"]`), chromedp.WaitVisible(`[data-testid=drifted-documents_key]`),
+		chromedp.Click(`[data-testid=reconcile]`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	waitText(`[data-testid=run-dev-eu]`, "succeeded", 5*time.Minute)
+	waitText(`[data-testid=verify-dev-eu]`, "incomplete", 3*time.Minute)
+	do("drift after the reconcile", chromedp.Navigate(a.URL()+"/drift"), chromedp.WaitVisible(`[data-testid=drift]`))
+	// The reconcile's success checks the stack again (a plan of every
+	// resource: slow on a loaded machine).
+	waitText(`[data-testid=drift-dev-eu]`, "clean", 3*time.Minute)
+	shot("15-drift-cleared")
+	d, err := a.Estate.Workflows.LatestDrift(bg, "dev-eu")
+	if err != nil || d.RequestedBy != "system" {
+		t.Errorf("the check that cleared the drift: got %+v, %v, want the check after the reconcile", d, err)
 	}
-	do("reconcile", chromedp.Click(`[data-testid=reconcile]`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
-	waitText(`[data-testid=run-dev-eu]`, "succeeded")
-	shot("14-reconciled")
-	do("check again", chromedp.Navigate(a.URL()+"/drift"), chromedp.Click(`[data-testid=drift-check-now]`), chromedp.WaitVisible(`[data-testid=drift]`))
-	waitText(`[data-testid=drift-dev-eu]`, "clean")
 	do("notifications", chromedp.Navigate(a.URL()+"/notifications"), chromedp.WaitVisible(`[data-testid=notifications]`))
-	shot("15-notifications")
-	if got := text(`[data-testid=notifications]`); !strings.Contains(got, "Approval needed") || !strings.Contains(got, "Drift in dev-eu") {
-		t.Errorf("notifications: got %q, want the approval request and the drift", got)
+	shot("16-notifications")
+	if got := text(`[data-testid=notifications]`); !strings.Contains(got, "Drift in dev-eu") || !strings.Contains(got, "Emergency change needs approval") {
+		t.Errorf("notifications: got %q, want the drift and the emergency request", got)
 	}
-	do("history", chromedp.Navigate(a.URL()+"/stacks/prod-eu/history"), chromedp.WaitVisible(`[data-testid=history]`))
-	shot("16-history")
-	if got := text(`[data-testid=in-force]`); got != "v1" {
-		t.Errorf("prod-eu in force: got %q, want v1", got)
-	}
-	do("stacks grid at the end", chromedp.Navigate(a.URL()+"/stacks"), chromedp.WaitVisible(`[data-testid=version-travel]`))
-	shot("18-grid")
-	if got := text(`[data-testid=cell-prod-eu] [data-testid=cell-in-force]`); !strings.Contains(got, "v1") {
-		t.Errorf("grid prod-eu in force: got %q, want v1", got)
-	}
-	do("promotions list", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promotions]`))
-	shot("17-promotions")
 }

@@ -1,8 +1,9 @@
 // Package sandbox runs the portal on a local sandbox: moto stands in for
-// AWS (three accounts for dev, test and prod), stripe-mock for Stripe, the
-// project's own OpenID provider for the organization's identity provider
-// (a few sample people and groups), and all data lives under .sandbox/ in
-// the project. It is what `make run` runs.
+// AWS (three accounts for dev, test and prod) over HTTPS with the sandbox's
+// own CA, stripe-mock for Stripe, mailpit for e-mail, an alert inbox for the
+// stacks' SNS subscribers, and the project's own OpenID provider for the
+// organization's identity provider (a few sample people and groups); all data
+// lives under .sandbox/ in the project. It is what `make run` runs.
 package sandbox
 
 import (
@@ -15,15 +16,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"portal/internal/accounts"
 	"portal/internal/app"
 	"portal/internal/audit"
+	"portal/internal/notify"
 	"portal/internal/peers"
 	"portal/internal/regions"
+	"portal/internal/web"
 )
 
-// Run starts moto, stripe-mock and the identity provider on free loopback
+// Run starts moto, stripe-mock, mailpit and the identity provider on free loopback
 // ports, points the portal at them and serves until ctx ends, then stops everything it
 // started.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -87,6 +91,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "Using the AWS emulator at %s; starting stripe-mock (Stripe) on loopback…\n", awsURL)
 	}
+	// mailpit receives the portal's e-mails over SMTP with STARTTLS (the
+	// sandbox CA); its inbox is linked from every page.
+	mailLog, err := os.OpenFile(filepath.Join(*dir, "mailpit.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	defer mailLog.Close()
+	mail, err := peers.StartMailpit(ctx, peers.MailpitOptions{Log: mailLog, Database: filepath.Join(*dir, "mailpit.db"), CA: ca})
+	if err != nil {
+		return err
+	}
+	defer mail.Stop()
 	stripe, err := peers.StartStripeMock(ctx, peers.StripeMockOptions{Log: stripeLog})
 	if err != nil {
 		return err
@@ -140,6 +156,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// incomplete (shown as such), and the sandbox lets them prove a version
 	// so promotion can be tried end to end. Real AWS keeps this off.
 	cfg.Promotion.AcceptUnsupported = true
+	cfg.Promotion.Mail = notify.SMTPConfig{Addr: mail.SMTPAddr(), From: "Portal sandbox <portal@portal.local>", RootCAs: ca.Pool()}
 	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
 	cfg.Billing.Sandbox = stripeDataNotice
 	log := app.NewLogger(cfg)
@@ -148,10 +165,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	a, err := app.New(ctx, cfg, log, app.Options{})
+	opts := app.Options{Sandbox: &web.Sandbox{Inbox: alertInbox{inbox}, MailURL: mail.URL()}}
+	a, err := app.New(ctx, cfg, log, opts)
 	if errors.Is(err, app.ErrAddrInUse) && *addr == "127.0.0.1:8080" {
 		cfg.Addr = "127.0.0.1:0"
-		a, err = app.New(ctx, cfg, log, app.Options{})
+		a, err = app.New(ctx, cfg, log, opts)
 	}
 	if err != nil {
 		return err
@@ -174,13 +192,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if rp, err := a.Staff.Passkeys(); err == nil {
 		fmt.Fprintf(stdout, "To use passkeys, open it at %s (browsers do not accept an IP address for passkeys).\n", rp.Origin)
 	}
+	fmt.Fprintf(stdout, "E-mails the portal sends arrive at %s; alerts the stacks' SNS topics send, on the portal's Sandbox inbox (%s/sandbox/inbox).\n",
+		mail.URL(), a.URL())
 	if a.FirstAdmin != nil {
 		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
 	} else {
 		fmt.Fprintf(stdout, "An administrator already exists in %s; sign in with your own password (or delete the folder to start afresh).\n", *dir)
 	}
 	err = a.Run(ctx)
-	fmt.Fprintln(stdout, "Stopping the portal, moto, stripe-mock and the identity provider.")
+	fmt.Fprintln(stdout, "Stopping the portal, moto, stripe-mock, mailpit and the identity provider.")
 	return err
 }
 
@@ -217,4 +237,18 @@ func ensureAnchorBucket(ctx context.Context, a app.AnchorConfig, stdout io.Write
 	}
 	fmt.Fprintf(stdout, "  audit account %s: the audit chain is anchored in s3://%s (Object Lock, compliance mode)\n", a.AccountID, a.Bucket)
 	return nil
+}
+
+// alertInbox shows the peers' alert inbox to the portal's pages.
+type alertInbox struct{ in *peers.AlertInbox }
+
+func (a alertInbox) Since() time.Time { return a.in.Since() }
+
+func (a alertInbox) Deliveries() []web.InboxDelivery {
+	var out []web.InboxDelivery
+	for _, d := range a.in.Deliveries() {
+		out = append(out, web.InboxDelivery{ID: d.ID, At: d.At, URL: d.URL, Type: d.Type, TopicARN: d.TopicARN, MessageID: d.MessageID,
+			Subject: d.Subject, Message: d.Message})
+	}
+	return out
 }

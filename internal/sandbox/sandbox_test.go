@@ -62,6 +62,16 @@ func TestSandbox(t *testing.T) {
 		m = running.FindStringSubmatch(out.String())
 	}
 	portal, moto, stripe, idp := m[1], m[2], m[3], m[4]
+	mm := regexp.MustCompile(`E-mails the portal sends arrive at (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(out.String())
+	if mm == nil {
+		t.Fatalf("sandbox output does not name the mail server's inbox:\n%s", out.String())
+	}
+	mailpit := mm[1]
+	if res, err := http.Get(mailpit + "/livez"); err != nil || res.StatusCode != http.StatusOK {
+		t.Errorf("mail inbox %s: %v %v, want it answering", mailpit, res, err)
+	} else {
+		res.Body.Close()
+	}
 
 	text := out.String()
 	for _, want := range []string{
@@ -123,7 +133,7 @@ func TestSandbox(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("sandbox did not stop within 30s of cancel")
 	}
-	for name, u := range map[string]string{"portal": portal, "moto": moto, "stripe-mock": stripe, "identity provider": idp} {
+	for name, u := range map[string]string{"portal": portal, "moto": moto, "stripe-mock": stripe, "identity provider": idp, "mailpit": mailpit} {
 		hostport := strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 		if c, err := net.DialTimeout("tcp", hostport, time.Second); err == nil {
 			c.Close()

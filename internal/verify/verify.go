@@ -7,8 +7,11 @@
 // health check, and removes what it wrote.
 //
 // Each step reports passed, failed (with a precise message), unsupported
-// (the endpoint cannot serve the call, as the local emulator cannot serve
-// Textract text detection: shown honestly, never as passed) or skipped.
+// or not run (an earlier step's outcome left it nothing to do: never shown
+// as passed). Only the steps on the allow-list (MayBeUnsupported: Textract
+// text detection, which the local emulator cannot serve) may be
+// unsupported; any other call the endpoint cannot serve or answers with
+// something unreadable fails the step.
 package verify
 
 import (
@@ -41,9 +44,10 @@ const (
 	Passed      = "passed"
 	Failed      = "failed"
 	Unsupported = "unsupported"
-	Skipped     = "skipped"
+	// NotRun is a step an earlier step's outcome left nothing to do.
+	NotRun = "not run"
 	// Incomplete is a result with no failure but a step that could not be
-	// carried out (unsupported or skipped).
+	// carried out (unsupported, or not run because of one that was).
 	Incomplete = "incomplete"
 )
 
@@ -52,6 +56,7 @@ const (
 	StepUpload      = "upload"
 	StepTextract    = "textract"
 	StepMedicines   = "medicines"
+	StepTable       = "medicines_table"
 	StepDoctorAlert = "doctor_alert"
 	StepTargets     = "targets"
 	StepHealthCheck = "health_check"
@@ -65,7 +70,15 @@ type Step struct {
 	State  string        `json:"state"`
 	Detail string        `json:"detail"`
 	Took   time.Duration `json:"took"`
+	// After names the step whose outcome left this one not run.
+	After string `json:"after,omitempty"`
 }
+
+// MayBeUnsupported is the allow-list of steps an endpoint may be unable to
+// serve without failing the verification: only Textract text detection,
+// which the local emulator cannot serve (its answer does not parse). Every
+// other step the endpoint cannot serve fails.
+var MayBeUnsupported = map[string]bool{StepTextract: true}
 
 // Result is a whole verification.
 type Result struct {
@@ -83,7 +96,7 @@ func (r Result) Summary() string {
 		}
 	}
 	for _, s := range r.Steps {
-		if s.State == Unsupported || s.State == Skipped {
+		if s.State == Unsupported || s.State == NotRun {
 			return s.Title + ": " + s.Detail
 		}
 	}
@@ -94,24 +107,53 @@ func (r Result) Summary() string {
 }
 
 // OnlyUnsupported reports whether r failed nothing and every step it could
-// not carry out was unsupported by the endpoint.
+// not carry out is on the allow-list (MayBeUnsupported), or was not run
+// because of one that is.
 func (r Result) OnlyUnsupported() bool {
 	if r.State != Incomplete {
 		return false
 	}
+	allowed := map[string]bool{}
 	for _, s := range r.Steps {
-		if s.State == Failed {
+		switch {
+		case s.State == Failed:
+			return false
+		case s.State == Unsupported && !MayBeUnsupported[s.Name]:
+			return false
+		case s.State == Unsupported:
+			allowed[s.Name] = true
+		}
+	}
+	for _, s := range r.Steps {
+		if s.State == NotRun && !allowed[s.After] {
 			return false
 		}
 	}
 	return true
 }
 
+// finish sets r's state from its steps: failed if any step failed, or was
+// unsupported without being on the allow-list; incomplete if a step was
+// unsupported (allowed) or not run; passed otherwise.
+func (r *Result) finish() {
+	r.State = Passed
+	for _, s := range r.Steps {
+		if s.State == Failed || (s.State == Unsupported && !MayBeUnsupported[s.Name]) {
+			r.State = Failed
+			return
+		}
+		if s.State == Unsupported || s.State == NotRun {
+			r.State = Incomplete
+		}
+	}
+}
+
 // Titles of the steps, as shown to people.
 var titles = map[string]string{
 	StepUpload:      "Upload the sample prescription to the documents bucket with its KMS key",
 	StepTextract:    "Extract its text with Textract",
-	StepMedicines:   "Store the medicine names in the medicines table",
+	StepMedicines:   "Store the medicine names Textract found in the medicines table",
+	StepTable:       "The medicines table takes a row and gives it back",
 	StepDoctorAlert: "Publish an alert to the doctors' topic",
 	StepTargets:     "Load balancer targets are healthy",
 	StepHealthCheck: "Route 53 health check passes",
@@ -120,7 +162,7 @@ var titles = map[string]string{
 
 // StepNames lists the steps in order.
 func StepNames() []string {
-	return []string{StepUpload, StepTextract, StepMedicines, StepDoctorAlert, StepTargets, StepHealthCheck, StepCleanup}
+	return []string{StepUpload, StepTextract, StepMedicines, StepTable, StepDoctorAlert, StepTargets, StepHealthCheck, StepCleanup}
 }
 
 // Title returns the title of step name.
@@ -303,6 +345,9 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 	add := func(name string, start time.Time, state, detail string) {
 		res.Steps = append(res.Steps, Step{Name: name, Title: titles[name], State: state, Detail: detail, Took: now().Sub(start)})
 	}
+	notRun := func(name, after, detail string) {
+		res.Steps = append(res.Steps, Step{Name: name, Title: titles[name], State: NotRun, Detail: detail, After: after})
+	}
 	docID := fmt.Sprintf("portal-verification-%s-%d", t.Stack, now().UnixNano())
 	key := "portal-verification/" + docID + "/" + v.Sample.File
 
@@ -319,8 +364,6 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		out, err := c.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(t.DocumentsBucket), Key: aws.String(key), Body: strings.NewReader(string(v.Sample.Body)),
 			ContentType: aws.String(v.Sample.ContentType), ServerSideEncryption: s3types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String(t.DocumentsKeyARN)})
 		switch {
-		case err != nil && unsupported(err):
-			add(StepUpload, start, Unsupported, "S3 PutObject is not supported by this endpoint")
 		case err != nil:
 			add(StepUpload, start, Failed, fmt.Sprintf("could not upload to bucket %s: %s", t.DocumentsBucket, explain(err)))
 		case out.ServerSideEncryption != s3types.ServerSideEncryptionAwsKms:
@@ -332,17 +375,19 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		}
 	}
 
-	// 2. Textract.
+	// 2. Textract: the one step the allow-list lets an endpoint not serve.
 	start = now()
 	var found []string
-	textractOK := false
+	textract := Failed
 	if !uploaded {
-		add(StepTextract, start, Skipped, "nothing was uploaded to read")
+		notRun(StepTextract, StepUpload, "nothing was uploaded to read")
+		textract = NotRun
 	} else {
 		lines, err := v.detect(ctx, c.Textract, t.DocumentsBucket, key)
 		switch {
-		case err != nil && unsupported(err):
-			add(StepTextract, start, Unsupported, "Textract text detection is not supported by this endpoint (the local emulator cannot serve GetDocumentTextDetection); the medicines step uses the sample's known medicine names instead")
+		case err != nil && unsupported(err) && MayBeUnsupported[StepTextract]:
+			textract = Unsupported
+			add(StepTextract, start, Unsupported, "Textract text detection is not supported by this endpoint (the local emulator cannot serve GetDocumentTextDetection: "+explain(err)+")")
 		case err != nil:
 			add(StepTextract, start, Failed, "text detection failed: "+explain(err))
 		default:
@@ -350,53 +395,76 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 			if len(found) == 0 {
 				add(StepTextract, start, Failed, fmt.Sprintf("Textract read %d lines but no medicine names (want %s)", len(lines), strings.Join(v.Sample.Medicines, ", ")))
 			} else {
-				textractOK = true
+				textract = Passed
 				add(StepTextract, start, Passed, fmt.Sprintf("%d lines read; medicines found: %s", len(lines), strings.Join(found, ", ")))
 			}
 		}
 	}
 
-	// 3. Medicines table.
+	// 3. The medicines Textract found, stored.
 	start = now()
-	names := found
-	fallback := false
-	if !textractOK {
-		names, fallback = v.Sample.Medicines, true
+	item := func(medicine string) map[string]ddbtypes.AttributeValue {
+		return map[string]ddbtypes.AttributeValue{"document_id": &ddbtypes.AttributeValueMemberS{Value: docID}, "medicine": &ddbtypes.AttributeValueMemberS{Value: medicine}}
+	}
+	// writeBack writes a row and reads it back; it returns the problem, if
+	// any, and whether the row was written.
+	writeBack := func(medicine string) (string, bool) {
+		if _, err := c.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.MedicinesTable), Item: item(medicine)}); err != nil {
+			return tableProblem(t.MedicinesTable, "write", err), false
+		}
+		got, err := c.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.MedicinesTable), ConsistentRead: aws.Bool(true), Key: item(medicine)})
+		if err != nil {
+			return tableProblem(t.MedicinesTable, "read back", err), true
+		}
+		if len(got.Item) == 0 {
+			return fmt.Sprintf("%s was written to table %s but reading it back found nothing", medicine, t.MedicinesTable), true
+		}
+		return "", true
 	}
 	var written []string
-	if t.MedicinesTable == "" {
+	switch {
+	case textract == Unsupported:
+		notRun(StepMedicines, StepTextract, "Textract did not read the document, so no medicine names were found to store")
+	case textract != Passed:
+		notRun(StepMedicines, StepTextract, "Textract found no medicine names to store")
+	case t.MedicinesTable == "":
 		add(StepMedicines, start, Failed, "the stack has no medicines table recorded: deploy the stack first")
-	} else {
+	default:
 		var problem string
-		for _, m := range names {
-			item := map[string]ddbtypes.AttributeValue{"document_id": &ddbtypes.AttributeValueMemberS{Value: docID}, "medicine": &ddbtypes.AttributeValueMemberS{Value: m}}
-			if _, err := c.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(t.MedicinesTable), Item: item}); err != nil {
-				problem = tableProblem(t.MedicinesTable, "write", err)
-				break
+		for _, m := range found {
+			p, ok := writeBack(m)
+			if ok {
+				written = append(written, m)
 			}
-			written = append(written, m)
-			got, err := c.DynamoDB.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.MedicinesTable), ConsistentRead: aws.Bool(true),
-				Key: map[string]ddbtypes.AttributeValue{"document_id": &ddbtypes.AttributeValueMemberS{Value: docID}, "medicine": &ddbtypes.AttributeValueMemberS{Value: m}}})
-			if err != nil {
-				problem = tableProblem(t.MedicinesTable, "read back", err)
-				break
-			}
-			if len(got.Item) == 0 {
-				problem = fmt.Sprintf("medicine %s was written to table %s but reading it back found nothing", m, t.MedicinesTable)
+			if problem = p; problem != "" {
 				break
 			}
 		}
-		switch {
-		case problem != "":
+		if problem != "" {
 			add(StepMedicines, start, Failed, problem)
-		case fallback:
-			add(StepMedicines, start, Passed, fmt.Sprintf("stored and read back %s in table %s (the sample's known names, as Textract could not read them)", strings.Join(names, ", "), t.MedicinesTable))
-		default:
-			add(StepMedicines, start, Passed, fmt.Sprintf("stored and read back %s in table %s", strings.Join(names, ", "), t.MedicinesTable))
+		} else {
+			add(StepMedicines, start, Passed, fmt.Sprintf("stored and read back %s in table %s", strings.Join(found, ", "), t.MedicinesTable))
 		}
 	}
 
-	// 4. Doctors' alert.
+	// 4. The medicines table itself takes a row, whatever Textract did.
+	start = now()
+	probe := "portal-verification-row"
+	if t.MedicinesTable == "" {
+		add(StepTable, start, Failed, "the stack has no medicines table recorded: deploy the stack first")
+	} else {
+		p, ok := writeBack(probe)
+		if ok {
+			written = append(written, probe)
+		}
+		if p != "" {
+			add(StepTable, start, Failed, p)
+		} else {
+			add(StepTable, start, Passed, fmt.Sprintf("wrote the row (document_id %s, medicine %s) to table %s with its key and read it back", docID, probe, t.MedicinesTable))
+		}
+	}
+
+	// 5. Doctors' alert.
 	start = now()
 	if t.DoctorTopicARN == "" {
 		add(StepDoctorAlert, start, Failed, "the stack has no doctors' alert topic recorded: deploy the stack first")
@@ -404,17 +472,14 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		out, err := c.SNS.Publish(ctx, &sns.PublishInput{TopicArn: aws.String(t.DoctorTopicARN), Subject: aws.String("Portal verification (test, ignore)"),
 			Message:           aws.String("Post-deploy verification of " + t.Stack + ": a test alert carrying no patient data. Ignore it."),
 			MessageAttributes: map[string]snstypes.MessageAttributeValue{"portal-verification": {DataType: aws.String("String"), StringValue: aws.String("true")}}})
-		switch {
-		case err != nil && unsupported(err):
-			add(StepDoctorAlert, start, Unsupported, "SNS Publish is not supported by this endpoint")
-		case err != nil:
+		if err != nil {
 			add(StepDoctorAlert, start, Failed, fmt.Sprintf("could not publish to %s: %s", t.DoctorTopicARN, explain(err)))
-		default:
+		} else {
 			add(StepDoctorAlert, start, Passed, "published message "+aws.ToString(out.MessageId)+" to "+t.DoctorTopicARN)
 		}
 	}
 
-	// 5. Targets.
+	// 6. Targets.
 	start = now()
 	if t.TargetGroupARN == "" {
 		add(StepTargets, start, Failed, "the stack has no target group recorded: deploy the stack first")
@@ -423,7 +488,7 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		add(StepTargets, start, state, detail)
 	}
 
-	// 6. Route 53 health check.
+	// 7. Route 53 health check.
 	start = now()
 	if t.HealthCheckID == "" {
 		add(StepHealthCheck, start, Failed, "the stack has no Route 53 health check recorded: deploy the stack first")
@@ -432,7 +497,7 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		add(StepHealthCheck, start, state, detail)
 	}
 
-	// 7. Cleanup.
+	// 8. Cleanup.
 	start = now()
 	var problems []string
 	var cleaned []string
@@ -450,13 +515,12 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 		}
 	}
 	for _, m := range written {
-		if _, err := c.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(t.MedicinesTable),
-			Key: map[string]ddbtypes.AttributeValue{"document_id": &ddbtypes.AttributeValueMemberS{Value: docID}, "medicine": &ddbtypes.AttributeValueMemberS{Value: m}}}); err != nil {
-			problems = append(problems, fmt.Sprintf("medicine %s in %s: %s", m, t.MedicinesTable, explain(err)))
+		if _, err := c.DynamoDB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(t.MedicinesTable), Key: item(m)}); err != nil {
+			problems = append(problems, fmt.Sprintf("row %s in %s: %s", m, t.MedicinesTable, explain(err)))
 		}
 	}
 	if len(written) > 0 && len(problems) == 0 {
-		cleaned = append(cleaned, fmt.Sprintf("%d medicine item(s)", len(written)))
+		cleaned = append(cleaned, fmt.Sprintf("%d row(s) of the medicines table", len(written)))
 	}
 	switch {
 	case len(problems) > 0:
@@ -466,17 +530,7 @@ func (v *Verifier) Run(ctx context.Context, c Clients, t Targets) Result {
 	default:
 		add(StepCleanup, start, Passed, "removed "+strings.Join(cleaned, " and "))
 	}
-
-	res.State = Passed
-	for _, s := range res.Steps {
-		if s.State == Failed {
-			res.State = Failed
-			break
-		}
-		if s.State == Unsupported || s.State == Skipped {
-			res.State = Incomplete
-		}
-	}
+	res.finish()
 	return res
 }
 
@@ -549,9 +603,6 @@ func tokenFor(key string) string {
 func targetsHealth(ctx context.Context, elb ELBAPI, tg string) (string, string) {
 	out, err := elb.DescribeTargetHealth(ctx, &elbv2.DescribeTargetHealthInput{TargetGroupArn: aws.String(tg)})
 	if err != nil {
-		if unsupported(err) {
-			return Unsupported, "DescribeTargetHealth is not supported by this endpoint"
-		}
 		return Failed, fmt.Sprintf("could not read the health of target group %s: %s", tg, explain(err))
 	}
 	if len(out.TargetHealthDescriptions) == 0 {
@@ -584,9 +635,6 @@ func targetsHealth(ctx context.Context, elb ELBAPI, tg string) (string, string) 
 func healthCheck(ctx context.Context, r53 Route53API, id string) (string, string) {
 	out, err := r53.GetHealthCheckStatus(ctx, &route53.GetHealthCheckStatusInput{HealthCheckId: aws.String(id)})
 	if err != nil {
-		if unsupported(err) {
-			return Unsupported, "GetHealthCheckStatus is not supported by this endpoint"
-		}
 		return Failed, fmt.Sprintf("could not read health check %s: %s", id, explain(err))
 	}
 	if len(out.HealthCheckObservations) == 0 {

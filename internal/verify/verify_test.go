@@ -2,6 +2,7 @@ package verify_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/textract"
 	txtypes "github.com/aws/aws-sdk-go-v2/service/textract/types"
+	"github.com/aws/smithy-go"
 
+	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 	"portal/internal/verify"
 )
@@ -96,6 +99,14 @@ func newStack(t *testing.T) stack {
 		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
 		t.Fatal(err)
 	}
+	// The documents bucket of the blueprints is TLS-only: moto (patched)
+	// judges the policy as AWS does, and verification reaches it over
+	// HTTPS.
+	arn := "arn:aws:s3:::" + bucket
+	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport",` +
+		`"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["` + arn + `","` + arn + `/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	table := name + "-medicines"
 	if _, err := dynamodb.NewFromConfig(cfg).CreateTable(ctx, &dynamodb.CreateTableInput{TableName: aws.String(table), BillingMode: ddbtypes.BillingModePayPerRequest,
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("document_id"), AttributeType: ddbtypes.ScalarAttributeTypeS}, {AttributeName: aws.String("medicine"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
@@ -104,6 +115,12 @@ func newStack(t *testing.T) stack {
 	}
 	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name + "-doctor-alerts")})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The doctors' receiver, as the blueprints subscribe it: moto
+	// delivers to the alert inbox over TLS.
+	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("https"),
+		Endpoint: aws.String("https://alerts.eu.dev.medportal.example/doctor")}); err != nil {
 		t.Fatal(err)
 	}
 	ec2c := ec2.NewFromConfig(cfg)
@@ -186,6 +203,15 @@ func TestHealthyStackPasses(t *testing.T) {
 	if !strings.Contains(textractDetail, "Amoxicillin, Ibuprofen, Omeprazole") {
 		t.Errorf("textract step: got %q, want the three sample medicines", textractDetail)
 	}
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := peertest.AlertInboxForTest(t).Wait(wctx, func(d peers.Delivery) bool { return d.TopicARN == st.targets.DoctorTopicARN })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.URL != "https://alerts.eu.dev.medportal.example/doctor" || d.Subject != "Portal verification (test, ignore)" {
+		t.Errorf("doctor alert delivery: got %+v, want the verification alert at the doctors' receiver", d)
+	}
 	// Cleanup removed every version of the sample and the medicine items.
 	ctx := context.Background()
 	s3c := s3.NewFromConfig(st.cfg, func(o *s3.Options) { o.UsePathStyle = true })
@@ -217,7 +243,7 @@ func TestDeletedMedicinesTableFails(t *testing.T) {
 	if r.State != verify.Failed {
 		t.Fatalf("got %s, want failed", r.State)
 	}
-	want := "Store the medicine names in the medicines table: the medicines table " + st.targets.MedicinesTable + " does not exist"
+	want := "Store the medicine names Textract found in the medicines table: the medicines table " + st.targets.MedicinesTable + " does not exist"
 	if got := r.Summary(); !strings.HasPrefix(got, want) {
 		t.Errorf("summary: got %q, want it to start with %q", got, want)
 	}
@@ -227,20 +253,56 @@ func TestDeletedMedicinesTableFails(t *testing.T) {
 }
 
 // Against the emulator itself, Textract text detection cannot be served:
-// the step says so, it does not pass, and the rest still runs.
+// the step says so, the step storing what it found is not run (never
+// shown as passed), the table still takes a row, and the rest runs.
 func TestTextractUnsupportedByEmulatorIsShownHonestly(t *testing.T) {
 	st := newStack(t)
 	v := newVerifier(t)
 	r := v.Run(context.Background(), verify.NewClients(st.cfg), st.targets)
-	got := states(r)
-	if got[verify.StepTextract] != verify.Unsupported {
-		t.Fatalf("textract step: got %s, want unsupported", got[verify.StepTextract])
-	}
-	if got[verify.StepMedicines] != verify.Passed {
-		t.Errorf("medicines step: got %s, want passed with the sample's names", got[verify.StepMedicines])
+	want := map[string]string{verify.StepUpload: verify.Passed, verify.StepTextract: verify.Unsupported, verify.StepMedicines: verify.NotRun,
+		verify.StepTable: verify.Passed, verify.StepDoctorAlert: verify.Passed, verify.StepTargets: verify.Passed, verify.StepHealthCheck: verify.Passed,
+		verify.StepCleanup: verify.Passed}
+	for _, s := range r.Steps {
+		if s.State != want[s.Name] {
+			t.Errorf("step %s: got %s (%s), want %s", s.Name, s.State, s.Detail, want[s.Name])
+		}
+		if s.Name == verify.StepMedicines && (s.After != verify.StepTextract || strings.Contains(s.Detail, "Amoxicillin")) {
+			t.Errorf("medicines step: got %+v, want not run after Textract, naming no medicine", s)
+		}
 	}
 	if r.State != verify.Incomplete || !r.OnlyUnsupported() {
-		t.Errorf("result: got %s (only unsupported %v), want incomplete with only unsupported gaps", r.State, r.OnlyUnsupported())
+		t.Errorf("result: got %s (only unsupported %v), want incomplete with only allowed gaps", r.State, r.OnlyUnsupported())
+	}
+}
+
+// brokenRoute53 answers like an endpoint that cannot serve the call: a
+// response the SDK cannot parse.
+type brokenRoute53 struct{}
+
+func (brokenRoute53) GetHealthCheckStatus(ctx context.Context, in *route53.GetHealthCheckStatusInput, _ ...func(*route53.Options)) (*route53.GetHealthCheckStatusOutput, error) {
+	return nil, &smithy.OperationError{ServiceID: "Route 53", OperationName: "GetHealthCheckStatus", Err: &smithy.DeserializationError{Err: errors.New("unexpected EOF")}}
+}
+
+// TestOnlyTextractMayBeUnsupported: a step off the allow-list that the
+// endpoint cannot serve fails the verification, whatever the portal is
+// told to accept.
+func TestOnlyTextractMayBeUnsupported(t *testing.T) {
+	st := newStack(t)
+	v := newVerifier(t)
+	c := verify.NewClients(st.cfg)
+	c.Route53 = brokenRoute53{}
+	r := v.Run(context.Background(), c, st.targets)
+	got := states(r)
+	if got[verify.StepHealthCheck] != verify.Failed || r.State != verify.Failed || r.OnlyUnsupported() {
+		t.Errorf("health check not served: got step %s, result %s (only unsupported %v), want failed", got[verify.StepHealthCheck], r.State, r.OnlyUnsupported())
+	}
+	if !strings.Contains(r.Summary(), "not supported by this endpoint") {
+		t.Errorf("summary: got %q, want it to say the endpoint cannot serve the call", r.Summary())
+	}
+	// A result claiming another step unsupported is not accepted either.
+	forged := verify.Result{State: verify.Incomplete, Steps: []verify.Step{{Name: verify.StepHealthCheck, State: verify.Unsupported}}}
+	if forged.OnlyUnsupported() {
+		t.Error("an unsupported health check counts as an allowed gap")
 	}
 }
 

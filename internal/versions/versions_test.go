@@ -471,3 +471,79 @@ func TestDiff(t *testing.T) {
 		})
 	}
 }
+
+// TestResidencyExceptionInProdNeedsCompliance: an exception to a residency
+// or encryption rule in prod is not in force until a compliance officer
+// other than its author approves it; elsewhere, and for other rules, it
+// takes effect when recorded.
+func TestResidencyExceptionInProdNeedsCompliance(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := f.clock.Now()
+	inForce := func(stack string) []string {
+		t.Helper()
+		exc, err := f.svc.Exceptions(ctx, stack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rules []string
+		for _, e := range exc {
+			rules = append(rules, e.RuleID)
+		}
+		return rules
+	}
+	e, err := f.svc.CreateException(ctx, ops, versions.NewException{RuleID: "data-residency", Stack: "prod-eu", Owner: "Olga Ops",
+		Reason: "A one-week copy of documents to the US for a court order", Expires: now.Add(7 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.NeedsApproval || e.State(now) != versions.ExceptionAwaiting {
+		t.Fatalf("residency exception in prod: got needs approval %v, state %s, want awaiting approval", e.NeedsApproval, e.State(now))
+	}
+	if got := inForce("prod-eu"); slices.Contains(got, "data-residency") {
+		t.Errorf("exceptions in force before approval: got %v, want no data-residency", got)
+	}
+	if list, _ := f.svc.ListExceptions(ctx, versions.ExceptionFilter{Awaiting: true}); len(list) != 1 || list[0].ID != e.ID {
+		t.Errorf("awaiting approval: got %+v, want exception %d", list, e.ID)
+	}
+	clara := audit.Entry{Actor: "user:9 clara@example.com"}
+	for _, tc := range []struct {
+		name  string
+		by    audit.Entry
+		roles []string
+		want  apperr.Kind
+	}{
+		{"ops", audit.Entry{Actor: "user:8 otto@example.com"}, []string{"ops", "admin"}, apperr.Forbidden},
+		{"its author, also compliance", ops, []string{"ops", "compliance"}, apperr.Forbidden},
+	} {
+		if _, err := f.svc.ApproveException(ctx, tc.by, tc.roles, e.ID); apperr.KindOf(err) != tc.want {
+			t.Errorf("%s approving: got %v, want %s", tc.name, err, tc.want)
+		}
+	}
+	approved, err := f.svc.ApproveException(ctx, clara, []string{"compliance"}, e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if approved.ApprovedBy != clara.Actor || approved.State(now) != versions.ExceptionActive {
+		t.Errorf("after approval: got %+v, want active, approved by %s", approved, clara.Actor)
+	}
+	if got := inForce("prod-eu"); !slices.Contains(got, "data-residency") {
+		t.Errorf("exceptions in force after approval: got %v, want data-residency", got)
+	}
+	if _, err := f.svc.ApproveException(ctx, clara, []string{"compliance"}, e.ID); apperr.KindOf(err) != apperr.Conflict {
+		t.Errorf("approving twice: got %v, want conflict", err)
+	}
+	if recs, _, err := f.audit.List(ctx, audit.Filter{Action: "guardrail.exception.approve", Limit: 5}); err != nil || len(recs) != 1 || recs[0].Actor != clara.Actor {
+		t.Errorf("audit of the approval: got %+v, %v", recs, err)
+	}
+	// Outside prod, or for another rule, it takes effect when recorded.
+	for _, n := range []versions.NewException{
+		{RuleID: "data-residency", Stack: "test-eu", Owner: "Olga Ops", Reason: "test copy", Expires: now.Add(time.Hour)},
+		{RuleID: "prod-alarms", Stack: "prod-eu", Owner: "Olga Ops", Reason: "alarms come next week", Expires: now.Add(time.Hour)},
+	} {
+		e, err := f.svc.CreateException(ctx, ops, n)
+		if err != nil || e.NeedsApproval || e.State(now) != versions.ExceptionActive {
+			t.Errorf("exception to %s in %s: got %+v, %v, want active at once", n.RuleID, n.Stack, e, err)
+		}
+	}
+}

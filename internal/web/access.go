@@ -146,14 +146,19 @@ func rolesText(rs []staff.Role) string {
 // (who am I, the OpenAPI document).
 var apiAreas = map[string]string{
 	"me": "", "openapi.json": "",
-	"staff":      "staff",
-	"audit":      "audit",
-	"stacks":     "runs",
-	"plans":      "runs",
-	"runs":       "runs",
-	"blueprints": "blueprints",
-	"inventory":  "inventory",
-	"activity":   "activity",
+	"staff":  "staff",
+	"audit":  "audit",
+	"stacks": "runs",
+	"plans":  "runs",
+	"runs":   "runs",
+	// Promotion, approvals and drift are about stacks and their runs.
+	"promotions":  "runs",
+	"approvals":   "runs",
+	"emergencies": "runs",
+	"drift":       "runs",
+	"blueprints":  "blueprints",
+	"inventory":   "inventory",
+	"activity":    "activity",
 }
 
 // apiArea is the scope area of an API route. An API route outside every

@@ -13,7 +13,8 @@ import (
 )
 
 func driftRow(d workflows.DriftCheck) templates.DriftRow {
-	return templates.DriftRow{ID: d.ID, Stack: d.Stack, Version: d.Version, State: d.State, Drifted: d.Drifted, Error: d.Error, CheckedAt: d.CheckedAt}
+	return templates.DriftRow{ID: d.ID, Stack: d.Stack, Version: d.Version, State: d.State, Drifted: d.Drifted, Error: d.Error, CheckedAt: d.CheckedAt,
+		RequestedBy: d.RequestedBy}
 }
 
 func (s *Server) driftList(c echo.Context) error {

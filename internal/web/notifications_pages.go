@@ -25,8 +25,12 @@ func (s *Server) notificationsList(c echo.Context) error {
 		return err
 	}
 	for _, n := range ns {
-		v.Rows = append(v.Rows, templates.NotificationRow{ID: n.ID, Kind: n.Kind, Stack: n.Stack, Subject: n.Subject, Message: n.Message, Link: n.Link,
-			TopicARN: n.TopicARN, PublishError: n.PublishError, Published: n.Published(), CreatedAt: n.CreatedAt})
+		row := templates.NotificationRow{ID: n.ID, Kind: n.Kind, Stack: n.Stack, Subject: n.Subject, Message: n.Message, Link: n.Link,
+			TopicARN: n.TopicARN, PublishError: n.PublishError, Published: n.Published(), CreatedAt: n.CreatedAt}
+		for _, e := range n.Emails {
+			row.Emails = append(row.Emails, templates.EmailRow{To: e.To, State: e.State, Error: e.Error})
+		}
+		v.Rows = append(v.Rows, row)
 	}
 	if more && len(ns) > 0 {
 		q := c.QueryParams()

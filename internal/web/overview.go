@@ -14,6 +14,8 @@ var areaSummaries = map[string]string{
 	"stacks":     "The nine stacks by environment and jurisdiction: version in force, last run, guardrail status.",
 	"blueprints": "Versioned descriptions of each stack, with compliance guardrails.",
 	"runs":       "Plans, applies and promotions across dev, test and prod.",
+	"promotions": "Versions on their way dev -> test -> prod, drift and post-deploy verification.",
+	"approvals":  "What waits for your decision: prod applies, destroys, emergency changes, exceptions.",
 	"inventory":  "What exists in every account and region, and whether it is ours.",
 	"activity":   "CloudTrail events, alarms and evidence for auditors.",
 	"billing":    "Stripe revenue, refunds, disputes and payout reconciliation.",
@@ -36,6 +38,19 @@ func (s *Server) overview(c echo.Context) error {
 			return err
 		}
 		v.Inventory = inv
+	}
+	if wf := s.deps.Workflows; wf != nil && wf.DB != nil && s.allowed(u, http.MethodGet, "/promotions") {
+		es, err := wf.OutstandingEmergencies(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		people := s.actors(c)
+		for _, e := range es {
+			ev := emergencyView(e.EmergencyChange, people)
+			ev.State, ev.RunID, ev.Road = e.State, e.RunID, e.Road
+			v.Emergencies = append(v.Emergencies, *ev)
+		}
+		v.Waiting = s.waitingCount(c.Request().Context(), u)
 	}
 	if s.allowed(u, http.MethodGet, "/audit") {
 		v.CanSeeAudit = true

@@ -23,9 +23,9 @@ import (
 // are treated by promotion.
 func unsupportedPolicy(wf *workflows.Service) string {
 	if wf.AcceptUnsupported {
-		return "This portal accepts a verification whose only gaps are steps the AWS endpoint cannot serve (Textract text detection on the local emulator): such a verification shows as incomplete, never as passed, but still lets the version be promoted. In production (-verify-accept-unsupported off) it blocks promotion."
+		return "This portal accepts a verification whose only gap is Textract text detection, which the local emulator cannot serve (and the step storing what it found, which then has nothing to store): such a verification shows as incomplete, never as passed, but still lets the version be promoted. Any other step the endpoint cannot serve fails the verification. In production (-verify-accept-unsupported off) an incomplete verification blocks promotion."
 	}
-	return "A verification with a step the AWS endpoint cannot serve is incomplete and does not let the version be promoted."
+	return "A verification with a step the AWS endpoint cannot serve is incomplete or failed, and does not let the version be promoted."
 }
 
 func promoteForm(env string, js []string) templates.PromoteForm {
@@ -300,7 +300,7 @@ func (s *Server) verificationShow(c echo.Context) error {
 	}
 	v := templates.VerificationView{Row: verificationRow(ver, s.actors(c)), FinishedAt: ver.FinishedAt, CanVerify: currentUser(c).Has(staff.Ops, staff.Admin)}
 	for _, st := range ver.Result.Steps {
-		v.Steps = append(v.Steps, templates.VerifyStepRow{Title: st.Title, State: st.State, Detail: st.Detail, Took: st.Took.Round(1e6).String()})
+		v.Steps = append(v.Steps, templates.VerifyStepRow{Name: st.Name, Title: st.Title, State: st.State, Detail: st.Detail, Took: st.Took.Round(1e6).String()})
 		if st.State == verify.Unsupported {
 			v.Unsupported = unsupportedPolicy(wf)
 		}

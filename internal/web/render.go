@@ -28,6 +28,7 @@ var navAreas = []templates.NavItem{
 	{Key: "runs", Label: "Runs", Href: "/runs"},
 	{Key: "promotions", Label: "Promotions", Href: "/promotions"},
 	{Key: "routing", Label: "Routing", Href: "/routing"},
+	{Key: "approvals", Label: "Approvals", Href: "/approvals"},
 	{Key: "inventory", Label: "Inventory", Href: "/inventory"},
 	{Key: "activity", Label: "Activity", Href: "/activity"},
 	{Key: "billing", Label: "Billing", Href: "/billing"},
@@ -42,6 +43,19 @@ func (s *Server) page(c echo.Context, title, active string) templates.Page {
 	if u := currentUser(c); u != nil {
 		p.User = userView(u)
 		p.Nav = s.navFor(u)
+		for i := range p.Nav {
+			if p.Nav[i].Key == "approvals" {
+				p.Nav[i].Count = s.waitingCount(c.Request().Context(), u)
+			}
+		}
+	}
+	if sb := s.deps.Sandbox; sb != nil && p.Sandbox != "" {
+		if sb.Inbox != nil {
+			p.SandboxLinks = append(p.SandboxLinks, templates.NavItem{Key: "inbox", Label: "Sandbox inbox (alerts)", Href: "/sandbox/inbox"})
+		}
+		if sb.MailURL != "" {
+			p.SandboxLinks = append(p.SandboxLinks, templates.NavItem{Key: "mail", Label: "Mail inbox (mailpit)", Href: sb.MailURL})
+		}
 	}
 	if c.Get(ctxSession) != nil {
 		ctx := c.Request().Context()

@@ -157,6 +157,8 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/stacks/:stack/history", s.stackHistory, estate)
 	s.handle(post, "/stacks/:stack/verify", s.stackVerify, deployers)
 	s.handle(get, "/verifications/:id", s.verificationShow, estate)
+	// The sandbox's alert inbox (404 outside the sandbox).
+	s.handle(get, "/sandbox/inbox", s.sandboxInbox, estate)
 
 	// Access: personal API tokens for everyone, staff for admins.
 	s.handle(get, "/access", s.accessShow, AnyStaff)
@@ -216,7 +218,19 @@ func (s *Server) registerRoutes() {
 	s.handle(post, "/api/v1/plans", s.apiPlanCreate, deployers)
 	s.handle(get, "/api/v1/plans/:id", s.apiPlanShow, estate)
 	s.handle(post, "/api/v1/plans/:id/apply", s.apiPlanApply, deployers)
+	s.handle(get, "/api/v1/plans/:id/approval", s.apiPlanApproval, estate)
+	s.handle(post, "/api/v1/plans/:id/decide", s.apiPlanDecide, estate)
 	s.handle(get, "/api/v1/runs", s.apiRunsList, estate)
+	// Promotion, approvals and drift for automation: as the pages.
+	s.handle(get, "/api/v1/promotions", s.apiPromotionsList, estate)
+	s.handle(post, "/api/v1/promotions", s.apiPromotionCreate, deployers)
+	s.handle(get, "/api/v1/promotions/:id", s.apiPromotionShow, estate)
+	s.handle(get, "/api/v1/approvals", s.apiApprovalsList, estate)
+	s.handle(get, "/api/v1/emergencies", s.apiEmergencies, estate)
+	s.handle(get, "/api/v1/drift", s.apiDriftList, estate)
+	s.handle(post, "/api/v1/drift/check", s.apiDriftCheck, deployers)
+	s.handle(get, "/api/v1/drift/:id", s.apiDriftShow, estate)
+	s.handle(post, "/api/v1/drift/:id/reconcile", s.apiDriftReconcile, deployers)
 	s.handle(get, "/api/v1/inventory", s.apiInventory, estate)
 	s.handle(get, "/api/v1/inventory/export.csv", s.inventoryExport, estate)
 	s.handle(get, "/api/v1/inventory/changes", s.apiInventoryChanges, estate)

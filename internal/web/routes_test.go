@@ -138,6 +138,17 @@ var wantAccess = map[string]access{
 	"GET /api/v1/plans/:id":                 estate,
 	"POST /api/v1/plans/:id/apply":          deployers,
 	"GET /api/v1/runs":                      estate,
+	"GET /api/v1/plans/:id/approval":        estate,
+	"POST /api/v1/plans/:id/decide":         estate,
+	"GET /api/v1/promotions":                estate,
+	"POST /api/v1/promotions":               deployers,
+	"GET /api/v1/promotions/:id":            estate,
+	"GET /api/v1/approvals":                 estate,
+	"GET /api/v1/emergencies":               estate,
+	"GET /api/v1/drift":                     estate,
+	"POST /api/v1/drift/check":              deployers,
+	"GET /api/v1/drift/:id":                 estate,
+	"POST /api/v1/drift/:id/reconcile":      deployers,
 	"GET /api/v1/runs/:id":                  estate,
 	"POST /api/v1/runs/:id/cancel":          deployers,
 	"POST /api/v1/runs/:id/resume":          deployers,
@@ -212,6 +223,7 @@ var wantAccess = map[string]access{
 	"GET /stacks/:stack/history":   estate,
 	"POST /stacks/:stack/verify":   deployers,
 	"GET /verifications/:id":       estate,
+	"GET /sandbox/inbox":           estate,
 
 	// Inventory: everyone of the estate reads; ops and admins start a
 	// discovery.

@@ -93,6 +93,9 @@ type Deps struct {
 	// SSO signs staff in through the organization's OpenID provider; nil
 	// when single sign-on is off.
 	SSO *sso.Service
+	// Sandbox is set only in the local sandbox: its alert inbox and mail
+	// server.
+	Sandbox *Sandbox
 }
 
 // AuditAnchoring is where the head of the audit chain is anchored outside

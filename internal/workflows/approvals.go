@@ -551,3 +551,42 @@ func (s *Service) PendingApprovals(ctx context.Context, limit int) ([]PendingApp
 	}
 	return out, nil
 }
+
+// CanDecide says whether who may approve or reject the plan of pa now, and
+// why not ("" when they may).
+func (pa PendingApproval) CanDecide(who Approver) (bool, string) {
+	a := pa.Approval
+	allowed := dedupe(slices.Concat(a.Policy.Slots...))
+	switch {
+	case a.Blocked != "":
+		return false, "nobody may approve it: " + a.Blocked
+	case a.Satisfied:
+		return false, "approved: it may be applied"
+	case who.ID == a.AuthorID:
+		return false, "you made this plan: someone else must approve it"
+	case !hasAny(who.Roles, allowed):
+		return false, "only people holding " + strings.Join(allowed, " or ") + " may decide on it"
+	}
+	for _, d := range a.Decisions {
+		if d.ApproverID == who.ID && d.Void == "" {
+			return false, "you have " + d.Decision + " it"
+		}
+	}
+	return true, ""
+}
+
+// WaitingFor returns the pending plans who may decide on now, newest
+// first: the approvals inbox, whose count the navigation shows.
+func (s *Service) WaitingFor(ctx context.Context, who Approver) ([]PendingApproval, error) {
+	pending, err := s.PendingApprovals(ctx, 100)
+	if err != nil {
+		return nil, err
+	}
+	var out []PendingApproval
+	for _, pa := range pending {
+		if ok, _ := pa.CanDecide(who); ok {
+			out = append(out, pa)
+		}
+	}
+	return out, nil
+}

@@ -14,11 +14,16 @@ type Page struct {
 	CSRF    string
 	Flash   Flash
 	Sandbox string // non-empty in the local sandbox: shown as a banner
+	// SandboxLinks lead to the sandbox's own peers (its alert inbox, its
+	// mail server), shown in the banner.
+	SandboxLinks []NavItem
 }
 
-// NavItem is one entry of the main navigation.
+// NavItem is one entry of the main navigation. Count, when positive, is
+// shown beside the label (what waits for the viewer there).
 type NavItem struct {
 	Key, Label, Href string
+	Count            int
 }
 
 // UserView is the signed-in person as the layout shows them.
@@ -142,6 +147,11 @@ type OverviewView struct {
 	// Inventory is the count of resources per service; nil for those who
 	// may not see the inventory.
 	Inventory *InventorySummaryView
+	// Emergencies are the emergency changes not yet through the normal
+	// road, flagged until they are.
+	Emergencies []EmergencyView
+	// Waiting is how many decisions wait for the viewer.
+	Waiting int
 }
 
 // AreaCard links to an area from the overview.

@@ -124,12 +124,33 @@ type ApprovalsRow struct {
 	Satisfied bool
 	Missing   string
 	Decisions int
+	// Hash binds a decision from the inbox to the plan shown.
+	Hash string
+	// Changes counts the resources the plan changes.
+	Changes int
+	// Policy is who must approve it.
+	Policy string
+	// Emergency is the reason of an emergency change ("" otherwise).
+	Emergency string
+	// Blocked says why nobody may approve it.
+	Blocked string
+	// Lower are the verifications of its version below.
+	Lower []VerificationRow
+	// CanDecide says whether the viewer may decide now; Why says why not.
+	CanDecide bool
+	Why       string
 }
 
-// ApprovalsView is the approvals page.
+// ApprovalsView is the approvals inbox.
 type ApprovalsView struct {
-	Rows   []ApprovalsRow
-	Policy string
+	// Mine are the plans the viewer may decide on now.
+	Mine []ApprovalsRow
+	// Others wait for someone else, or for nothing the viewer can give.
+	Others []ApprovalsRow
+	// Exceptions wait for a compliance officer's approval.
+	Exceptions []ExceptionRow
+	Policy     string
+	Emergency  string
 }
 
 // DriftRow is the latest drift check of one stack.
@@ -141,6 +162,9 @@ type DriftRow struct {
 	Drifted   int
 	Error     string
 	CheckedAt time.Time
+	// RequestedBy is who asked for the check ("system": the schedule, or
+	// the check after an apply that followed drift).
+	RequestedBy string
 }
 
 // DriftView is the drift page.
@@ -172,6 +196,13 @@ type NotificationRow struct {
 	PublishError string
 	Published    bool
 	CreatedAt    time.Time
+	// Emails are the notification's e-mails, one per recipient.
+	Emails []EmailRow
+}
+
+// EmailRow is one e-mail of a notification.
+type EmailRow struct {
+	To, State, Error string
 }
 
 // NotificationsView is the notifications page.
@@ -186,6 +217,7 @@ type NotificationsView struct {
 
 // VerifyStepRow is one step of a verification.
 type VerifyStepRow struct {
+	Name                       string
 	Title, State, Detail, Took string
 }
 
@@ -243,4 +275,20 @@ type VersionTravel struct {
 // "applied", "failed", "waiting" or "".
 type TravelCell struct {
 	Stack, State string
+}
+
+// InboxRow is one delivery of the sandbox's alert inbox.
+type InboxRow struct {
+	ID                                               int64
+	At                                               time.Time
+	URL, Type, TopicARN, MessageID, Subject, Message string
+}
+
+// SandboxInboxView is the sandbox inbox page.
+type SandboxInboxView struct {
+	Rows    []InboxRow
+	Since   time.Time
+	MailURL string
+	// Topic narrows the list to one topic's deliveries.
+	Topic string
 }

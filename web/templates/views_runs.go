@@ -89,7 +89,7 @@ type EmergencyView struct {
 	Stack     string
 	Version   string
 	Reason    string
-	CreatedBy string
+	CreatedBy ActorView
 	CreatedAt time.Time
 	// State is "awaiting approval", "queued" or "in force" (Overview).
 	State string
