@@ -511,9 +511,12 @@ type PendingApproval struct {
 // PendingApprovals lists current plans that need approval and are neither
 // satisfied, rejected, replaced nor applied, newest first.
 func (s *Service) PendingApprovals(ctx context.Context, limit int) ([]PendingApproval, error) {
+	// Only the newest plan of a stack (drift checks aside) can be
+	// current: every older one is replaced by it.
 	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM plans p WHERE (p.kind = 'destroy' OR p.stack LIKE 'prod-%' OR p.id IN (SELECT plan_id FROM emergency_changes))
 		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.plan_id = p.id)
 		AND p.id NOT IN (SELECT plan_id FROM drift_checks WHERE plan_id IS NOT NULL)
+		AND p.id = (SELECT MAX(q.id) FROM plans q WHERE q.stack = p.stack AND q.id NOT IN (SELECT plan_id FROM drift_checks WHERE plan_id IS NOT NULL))
 		AND p.blocking = 0 ORDER BY id DESC LIMIT ?`, limit*4)
 	if err != nil {
 		return nil, fmt.Errorf("workflows: pending approvals: %w", err)
