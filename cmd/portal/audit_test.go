@@ -137,7 +137,8 @@ func TestAuditRotateKey(t *testing.T) {
 }
 
 // TestAuditVerifyAnchors: with the anchor bucket (S3 Object Lock in an
-// audit account, moto here), verify catches the newest records deleted.
+// audit account, moto here), the chain verifies against its anchors across
+// a key rotation, and verify catches the newest records deleted.
 func TestAuditVerifyAnchors(t *testing.T) {
 	ctx := context.Background()
 	moto := peertest.MotoForTest(t)
@@ -166,6 +167,26 @@ func TestAuditVerifyAnchors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(ctx, append([]string{"audit", "verify", "-data-dir", dir}, anchorArgs...), &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 anchors checked") {
 		t.Fatalf("verify against the anchors: exit %d, %q %q", code, out.String(), errOut.String())
+	}
+	// The key is rotated and the new head anchored: the records sealed
+	// with k1 and the anchor taken under k1 still verify beside k2's.
+	if code := run(ctx, []string{"audit", "rotate-key", "-data-dir", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("rotate-key: exit %d, %s", code, errOut.String())
+	}
+	if db, err = store.Open(ctx, filepath.Join(dir, "portal.db")); err != nil {
+		t.Fatal(err)
+	}
+	if ring, err = audit.LoadKeyFile(filepath.Join(dir, "audit.key"), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := audit.NewKeyed(db, time.Now, ring, nil).Anchor(ctx, st, time.Hour, false); err != nil || !ok {
+		t.Fatalf("Anchor after rotation: %v %v", ok, err)
+	}
+	db.Close()
+	out.Reset()
+	if code := run(ctx, append([]string{"audit", "verify", "-data-dir", dir}, anchorArgs...), &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "2 anchors checked") || !strings.Contains(out.String(), "head sealed with key k2") {
+		t.Fatalf("verify against the anchors across a rotation: exit %d, %q %q", code, out.String(), errOut.String())
 	}
 	tamper(t, dir, `DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)`)
 	out.Reset()
