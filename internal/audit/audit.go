@@ -277,6 +277,33 @@ func (l *Log) sealingKey(head row) (*Key, error) {
 	return &k, nil
 }
 
+// reloadFor returns a key ring holding key id: the Log's own, or, when
+// that lacks id and the Log can read its ring again (another process
+// rotated the key), the ring read again, which the Log then keeps. It
+// returns nil when no ring holds id, and the error of reading it again.
+func (l *Log) reloadFor(id string) (*Keyring, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ring == nil {
+		return nil, nil
+	}
+	if _, known := l.ring.Get(id); known {
+		return l.ring, nil
+	}
+	if l.reload == nil {
+		return nil, nil
+	}
+	ring, err := l.reload()
+	if err != nil {
+		return nil, err
+	}
+	if _, known := ring.Get(id); !known {
+		return nil, nil
+	}
+	l.ring = ring
+	return ring, nil
+}
+
 // keyChange returns the record that makes a change of key explicit, when
 // the head was sealed by another key than key.
 func keyChange(head row, key *Key) (Entry, bool) {

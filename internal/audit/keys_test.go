@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,7 +133,8 @@ func unkeyAll(t *testing.T, c snapshot) {
 // TestKeyRotation: a new key seals records from an explicit
 // audit.key_rotated record on; the old key still verifies the records it
 // sealed; a portal still holding the old ring reads the file again rather
-// than seal with the old key; a ring missing a key cannot verify.
+// than seal with the old key, and to verify the new key's records; a ring
+// missing a key cannot verify.
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	db, path := openTestDB(t)
@@ -155,6 +157,16 @@ func TestKeyRotation(t *testing.T) {
 	after := NewKeyed(db, nil, ring2, load)
 	if wrote, err := after.Rekey(ctx, "cli"); err != nil || !wrote {
 		t.Fatalf("Rekey after rotation: %v %v", wrote, err)
+	}
+	// The portal still holding only k1 verifies the rotation record (the
+	// audit page, before anything else is written) by reading the file
+	// again; one that cannot read it says so.
+	if v := mustVerify(t, NewKeyed(db, nil, ring, load)); !v.OK || v.KeyID != "k2" {
+		t.Errorf("verify by a portal holding only k1 after the rotation: %+v, want intact with head k2", v)
+	}
+	failing := func() (*Keyring, error) { return nil, errors.New("permission denied") }
+	if v := mustVerify(t, NewKeyed(db, nil, ring, failing)); v.OK || !strings.Contains(v.Reason, "reading the key ring again failed: permission denied") {
+		t.Errorf("verify when the key file cannot be read again: %+v, want the reason", v)
 	}
 	// The portal still holding only k1 meets a record sealed with k2.
 	seed(t, before, 1)

@@ -80,8 +80,19 @@ func (l *Log) VerifyAgainst(ctx context.Context, anchors []Anchor) (Verification
 		}
 		v.Checked++
 		h, ok := macs[r.keyID]
+		var reloadErr error
 		if !ok && ring != nil {
-			if k, known := ring.Get(r.keyID); known {
+			k, known := ring.Get(r.keyID)
+			if !known {
+				// Another process may have rotated the key since this
+				// Log read its ring.
+				var newer *Keyring
+				if newer, reloadErr = l.reloadFor(r.keyID); newer != nil {
+					ring = newer
+					k, known = ring.Get(r.keyID)
+				}
+			}
+			if known {
 				h = hmac.New(sha256.New, k.Secret)
 				macs[r.keyID] = h
 				ok = true
@@ -89,6 +100,8 @@ func (l *Log) VerifyAgainst(ctx context.Context, anchors []Anchor) (Verification
 		}
 		reason := ""
 		switch {
+		case !ok && reloadErr != nil:
+			reason = fmt.Sprintf("record %d: sealed with audit key %q, which is not in the key ring this portal holds, and reading the key ring again failed: %v", r.seq, r.keyID, reloadErr)
 		case !ok:
 			reason = fmt.Sprintf("record %d: sealed with audit key %q, which is not in the key ring (cannot verify; was the key ring replaced?)", r.seq, r.keyID)
 		case keyed && r.keyID == "":
