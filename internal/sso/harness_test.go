@@ -74,8 +74,13 @@ func testDirectory() directory.Directory {
 
 func newHarness(t *testing.T, adjust func(*sso.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, testDirectory(), adjust)
+}
+
+func newHarnessWith(t *testing.T, d directory.Directory, adjust func(*sso.Config)) *harness {
+	t.Helper()
 	ctx := context.Background()
-	idp := peertest.OIDCProviderForTest(t, testDirectory())
+	idp := peertest.OIDCProviderForTest(t, d)
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -386,3 +386,54 @@ func TestLastAdminKeepsAdmin(t *testing.T) {
 		t.Errorf("with another admin, ada's roles %v, want ops", got.Roles)
 	}
 }
+
+// A provider that issues no refresh token (Google) is asked through
+// userinfo while the access token lasts; after that the person signs in
+// again.
+func TestWithoutRefreshTokens(t *testing.T) {
+	d := testDirectory()
+	d.NoRefreshTokens = true
+	h := newHarnessWith(t, d, func(c *sso.Config) { c.Recheck = 4 * time.Minute })
+	ctx := context.Background()
+	olga, err := h.signIn(t, "olga", "olga-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada, err := h.signIn(t, "ada", "ada-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := h.svc.LinkOf(ctx, olga.ID); l.HasRefreshToken {
+		t.Fatal("the provider gave a refresh token it should not have")
+	}
+	h.clock.Advance(h.cfg.Recheck)
+	if _, err := h.svc.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := h.svc.LinkOf(ctx, olga.ID); l.CheckError != "" || h.svc.Gate(ctx, olga) != nil {
+		t.Fatalf("re-check through userinfo: %q, gate %v", l.CheckError, h.svc.Gate(ctx, olga))
+	}
+	if err := h.idp.DisableUser(ctx, "olga"); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(h.cfg.Recheck)
+	if _, err := h.svc.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := refusal(t, h.svc.Gate(ctx, olga)); r.Reason != sso.ProviderRefused {
+		t.Errorf("olga disabled, checked through userinfo: %s, want %s", r.Reason, sso.ProviderRefused)
+	}
+	// Ada's access token (10 minutes) has expired by now: no answer, and
+	// three re-checks later her access ends.
+	h.clock.Advance(h.cfg.Recheck)
+	if _, err := h.svc.Recheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := h.svc.LinkOf(ctx, ada.ID); !strings.Contains(l.CheckError, "sign in again") {
+		t.Errorf("ada's check after her access token expired: %q", l.CheckError)
+	}
+	h.clock.Advance(h.cfg.StaleAfter())
+	if r := refusal(t, h.svc.Gate(ctx, ada)); r.Reason != sso.Unconfirmed {
+		t.Errorf("ada: %s, want %s", r.Reason, sso.Unconfirmed)
+	}
+}

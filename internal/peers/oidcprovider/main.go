@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
@@ -86,13 +87,20 @@ func run(ctx context.Context, args []string) error {
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
 		return err
 	}
+	scopes := []string{}
+	for _, sc := range op.DefaultSupportedScopes {
+		if sc != oidc.ScopeOfflineAccess || !d.NoRefreshTokens {
+			scopes = append(scopes, sc)
+		}
+	}
+	st.noRefresh = d.NoRefreshTokens
 	provider, err := op.NewProvider(&op.Config{
 		CryptoKey:                cryptoKey,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
 		GrantTypeRefreshToken:    true,
 		SupportedUILocales:       []language.Tag{language.English},
-		SupportedScopes:          append(append([]string{}, op.DefaultSupportedScopes...), ScopeGroups),
+		SupportedScopes:          append(scopes, ScopeGroups),
 		DefaultLogoutRedirectURI: "/signed-out",
 	}, st, op.StaticIssuer(*issuer), op.WithAllowInsecure())
 	if err != nil {

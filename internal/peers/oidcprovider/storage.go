@@ -46,6 +46,8 @@ type storage struct {
 	access   map[string]*accessToken
 	refresh  map[string]*refreshToken
 	key      signingKey
+	// noRefresh grants no refresh token whatever the client asks for.
+	noRefresh bool
 }
 
 func newStorage(d *directory.Directory) (*storage, error) {
@@ -460,7 +462,7 @@ func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, 
 	if !ok {
 		return nil, fmt.Errorf("client %q not found", id)
 	}
-	return client{c}, nil
+	return client{c: c, noRefresh: s.noRefresh}, nil
 }
 
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
@@ -551,7 +553,10 @@ func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 func (s *storage) Health(context.Context) error { return nil }
 
 // client is a directory client as the op package sees it.
-type client struct{ c directory.Client }
+type client struct {
+	c         directory.Client
+	noRefresh bool
+}
 
 func (c client) GetID() string                    { return c.c.ID }
 func (c client) RedirectURIs() []string           { return exact(c.c.RedirectURIs) }
@@ -564,6 +569,9 @@ func (c client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
 func (c client) GrantTypes() []oidc.GrantType {
+	if c.noRefresh {
+		return []oidc.GrantType{oidc.GrantTypeCode}
+	}
 	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
 func (c client) LoginURL(id string) string            { return "/login?authRequestID=" + id }

@@ -20,6 +20,10 @@ type Directory struct {
 	Name    string   `json:"name"`
 	Users   []User   `json:"users"`
 	Clients []Client `json:"clients"`
+	// NoRefreshTokens makes the provider leave offline_access out of its
+	// discovery document and issue no refresh tokens, as Google does for
+	// OpenID Connect clients.
+	NoRefreshTokens bool `json:"no_refresh_tokens,omitempty"`
 }
 
 // User is a person who can sign in.
