@@ -38,6 +38,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -124,19 +125,26 @@ const rediscoverAfter = 5 * time.Second
 
 // discover fetches the discovery document once (retrying after a failure).
 func (s *Service) discover(ctx context.Context) (*discovered, error) {
+	d, _, err := s.discoverFresh(ctx)
+	return d, err
+}
+
+// discoverFresh is discover, also saying whether the document was fetched
+// by this call.
+func (s *Service) discoverFresh(ctx context.Context) (*discovered, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.disc != nil {
-		return s.disc, nil
+		return s.disc, false, nil
 	}
 	if s.lastErr != nil && time.Since(s.lastTry) < rediscoverAfter {
-		return nil, s.lastErr
+		return nil, false, s.lastErr
 	}
 	s.lastTry = time.Now()
 	p, err := oidc.NewProvider(s.ctx(ctx), s.cfg.Issuer)
 	if err != nil {
 		s.lastErr = fmt.Errorf("discover %s: %w", s.cfg.Issuer, err)
-		return nil, s.lastErr
+		return nil, false, s.lastErr
 	}
 	var meta struct {
 		Scopes   []string `json:"scopes_supported"`
@@ -161,7 +169,7 @@ func (s *Service) discover(ctx context.Context) (*discovered, error) {
 		userinfo: meta.UserInfo,
 	}
 	s.lastErr = nil
-	return s.disc, nil
+	return s.disc, true, nil
 }
 
 // Pending is a sign-in that left for the provider: what must come back
@@ -181,15 +189,48 @@ func random() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// probeTimeout bounds Begin's check that the provider still answers.
+const probeTimeout = 3 * time.Second
+
 // Begin starts a sign-in: it returns the pending sign-in to keep and the
-// provider's authorization URL to send the browser to.
+// provider's authorization URL to send the browser to. A provider
+// discovered by an earlier call is asked for its discovery document again
+// first (one small request per sign-in), so
+// that while it is down the person reads the portal's page (which names
+// the break-glass way in) rather than their browser's connection error.
 func (s *Service) Begin(ctx context.Context, next string) (Pending, string, error) {
-	d, err := s.discover(ctx)
+	d, fresh, err := s.discoverFresh(ctx)
 	if err != nil {
 		return Pending{}, "", unavailable(s.cfg.Name, err)
 	}
+	if !fresh {
+		if err := s.probe(ctx); err != nil {
+			return Pending{}, "", unavailable(s.cfg.Name, err)
+		}
+	}
 	p := Pending{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(), Next: next, Started: s.o.Now()}
 	return p, d.oauth.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.Verifier)), nil
+}
+
+// probe asks for the provider's discovery document.
+func (s *Service) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	u := strings.TrimSuffix(s.cfg.Issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", u, err)
+	}
+	res, err := s.o.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", u, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<16))
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe %s: %s", u, res.Status)
+	}
+	return nil
 }
 
 // Callback is what the provider sent back to CallbackPath.

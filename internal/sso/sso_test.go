@@ -295,6 +295,11 @@ func TestProviderDown(t *testing.T) {
 	if r.Reason != sso.Unconfirmed || !strings.Contains(r.Detail, "could not reach") {
 		t.Errorf("after StaleAfter without answers: %+v, want unconfirmed, naming the unreachable provider", r)
 	}
+	// A portal that discovered the provider before checks that it still
+	// answers before sending anyone to it.
+	if _, _, err := h.svc.Begin(ctx, "/"); refusal(t, err).Reason != sso.ProviderUnavailable {
+		t.Errorf("Begin with the provider down after discovery: %v, want %s", err, sso.ProviderUnavailable)
+	}
 	// A portal that has not discovered the provider yet says it is down.
 	h2 := sso.New(h.cfg, sso.Options{DB: h.db, Audit: h.audit, Staff: h.staff, Logger: nil})
 	_, _, err = h2.Begin(ctx, "/")
