@@ -205,6 +205,13 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 		t.Errorf("refusal detail %q, want mark's groups", got)
 	}
 
+	// A callback that answers no sign-in this browser started is refused.
+	do("forged callback", chromedp.Navigate(a.URL()+"/login/sso/callback?state=forged&code=stolen"), chromedp.WaitVisible(`[data-testid=sso-error]`))
+	shot("05b-state-mismatch")
+	if got, _ := chromedp.Run(ctx, chromedp.AttributeValue(`[data-testid=sso-error]`, "data-reason")); got.Value != "state_mismatch" {
+		t.Errorf("forged callback refused as %q, want state_mismatch", got.Value)
+	}
+
 	// Ada (provider group portal-admins) opens a page, signs in through the
 	// provider and lands on it; she plans the prod staff roles, Ben (local,
 	// break-glass) approves, she applies.
@@ -318,6 +325,19 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 	atProvider("olga", "olga-at-the-provider")
 	do("refused at the provider", chromedp.WaitVisible(`[data-testid=idp-error]`))
 	shot("09-disabled-at-provider")
+	// Ben, the break-glass admin, sees why.
+	localSignIn("ben.admin@example.com", benPass, benSecret)
+	do("olga's staff page", chromedp.Navigate(a.URL()+"/access/staff/"+strconv.FormatInt(olga.ID, 10)), chromedp.WaitVisible(`[data-testid=staff-link]`))
+	shot("10-staff-suspended")
+	if got := text(`[data-testid=staff-link]`); !strings.Contains(got, "Suspended") || !strings.Contains(got, "invalid_grant") {
+		t.Errorf("olga's link on her staff page: %q", got)
+	}
+	do("staff list", chromedp.Navigate(a.URL()+"/access"), chromedp.WaitVisible(`[data-testid=staff-suspended]`))
+	shot("10b-staff-list-suspended")
+	if got := text(`[data-testid=staff-suspended]`); got != "Suspended by Sandbox Identity" {
+		t.Errorf("olga's state in the staff list: %q", got)
+	}
+	signOut()
 	recs, _, err := a.Audit.List(context.Background(), audit.Filter{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +350,16 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("the audit trail has no %s", want)
 		}
+	}
+
+	// With the provider down, signing in through it says so.
+	if err := idp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	do("provider down", chromedp.Navigate(a.URL()+"/login"), chromedp.Click(`[data-testid=sso-button]`), chromedp.WaitVisible(`[data-testid=sso-error]`))
+	shot("11-provider-down")
+	if got, _ := chromedp.Run(ctx, chromedp.AttributeValue(`[data-testid=sso-error]`, "data-reason")); got.Value != "provider_unavailable" {
+		t.Errorf("sign-in with the provider down refused as %q, want provider_unavailable", got.Value)
 	}
 
 	// An hour later the elevation ends; read-only stays.

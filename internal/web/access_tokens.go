@@ -49,7 +49,7 @@ func (s *Server) accessView(c echo.Context) (templates.AccessView, error) {
 			return v, err
 		}
 		for _, x := range users {
-			v.Staff = append(v.Staff, staffRow(x))
+			v.Staff = append(v.Staff, s.withSSOLink(ctx, staffRow(x)))
 		}
 	}
 	return v, nil

@@ -173,6 +173,21 @@ func (s *Server) ssoAllowsSession(c echo.Context, u *staff.User) (bool, error) {
 	return false, nil
 }
 
+// withSSOLink adds what the provider last said about a single sign-on
+// account to its row on the staff pages.
+func (s *Server) withSSOLink(ctx context.Context, r templates.StaffRow) templates.StaffRow {
+	if !r.SSO || s.deps.SSO == nil {
+		return r
+	}
+	l, err := s.deps.SSO.LinkOf(ctx, r.ID)
+	if err != nil {
+		return r
+	}
+	r.Link = &templates.SSOLinkView{Provider: s.deps.SSO.Name(), Suspended: l.State == sso.Suspended, Reason: l.Reason, Groups: l.Groups,
+		LastSignIn: l.LastSignInAt, Confirmed: l.VerifiedAt, CheckError: l.CheckError}
+	return r
+}
+
 // ssoAllowsToken checks the owner of an API token: a single sign-on
 // account's tokens work only while its access lasts.
 func (s *Server) ssoAllowsToken(ctx context.Context, u staff.User) error {

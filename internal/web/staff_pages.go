@@ -65,7 +65,7 @@ func (s *Server) staffCreate(c echo.Context) error {
 }
 
 func (s *Server) renderStaff(c echo.Context, status int, u staff.User, oneTime string, errs map[string]string) error {
-	row := staffRow(u)
+	row := s.withSSOLink(c.Request().Context(), staffRow(u))
 	v := templates.StaffDetailView{Row: row, RoleOpts: roleOptions(row.Roles), IsSelf: currentUser(c).ID == u.ID,
 		OneTime: oneTime, Errors: errs, Requires2FA: s.deps.Staff.Requires2FA(u)}
 	return s.render(c, status, templates.StaffDetail(s.page(c, u.Email, "access"), v))

@@ -177,8 +177,9 @@ type StaffRow struct {
 	MustChange bool
 	CreatedAt  time.Time
 	// SSO is set for an account that signs in through the identity
-	// provider.
-	SSO bool
+	// provider; Link says what the provider last said about it.
+	SSO  bool
+	Link *SSOLinkView
 }
 
 // StaffListView is the staff list.
