@@ -26,9 +26,10 @@ func (a *App) buildEvidence(baseURL string, inv *inventory.Service, opts Options
 	if e := a.Estate; e != nil {
 		src.AWS = func(env, region string) (aws.Config, error) { return e.Accounts.Config(env, region) }
 		src.State, src.Runs, src.Workflows = e.Engine, e.Engine, e.Workflows
-		if e.OrgGuard.Configured() {
-			src.Preventive = e.OrgGuard.Controls
-		}
+		// Without a management account the pack still lists the
+		// preventive controls, saying AWS enforces nothing beyond the
+		// portal's own rules.
+		src.Preventive = e.OrgGuard.Controls
 		for _, st := range e.Catalogue.Stacks() {
 			src.Stacks = append(src.Stacks, evidence.Stack{ID: st.ID, Environment: st.Environment.Name, Jurisdiction: st.Jurisdiction.ID,
 				Region: st.Region(), AccountID: st.Environment.AccountID})

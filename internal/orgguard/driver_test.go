@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,4 +191,22 @@ func mustJur(t *testing.T, id string) regions.Jurisdiction {
 		t.Fatalf("no jurisdiction %s", id)
 	}
 	return j
+}
+
+// Without a management account the evidence pack still lists the
+// preventive controls, as failing, and says why.
+func TestControlsWithoutManagementAccount(t *testing.T) {
+	svc := &Service{}
+	cs := svc.Controls(context.Background(), "apac")
+	if len(cs) != 2 {
+		t.Fatalf("got %d controls, want the residency and the audit ones", len(cs))
+	}
+	for _, c := range cs {
+		if c.Status != "fail" || len(c.Lines) != 1 || !strings.Contains(c.Lines[0].Finding, "no management account is configured") || !c.Lines[0].Failing {
+			t.Errorf("control %s: %s %+v, want fail saying no management account is configured", c.ID, c.Status, c.Lines)
+		}
+	}
+	if got := cs[0].Name; !strings.Contains(got, "ap-southeast-1") || !strings.Contains(got, "APAC") {
+		t.Errorf("residency control %q, want it to name APAC's regions", got)
+	}
 }

@@ -3,6 +3,7 @@ package orgguard
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"portal/internal/engine"
@@ -12,7 +13,8 @@ import (
 
 // Controls are the evidence pack's controls of the preventive layer for
 // jurisdiction: the residency policy and the audit policy, each passing
-// when AWS Organizations has the portal's document attached to the root.
+// when AWS Organizations has the portal's document attached to the root,
+// and failing without a management account.
 func (s *Service) Controls(ctx context.Context, jurisdiction string) []evidence.Control {
 	j, _ := regions.JurisdictionByID(jurisdiction)
 	now := time.Now()
@@ -20,14 +22,17 @@ func (s *Service) Controls(ctx context.Context, jurisdiction string) []evidence.
 		now = s.Now()
 	}
 	link := "/blueprints/guardrails/jurisdictions/" + j.ID
-	res := evidence.Control{ID: "scp-residency", Area: "AWS Organizations", Name: fmt.Sprintf("AWS refuses regions outside %v to principals acting for %s (service control policy)", j.AllowedRegions, j.ID),
+	res := evidence.Control{ID: "scp-residency", Area: "AWS Organizations", Name: fmt.Sprintf("AWS refuses regions outside %s to principals acting for the %s jurisdiction (service control policy)", strings.Join(j.AllowedRegions, ", "), strings.ToUpper(j.ID)),
 		Citation: j.Cite(residencySection(j.ID)), Status: evidence.Unknown}
-	aud := evidence.Control{ID: "scp-audit", Area: "AWS Organizations", Name: "AWS refuses stopping or deleting a trail and deleting prod KMS keys (service control policy)", Status: evidence.Unknown}
+	aud := evidence.Control{ID: "scp-audit", Area: "AWS Organizations", Name: "AWS refuses stopping or deleting a trail and deleting prod KMS keys (service control policy)",
+		Citation: j.Cite(auditSection(j.ID)), Status: evidence.Unknown}
 	line := func(resource, finding string, failing bool) []evidence.Line {
 		return []evidence.Line{{Resource: resource, Finding: finding, At: now, Link: link, Failing: failing}}
 	}
 	if !s.Configured() {
-		res.Lines = line("AWS Organizations", "no management account is configured", true)
+		// Nothing makes AWS refuse: the control is not in place.
+		res.Status, aud.Status = evidence.Fail, evidence.Fail
+		res.Lines = line("AWS Organizations", "no management account is configured (-management-account-id): AWS enforces nothing beyond the portal's own rules", true)
 		aud.Lines = res.Lines
 		return []evidence.Control{res, aud}
 	}
@@ -67,5 +72,18 @@ func residencySection(j string) string {
 		return "s26"
 	default:
 		return "164.308(b)(1)"
+	}
+}
+
+// auditSection is the audit-controls rule the trail's protection serves
+// (the one the trail's own control cites).
+func auditSection(j string) string {
+	switch j {
+	case "eu":
+		return "Art. 32(1)(d)"
+	case "apac":
+		return "s24"
+	default:
+		return "164.312(b)"
 	}
 }

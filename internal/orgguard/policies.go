@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"portal/internal/regions"
 )
@@ -117,7 +118,7 @@ func Residency(j regions.Jurisdiction, envs []string) SCP {
 	}
 	name := "portal-residency-" + j.ID
 	return SCP{Name: name, Jurisdiction: j.ID,
-		Description: fmt.Sprintf("%s patient data stays in %v: principals acting for %s may not call regional services elsewhere", j.Name, allowed, j.ID),
+		Description: fmt.Sprintf("%s patient data stays in %s: principals acting for %s may not call regional services elsewhere", j.Name, strings.Join(allowed, ", "), j.ID),
 		Policy: Policy{Version: "2012-10-17", Statement: []Statement{
 			deny("DenyOtherRegionsToJurisdictionSessions", "aws:PrincipalTag/"+TagJurisdiction, []string{j.ID}),
 			deny("DenyOtherRegionsToStackRoles", "aws:PrincipalTag/"+TagStack, stacks),
