@@ -70,7 +70,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	}
 
 	ctx := peertest.Chromium(t)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	shots := screenshotDir(t)
 	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "access-"+name+".png")) }
@@ -250,5 +250,41 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	}
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="assignment-prod-ops-deployer-prod"]').length`)); err != nil || n != 0 {
 		t.Errorf("after expiry the consistency page lists %d ops-deployer assignments (err %v), want none", n, err)
+	}
+	// Each jurisdiction's report shows its own region-deny policy attached
+	// (and not another jurisdiction's), and its evidence pack lists it as a
+	// passing control naming the policy.
+	for _, j := range regions.Jurisdictions() {
+		pol := "portal-residency-" + j.ID
+		do("guardrail report of "+j.ID, chromedp.Navigate(a.URL()+"/blueprints/guardrails/jurisdictions/"+j.ID), chromedp.WaitVisible(`[data-testid=preventive-rows]`))
+		shot("13-preventive-" + j.ID)
+		row := text(`[data-testid="scp-` + pol + `"]`)
+		if !strings.Contains(row, "attached to the root") || !strings.Contains(row, "p-") {
+			t.Errorf("%s report, its residency policy: %q, want attached to the root with its id", j.ID, row)
+		}
+		for _, other := range regions.Jurisdictions() {
+			if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="scp-portal-residency-`+other.ID+`"]').length`)); other.ID != j.ID && n != 0 {
+				t.Errorf("the %s report shows %s's residency policy", j.ID, other.ID)
+			}
+		}
+		do("evidence pack of "+j.ID, chromedp.Navigate(a.URL()+"/activity/evidence"), chromedp.WaitVisible(`[data-testid=evidence-form]`),
+			chromedp.SetValue(`#f-jurisdiction`, j.ID), chromedp.Click(`[data-testid=evidence-generate]`), chromedp.WaitVisible(`[data-testid=flash]`))
+		flash := text(`[data-testid=flash]`)
+		id, _, _ := strings.Cut(strings.TrimPrefix(flash, "Evidence pack #"), " ")
+		if !strings.Contains(flash, "for "+j.ID+",") || id == "" {
+			t.Fatalf("after generating the %s pack: %q", j.ID, flash)
+		}
+		do("read the "+j.ID+" pack", chromedp.Navigate(a.URL()+"/activity/evidence/"+id), chromedp.WaitVisible(`#control-scp-residency-`))
+		do("the control", chromedp.ScrollIntoView(`#control-scp-residency-`))
+		shot("14-evidence-" + j.ID)
+		got := text(`#control-scp-residency-`)
+		for _, want := range []string{"AWS refuses regions outside " + strings.Join(j.AllowedRegions, ", "), "pass", pol + " (p-", "attached to the organization's root"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s pack, residency control %q misses %q", j.ID, got, want)
+			}
+		}
+		if got := text(`#control-scp-audit-`); !strings.Contains(got, "pass") || !strings.Contains(got, "portal-protect-audit (p-") || !strings.Contains(got, j.CitationPrefix) {
+			t.Errorf("%s pack, audit control: %q", j.ID, got)
+		}
 	}
 }
