@@ -28,6 +28,14 @@ STRIPE_STAMP := $(TOOLS)/.stripe-mock-$(STRIPE_MOCK_VER).stamp
 MAILPIT_STAMP := $(TOOLS)/.mailpit-$(MAILPIT_VERSION).stamp
 MOTO_STAMP   := $(VENV)/.moto-$(MOTO_VERSION).stamp
 CHROMIUM     := /usr/bin/chromium
+PG_BINDIR    := /usr/lib/postgresql/15/bin
+POSTGRES     := $(PG_BINDIR)/postgres
+
+# The packages whose tests run against both databases: once on SQLite with
+# everything else, then again on PostgreSQL (PORTAL_TEST_STORE=postgres;
+# the tests start PostgreSQL 15 themselves, see internal/peers).
+STORE_PKGS := ./internal/store/... ./internal/jobs/... ./internal/engine/... ./internal/workflows/... \
+	./internal/audit/... ./internal/billing/... ./internal/staff/...
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -42,7 +50,7 @@ endif
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) $(CHROMIUM) ## Install everything the tests need: templ, stripe-mock, mailpit, moto (venv) and chromium.
+tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) $(CHROMIUM) $(POSTGRES) ## Install everything the tests need: templ, stripe-mock, mailpit, moto (venv), chromium and PostgreSQL 15.
 
 sandbox-tools: $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) ## Install only what the sandbox needs: stripe-mock, mailpit and moto (venv).
 
@@ -73,6 +81,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
+# Debian's package would also create and start a cluster of its own; the
+# tests start theirs, so none is created.
+$(POSTGRES):
+	$(SUDO) mkdir -p /etc/postgresql-common
+	echo 'create_main_cluster = false' | $(SUDO) tee /etc/postgresql-common/createcluster.conf >/dev/null
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
+
 generate: $(TEMPL_STAMP) ## Generate Go code from .templ files.
 	$(TEMPL) generate
 
@@ -87,8 +103,9 @@ lint: $(TEMPL_STAMP) ## Check templ generate leaves no diff, gofmt -l is empty, 
 
 check: lint ## Alias for lint.
 
-test: tools lint ## Install tools, lint, then run all tests with -race.
+test: tools lint ## Install tools, lint, then run all tests with -race (the store-backed ones on SQLite, then on PostgreSQL).
 	go test -race -count=1 -timeout 20m ./...
+	PORTAL_TEST_STORE=postgres go test -race -count=1 -timeout 20m $(STORE_PKGS)
 
 run: sandbox-tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
 	go run ./cmd/portal-dev sandbox

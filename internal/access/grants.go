@@ -131,19 +131,18 @@ func (s *Service) RequestGrant(ctx context.Context, by Actor, r Request) (Grant,
 		if immediate {
 			state, from, decidedBy, decidedAt, decidedByID = Active, store.Time(now), by.Entry.Actor, store.Time(now), by.User.ID
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO access_grants (user_id, environment, role, kind, state, reason, minutes,
+		err := tx.QueryRowContext(ctx, `INSERT INTO access_grants (user_id, environment, role, kind, state, reason, minutes,
 			requested_by_id, requested_by, requested_at, decided_by_id, decided_by, decided_at, active_from)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.UserID, r.Environment, r.Role, r.Kind, state, r.Reason, r.Minutes, by.User.ID, by.Entry.Actor, store.Time(now),
-			decidedByID, decidedBy, decidedAt, from)
+			decidedByID, decidedBy, decidedAt, from).Scan(&id)
 		if err != nil {
-			if strings.Contains(err.Error(), "UNIQUE") {
+			if store.IsUniqueViolation(err) {
 				return &apperr.Error{Kind: apperr.Conflict, Message: fmt.Sprintf("%s already holds or awaits %s in %s", u.Email, r.Role, r.Environment),
 					Fields: map[string]string{"role": "already granted or awaiting approval"}}
 			}
 			return fmt.Errorf("access: request grant: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		action := "access.grant.request"
 		if r.Kind == Elevation {
 			action = "access.elevation.request"

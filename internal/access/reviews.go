@@ -107,11 +107,10 @@ func (s *Service) OpenReview(ctx context.Context, by Actor, title string) (int64
 	}
 	var id int64
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO access_reviews (title, opened_by, opened_at) VALUES (?, ?, ?)`, title, by.Entry.Actor, store.Time(s.now()))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO access_reviews (title, opened_by, opened_at) VALUES (?, ?, ?) RETURNING id`,
+			title, by.Entry.Actor, store.Time(s.now())).Scan(&id); err != nil {
 			return fmt.Errorf("access: open review: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		for _, r := range rows {
 			exp := ""
 			if !r.g.ExpiresAt.IsZero() {

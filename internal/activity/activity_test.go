@@ -26,12 +26,7 @@ func TestMain(m *testing.M) { peertest.Main(m) }
 
 func openDB(tb testing.TB) *store.DB {
 	tb.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "portal.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
+	return peertest.StoreForTest(tb)
 }
 
 func newService(tb testing.TB, cfg activity.Config) (*activity.Service, *audit.Log) {

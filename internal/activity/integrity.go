@@ -326,12 +326,11 @@ func (s *Service) Validate(ctx context.Context, by audit.Entry) (Validation, err
 		return v, err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `INSERT INTO activity_validations (started_at, finished_at, started_by, ok, digests, log_files, problems, result)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, store.Time(v.StartedAt), store.Time(v.FinishedAt), v.StartedBy, v.OK, v.Digests, v.LogFiles, len(v.Problems), string(body))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO activity_validations (started_at, finished_at, started_by, ok, digests, log_files, problems, result)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, store.Time(v.StartedAt), store.Time(v.FinishedAt), v.StartedBy, v.OK, v.Digests, v.LogFiles, len(v.Problems), string(body)).
+			Scan(&v.ID); err != nil {
 			return fmt.Errorf("activity: save validation: %w", err)
 		}
-		v.ID, _ = r.LastInsertId()
 		e := by
 		e.Action, e.Target = "activity.validate_logs", fmt.Sprintf("validation:%d", v.ID)
 		details := map[string]any{"ok": v.OK, "digests": v.Digests, "log_files": v.LogFiles, "problems": len(v.Problems)}
@@ -347,7 +346,7 @@ func (s *Service) Validate(ctx context.Context, by audit.Entry) (Validation, err
 			details["findings"] = named
 		}
 		e.Details = details
-		_, err = s.audit.Append(ctx, tx, e)
+		_, err := s.audit.Append(ctx, tx, e)
 		return err
 	})
 	return v, err

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"portal/internal/apperr"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
@@ -34,6 +34,7 @@ type clock struct {
 	step time.Duration
 }
 
+
 func (c *clock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -44,7 +45,7 @@ func (c *clock) now() time.Time {
 
 func openTestDB(tb testing.TB) (*store.DB, string) {
 	tb.Helper()
-	path := filepath.Join(tb.TempDir(), "portal.db")
+	path := peertest.StoreDSNForTest(tb)
 	db, err := store.Open(context.Background(), path)
 	if err != nil {
 		tb.Fatalf("store.Open: %v", err)

@@ -133,7 +133,7 @@ func (s *Service) allPayouts(ctx context.Context, month, currency string) ([]Pay
 		where, args = append(where, "currency = ?"), append(args, currency)
 	}
 	if len(where) == 0 {
-		where = []string{"1"}
+		where = []string{"1 = 1"}
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT `+payoutColumns+` FROM stripe_payouts WHERE `+strings.Join(where, " AND ")+` ORDER BY arrival_date DESC, id DESC`, args...)
 	if err != nil {

@@ -101,7 +101,7 @@ func (f TxFilter) where() ([]string, []any, error) {
 		where, args = append(where, "b.day < ?"), append(args, dayOf(f.To.Unix()))
 	}
 	if len(where) == 0 {
-		where = []string{"1"}
+		where = []string{"1 = 1"}
 	}
 	return where, args, nil
 }

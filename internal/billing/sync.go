@@ -114,12 +114,12 @@ func (s *Service) Sync(ctx context.Context, trigger string) (Run, error) {
 	if _, err := s.db.ExecContext(ctx, `UPDATE stripe_sync_runs SET status = 'failed', error = 'interrupted (the portal stopped during the sync); the next sync resumed it', finished_at = ? WHERE status = 'running'`, store.Time(start)); err != nil {
 		return Run{}, fmt.Errorf("billing: sync: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO stripe_sync_runs (started_at, trigger, status, phase) VALUES (?, ?, 'running', 'starting')`, store.Time(start), trigger)
-	if err != nil {
+	var runID int64
+	if err := s.db.QueryRowContext(ctx, `INSERT INTO stripe_sync_runs (started_at, trigger, status, phase) VALUES (?, ?, 'running', 'starting') RETURNING id`,
+		store.Time(start), trigger).Scan(&runID); err != nil {
 		return Run{}, fmt.Errorf("billing: sync: %w", err)
 	}
-	runID, _ := res.LastInsertId()
-	err = s.syncAll(ctx, runID)
+	err := s.syncAll(ctx, runID)
 	status, msg := "ok", ""
 	if err != nil {
 		status, msg = "failed", err.Error()

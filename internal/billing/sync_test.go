@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,11 +41,7 @@ type env struct {
 
 func newService(t testing.TB, apiURL string, mod func(*billing.Config)) env {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	cfg := billing.Config{SecretKey: billing.NewSecret(testKey), WebhookSecret: billing.NewSecret("whsec_test_secret"), APIURL: apiURL}
 	if mod != nil {
 		mod(&cfg)

@@ -219,7 +219,7 @@ func (e env) rollupMatches(t *testing.T) {
 	t.Helper()
 	q := `SELECT COUNT(*) FROM (
 		SELECT currency, day, jurisdiction, category, SUM(amount) a, SUM(fee) f, SUM(net) n, COUNT(*) c FROM stripe_balance_transactions GROUP BY 1, 2, 3, 4
-		EXCEPT SELECT currency, day, jurisdiction, category, amount, fee, net, n FROM stripe_bt_daily)`
+		EXCEPT SELECT currency, day, jurisdiction, category, amount, fee, net, n FROM stripe_bt_daily) AS diff`
 	if n := e.count(t, q); n != 0 {
 		t.Errorf("the daily rollup differs from the balance transactions in %d groups", n)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -47,11 +46,7 @@ func newHarnessVia(t *testing.T, endpoint string) *harness {
 	t.Helper()
 	m := peertest.MotoForTest(t)
 	account := peertest.AccountForTest(t)
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	reg, err := engine.NewRegistry(drivers.All()...)
 	if err != nil {
 		t.Fatal(err)

@@ -107,11 +107,10 @@ func (s *Service) Request(ctx context.Context, by audit.Entry) (Snapshot, error)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("inventory: request: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at) VALUES ('queued', ?, ?)`, by.Actor, store.Time(s.now()))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at) VALUES ('queued', ?, ?) RETURNING id`,
+			by.Actor, store.Time(s.now())).Scan(&id); err != nil {
 			return fmt.Errorf("inventory: request: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		e := by
 		e.Action, e.Target = "inventory.discover", fmt.Sprintf("inventory-snapshot:%d", id)
 		_, err = s.audit.Append(ctx, tx, e)
@@ -153,12 +152,8 @@ func (s *Service) Discover(ctx context.Context, requestedBy string) (Snapshot, e
 		}
 		err := tx.QueryRowContext(ctx, `SELECT id FROM inventory_snapshots WHERE state = 'queued' ORDER BY id LIMIT 1`).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at) VALUES ('queued', ?, ?)`, requestedBy, store.Time(now))
-			if err != nil {
-				return err
-			}
-			id, err = res.LastInsertId()
-			return err
+			return tx.QueryRowContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at) VALUES ('queued', ?, ?) RETURNING id`,
+				requestedBy, store.Time(now)).Scan(&id)
 		}
 		return err
 	})
@@ -247,7 +242,8 @@ func nonNil(e []TaskError) []TaskError {
 // insertResources writes rs (already in display order) into snapshot id.
 func insertResources(ctx context.Context, tx *sql.Tx, id int64, rs []Resource) error {
 	res, err := tx.PrepareContext(ctx, `INSERT INTO inventory_resources (snapshot_id, arn, environment, account_id, region, service, type, name, managed, stack,
-		portal_resource, version, jurisdiction, jurisdiction_by_region, violation, violates, note, tags, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		portal_resource, version, jurisdiction, jurisdiction_by_region, violation, violates, note, tags, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id`)
 	if err != nil {
 		return fmt.Errorf("inventory: store resources: %w", err)
 	}
@@ -266,12 +262,12 @@ func insertResources(ctx context.Context, tx *sql.Tx, id int64, rs []Resource) e
 		if err != nil {
 			return err
 		}
-		out, err := res.ExecContext(ctx, id, r.ARN, r.Environment, r.AccountID, r.Region, r.Service, r.Type, r.Name, boolInt(r.Managed), r.Stack,
-			r.PortalID, r.Version, r.Jurisdiction, boolInt(r.JurisdictionByRegion), r.Violation, boolInt(r.Violation != ""), r.Note, string(tags), string(settings))
-		if err != nil {
+		var rid int64
+		if err := res.QueryRowContext(ctx, id, r.ARN, r.Environment, r.AccountID, r.Region, r.Service, r.Type, r.Name, boolInt(r.Managed), r.Stack,
+			r.PortalID, r.Version, r.Jurisdiction, boolInt(r.JurisdictionByRegion), r.Violation, boolInt(r.Violation != ""), r.Note, string(tags), string(settings)).
+			Scan(&rid); err != nil {
 			return fmt.Errorf("inventory: store %s: %w", r.ARN, err)
 		}
-		rid, _ := out.LastInsertId()
 		for k, v := range r.Tags {
 			if _, err := tag.ExecContext(ctx, rid, k, v); err != nil {
 				return fmt.Errorf("inventory: store tags of %s: %w", r.ARN, err)
@@ -377,12 +373,10 @@ func (s *Service) InsertSnapshot(ctx context.Context, rs []Resource) (Snapshot, 
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at, started_at, finished_at, resources, summary) VALUES ('succeeded', 'import', ?, ?, ?, ?, ?)`,
-			store.Time(s.now()), store.Time(s.now()), store.Time(s.now()), len(rs), sum)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO inventory_snapshots (state, requested_by, created_at, started_at, finished_at, resources, summary) VALUES ('succeeded', 'import', ?, ?, ?, ?, ?) RETURNING id`,
+			store.Time(s.now()), store.Time(s.now()), store.Time(s.now()), len(rs), sum).Scan(&id); err != nil {
 			return err
 		}
-		id, _ = res.LastInsertId()
 		return insertResources(ctx, tx, id, rs)
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package inventory_test
 import (
 	"context"
 	"encoding/csv"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,16 +15,13 @@ import (
 	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/inventory"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
 func openDB(t testing.TB) (*store.DB, *audit.Log) {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	return db, audit.New(db, nil)
 }
 

@@ -117,12 +117,10 @@ func (s *Service) Notify(ctx context.Context, n Notification) (Notification, err
 	if n.Kind == "" || n.Subject == "" {
 		return n, fmt.Errorf("notify: kind and subject are required")
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notifications (kind, stack, subject, message, link, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		n.Kind, n.Stack, n.Subject, n.Message, n.Link, store.Time(n.CreatedAt))
-	if err != nil {
+	if err := s.db.QueryRowContext(ctx, `INSERT INTO notifications (kind, stack, subject, message, link, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		n.Kind, n.Stack, n.Subject, n.Message, n.Link, store.Time(n.CreatedAt)).Scan(&n.ID); err != nil {
 		return n, fmt.Errorf("notify: store: %w", err)
 	}
-	n.ID, _ = res.LastInsertId()
 	n.TopicARN, n.MessageID, n.PublishError = s.publish(ctx, n)
 	if _, err := s.db.ExecContext(ctx, `UPDATE notifications SET topic_arn = ?, message_id = ?, publish_error = ? WHERE id = ?`,
 		n.TopicARN, n.MessageID, n.PublishError, n.ID); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"portal/internal/notify"
 	"portal/internal/peers/peertest"
-	"portal/internal/store"
 )
 
 func TestMain(m *testing.M) { peertest.Main(m) }
@@ -66,11 +64,7 @@ func TestOpsNotificationsGoToTheOpsTopicOnly(t *testing.T) {
 	opsARN, ops := subscribe("medportal-dev-eu-ops-alerts")
 	_, doctors := subscribe("medportal-dev-eu-doctor-alerts")
 
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := peertest.StoreForTest(t)
 	topics := func(ctx context.Context, stack string) (string, notify.Publisher, error) {
 		if stack != "dev-eu" {
 			return "", nil, errors.New(stack + " has no ops_alerts topic yet: deploy it first")

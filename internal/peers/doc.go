@@ -1,15 +1,22 @@
 // Package peers starts and stops the real peers the portal talks to in tests
 // and in the local sandbox: moto (AWS) in server mode, stripe-mock (Stripe),
-// mailpit (e-mail) and headless Debian chromium (for browser tests), plus the
-// alert inbox that stands in for the blueprints' SNS subscribers.
+// mailpit (e-mail), PostgreSQL 15 (for the several-replica mode) and
+// headless Debian chromium (for browser tests), plus the alert inbox that
+// stands in for the blueprints' SNS subscribers.
 //
 // The peers are installed under the project's .tools/ directory by
-// `make tools`; the paths can be overridden with the environment variables
-// PORTAL_MOTO_SERVER, PORTAL_STRIPE_MOCK, PORTAL_MAILPIT and PORTAL_CHROMIUM.
+// `make tools` (PostgreSQL and chromium with apt); the paths can be
+// overridden with the environment variables PORTAL_MOTO_SERVER,
+// PORTAL_STRIPE_MOCK, PORTAL_MAILPIT, PORTAL_PG_BINDIR and PORTAL_CHROMIUM.
 // Every server binds 127.0.0.1 on a free port, runs in its own process group
 // and is killed with its whole group by Stop. On Linux a peer also receives
 // SIGKILL when the process that started it dies, so a crashed test binary
 // leaves nothing behind.
+//
+// PostgreSQL refuses to run as root. StartPostgres creates a cluster in a
+// temporary folder with initdb and, when the calling process is root, gives
+// the folder to Debian's "postgres" account (or "nobody") and runs initdb
+// and the server as that account; otherwise as the caller.
 //
 // # TLS and the sandbox CA
 //

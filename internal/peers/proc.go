@@ -24,6 +24,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	tail *tailBuffer
 	done chan struct{} // closed once cmd.Wait has returned
+	sig  syscall.Signal
 
 	stopOnce sync.Once
 	stopErr  error
@@ -31,15 +32,21 @@ type proc struct {
 
 // spec describes how to start one peer and how to tell it is ready.
 type spec struct {
-	name    string
-	path    string
-	args    func(ports []int) []string // command-line arguments for the given free ports
-	ports   int                        // how many free ports the peer needs
-	ready   func(ports []int) string   // URL that answers once the peer is up
-	client  *http.Client               // asks the ready URL; nil means a plain client
-	out     io.Writer                  // receives the peer's stdout and stderr; may be nil
-	env     []string                   // extra environment variables
-	timeout time.Duration
+	name  string
+	path  string
+	args  func(ports []int) []string // command-line arguments for the given free ports
+	ports int                        // how many free ports the peer needs
+	ready func(ports []int) string   // URL that answers once the peer is up
+	// check, when set, replaces ready: it returns nil once the peer is up.
+	check  func(ctx context.Context, ports []int) error
+	client *http.Client        // asks the ready URL; nil means a plain client
+	cred   *syscall.Credential // user to run as; nil for this process's
+	// stopSignal asks the peer to stop; zero means SIGTERM.
+	stopSignal syscall.Signal
+	dir        string    // working directory; "" for this process's
+	out        io.Writer // receives the peer's stdout and stderr; may be nil
+	env        []string  // extra environment variables
+	timeout    time.Duration
 }
 
 // startProc starts the peer and waits until its ready URL answers any HTTP
@@ -58,7 +65,11 @@ func startProc(ctx context.Context, s spec) (*proc, []int, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		err = p.waitReady(ctx, s.client, s.ready(ports), s.timeout)
+		if s.check != nil {
+			err = p.waitCheck(ctx, func(ctx context.Context) error { return s.check(ctx, ports) }, s.timeout)
+		} else {
+			err = p.waitReady(ctx, s.client, s.ready(ports), s.timeout)
+		}
 		if err == nil {
 			return p, ports, nil
 		}
@@ -81,13 +92,19 @@ func launch(s spec, ports []int) (*proc, error) {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr.Credential = s.cred
+	cmd.Dir = s.dir
 	if len(s.env) > 0 {
 		cmd.Env = append(os.Environ(), s.env...)
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: s.name, cmd: cmd, tail: tail, done: make(chan struct{})}
+	sig := s.stopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	p := &proc{name: s.name, cmd: cmd, tail: tail, done: make(chan struct{}), sig: sig}
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
@@ -125,12 +142,37 @@ func (p *proc) waitReady(ctx context.Context, client *http.Client, url string, t
 	}
 }
 
-// stop terminates the process group: SIGTERM, then SIGKILL after stopGrace.
+// waitCheck waits until check returns nil, the process exits, or timeout.
+func (p *proc) waitCheck(ctx context.Context, check func(context.Context) error, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		last = check(cctx)
+		ccancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%w (%s); output:\n%s", errExited, p.cmd.ProcessState, p.tail)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s: %v; output:\n%s", timeout, last, p.tail)
+		case <-tick.C:
+		}
+	}
+}
+
+// stop terminates the process group: its stop signal (SIGTERM unless the
+// spec says otherwise), then SIGKILL after stopGrace.
 // It is idempotent and safe for concurrent use.
 func (p *proc) stop() error {
 	p.stopOnce.Do(func() {
 		pgid := p.cmd.Process.Pid
-		if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := syscall.Kill(-pgid, p.sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 			p.stopErr = fmt.Errorf("signal %s: %w", p.name, err)
 		}
 		select {

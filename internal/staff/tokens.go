@@ -100,13 +100,12 @@ func (s *Service) CreateToken(ctx context.Context, by audit.Entry, userID int64,
 	_, err = s.update(ctx, by, userID, "token.create", func(tx *sql.Tx, u User) (map[string]any, error) {
 		now := s.now()
 		expires := now.Add(time.Duration(n.LifeDays) * 24 * time.Hour)
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, expires_at, life_days, scopes)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			userID, n.Name, plain[:10], hashToken(plain), store.Time(now), store.Time(expires), n.LifeDays, scopes.Text())
-		if err != nil {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at, expires_at, life_days, scopes)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			userID, n.Name, plain[:10], hashToken(plain), store.Time(now), store.Time(expires), n.LifeDays, scopes.Text()).Scan(&id); err != nil {
 			return nil, fmt.Errorf("staff: create token: %w", err)
 		}
-		id, _ := res.LastInsertId()
 		tok = Token{ID: id, UserID: userID, Name: n.Name, Prefix: plain[:10], Scopes: scopes, LifeDays: n.LifeDays, CreatedAt: now, ExpiresAt: expires}
 		return map[string]any{"token_id": id, "name": n.Name, "prefix": tok.Prefix, "scopes": scopes.Text(), "expires_at": store.Time(expires)}, nil
 	})

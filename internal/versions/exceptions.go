@@ -142,12 +142,9 @@ func (s *Service) CreateException(ctx context.Context, by audit.Entry, n NewExce
 	e := Exception{Exception: guardrails.Exception{RuleID: n.RuleID, Stack: n.Stack, Resource: n.Resource, Owner: n.Owner, Reason: n.Reason,
 		Expires: n.Expires.UTC()}, CreatedBy: by.Actor, CreatedAt: now, NeedsApproval: NeedsComplianceApproval(n.RuleID, n.Stack)}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO guardrail_exceptions (rule_id, stack, resource, owner, reason, expires_at, created_by, created_at, needs_approval)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.RuleID, e.Stack, e.Resource, e.Owner, e.Reason, store.Time(e.Expires), e.CreatedBy, store.Time(now), e.NeedsApproval)
-		if err != nil {
-			return fmt.Errorf("versions: create exception: %w", err)
-		}
-		if e.ID, err = res.LastInsertId(); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO guardrail_exceptions (rule_id, stack, resource, owner, reason, expires_at, created_by, created_at, needs_approval)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, e.RuleID, e.Stack, e.Resource, e.Owner, e.Reason, store.Time(e.Expires), e.CreatedBy, store.Time(now), e.NeedsApproval).
+			Scan(&e.ID); err != nil {
 			return fmt.Errorf("versions: create exception: %w", err)
 		}
 		entry := by
@@ -155,7 +152,7 @@ func (s *Service) CreateException(ctx context.Context, by audit.Entry, n NewExce
 		entry.Target = exceptionTarget(e)
 		entry.Details = map[string]any{"rule_id": e.RuleID, "stack": e.Stack, "resource": e.Resource, "owner": e.Owner,
 			"reason": e.Reason, "expires": store.Time(e.Expires), "needs_compliance_approval": e.NeedsApproval}
-		_, err = s.audit.Append(ctx, tx, entry)
+		_, err := s.audit.Append(ctx, tx, entry)
 		return err
 	})
 	if err != nil {

@@ -38,13 +38,9 @@ func (s *Service) insert(ctx context.Context, by audit.Entry, c *Checked, parent
 		if parent != "" {
 			parentArg = parent
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO blueprint_versions (id, parent_id, author, message, created_at) VALUES (?, ?, ?, ?, ?)`,
-			c.ID, parentArg, by.Actor, message, store.Time(now))
-		if err != nil {
-			return fmt.Errorf("versions: insert %s: %w", Short(c.ID), err)
-		}
-		seq, err := res.LastInsertId()
-		if err != nil {
+		var seq int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO blueprint_versions (id, parent_id, author, message, created_at) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+			c.ID, parentArg, by.Actor, message, store.Time(now)).Scan(&seq); err != nil {
 			return fmt.Errorf("versions: insert %s: %w", Short(c.ID), err)
 		}
 		for _, f := range c.Files {
@@ -57,6 +53,7 @@ func (s *Service) insert(ctx context.Context, by audit.Entry, c *Checked, parent
 				return fmt.Errorf("versions: store %s: %w", f.Path, err)
 			}
 		}
+		var err error
 		if out, err = getVersion(ctx, tx, c.ID); err != nil {
 			return err
 		}

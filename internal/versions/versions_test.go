@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/guardrails"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 	"portal/internal/versions"
 	"portal/internal/workflows"
@@ -30,6 +30,8 @@ type clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
+
+func TestMain(m *testing.M) { peertest.Main(m) }
 
 func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) {
@@ -53,11 +55,7 @@ var ops = audit.Entry{Actor: "user:7 olga@example.com", SourceIP: "192.0.2.1", R
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	log := audit.New(db, clk.Now)
 	f := &fixture{db: db, audit: log, svc: versions.New(db, log, clk.Now), clock: clk}

@@ -119,18 +119,15 @@ func newActivityEstate(t *testing.T) *activityEstate {
 func insertRun(t *testing.T, db *store.DB, stack string, started, finished time.Time, reqID string) int64 {
 	t.Helper()
 	ctx := context.Background()
-	res, err := db.ExecContext(ctx, `INSERT INTO plans (stack, kind, version, hash, body, created_by, created_at) VALUES (?, 'apply', 'v1', 'h', '{}', 'user:9 ops@example.com', ?)`,
-		stack, store.Time(started))
-	if err != nil {
+	var planID, runID int64
+	if err := db.QueryRowContext(ctx, `INSERT INTO plans (stack, kind, version, hash, body, created_by, created_at) VALUES (?, 'apply', 'v1', 'h', '{}', 'user:9 ops@example.com', ?) RETURNING id`,
+		stack, store.Time(started)).Scan(&planID); err != nil {
 		t.Fatal(err)
 	}
-	planID, _ := res.LastInsertId()
-	res, err = db.ExecContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, ?, 'apply', 'v1', 'succeeded', 'user:9 ops@example.com', ?, ?, ?)`,
-		planID, stack, store.Time(started), store.Time(started), store.Time(finished))
-	if err != nil {
+	if err := db.QueryRowContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, ?, 'apply', 'v1', 'succeeded', 'user:9 ops@example.com', ?, ?, ?) RETURNING id`,
+		planID, stack, store.Time(started), store.Time(started), store.Time(finished)).Scan(&runID); err != nil {
 		t.Fatal(err)
 	}
-	runID, _ := res.LastInsertId()
 	ids, _ := json.Marshal([]string{"REQ-OTHER", reqID})
 	if _, err := db.ExecContext(ctx, `INSERT INTO run_steps (run_id, resource_id, type, region, action, state, request_ids, position) VALUES (?, 'documents_bucket', 's3_bucket', 'eu-central-1', 'create', 'done', ?, 0)`,
 		runID, string(ids)); err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,7 +115,7 @@ type Server struct {
 	deps     Deps
 	echo     *echo.Echo
 	sessions *scs.SessionManager
-	store    *sqlite3store.SQLite3Store
+	store    store.SessionStore
 	metrics  *prometheus.Registry
 	routes   []Route
 	csrfKey  []byte
@@ -140,7 +139,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.store = sqlite3store.NewWithCleanupInterval(deps.DB.DB, 10*time.Minute)
+	s.store = deps.DB.SessionStore(10 * time.Minute)
 	s.sessions = scs.New()
 	s.sessions.Store = s.store
 	s.sessions.Lifetime = cfg.SessionLifetime

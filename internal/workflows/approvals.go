@@ -421,13 +421,11 @@ func (s *Service) Decide(ctx context.Context, by audit.Entry, who Approver, plan
 	d := Decision{PlanID: p.ID, PlanHash: p.Hash, Decision: decision, ApproverID: who.ID, Approver: who.Label, Roles: who.Roles, Reason: reason,
 		At: now, Expires: now.Add(pol.Expiry)}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO approvals (plan_id, plan_hash, stack, decision, approver_id, approver, roles, reason, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.ID, p.Hash, p.Stack.ID, decision, who.ID, who.Label, strings.Join(who.Roles, ","), reason,
-			store.Time(now), store.Time(d.Expires))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO approvals (plan_id, plan_hash, stack, decision, approver_id, approver, roles, reason, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, p.ID, p.Hash, p.Stack.ID, decision, who.ID, who.Label, strings.Join(who.Roles, ","), reason,
+			store.Time(now), store.Time(d.Expires)).Scan(&d.ID); err != nil {
 			return fmt.Errorf("workflows: record decision: %w", err)
 		}
-		d.ID, _ = res.LastInsertId()
 		e := by
 		e.Action = "approval." + strings.TrimSuffix(decision, "d")
 		if decision == "rejected" {

@@ -127,19 +127,17 @@ func (s *Service) CheckDrift(ctx context.Context, by audit.Entry, stack string) 
 		plan = d.PlanID
 	}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO drift_checks (stack, plan_id, blueprint_version, state, drifted, error, checked_at, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			stack, plan, d.Version, d.State, d.Drifted, d.Error, store.Time(d.CheckedAt), d.RequestedBy)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO drift_checks (stack, plan_id, blueprint_version, state, drifted, error, checked_at, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			stack, plan, d.Version, d.State, d.Drifted, d.Error, store.Time(d.CheckedAt), d.RequestedBy).Scan(&d.ID); err != nil {
 			return fmt.Errorf("workflows: record drift check: %w", err)
 		}
-		d.ID, _ = res.LastInsertId()
 		e := by
 		e.Action, e.Target = "drift.check", fmt.Sprintf("drift:%d stack:%s", d.ID, stack)
 		e.Details = map[string]any{"state": d.State, "drifted": d.Drifted, "plan": d.PlanID, "error": d.Error}
 		for k, v := range by.Details {
 			e.Details[k] = v
 		}
-		_, err = s.Audit.Append(ctx, tx, e)
+		_, err := s.Audit.Append(ctx, tx, e)
 		return err
 	})
 	if err != nil {

@@ -165,12 +165,10 @@ func (s *Service) Promote(ctx context.Context, by audit.Entry, req PromoteReques
 	}
 	pr := Promotion{Version: req.Version, Environment: req.Environment, Purpose: req.Purpose, CreatedBy: by.Actor, CreatedAt: s.now()}
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO promotions (blueprint_version, environment, purpose, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
-			pr.Version, pr.Environment, pr.Purpose, pr.CreatedBy, store.Time(pr.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO promotions (blueprint_version, environment, purpose, created_by, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			pr.Version, pr.Environment, pr.Purpose, pr.CreatedBy, store.Time(pr.CreatedAt)).Scan(&pr.ID); err != nil {
 			return fmt.Errorf("workflows: store promotion: %w", err)
 		}
-		pr.ID, _ = res.LastInsertId()
 		for _, j := range js {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO promotion_stacks (promotion_id, stack) VALUES (?, ?)`, pr.ID, regions.StackID(pr.Environment, j)); err != nil {
 				return fmt.Errorf("workflows: store promotion: %w", err)
@@ -179,7 +177,7 @@ func (s *Service) Promote(ctx context.Context, by audit.Entry, req PromoteReques
 		e := by
 		e.Action, e.Target = "promotion."+pr.Purpose, fmt.Sprintf("promotion:%d", pr.ID)
 		e.Details = map[string]any{"version": pr.Version, "environment": pr.Environment, "jurisdictions": js}
-		_, err = s.Audit.Append(ctx, tx, e)
+		_, err := s.Audit.Append(ctx, tx, e)
 		return err
 	})
 	if err != nil {

@@ -126,12 +126,10 @@ func (s *Service) Verify(ctx context.Context, by audit.Entry, stack string, runI
 		run = runID
 	}
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO verifications (stack, run_id, blueprint_version, state, created_by, created_at) VALUES (?, ?, ?, 'running', ?, ?)`,
-			stack, run, v.Version, v.CreatedBy, store.Time(v.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO verifications (stack, run_id, blueprint_version, state, created_by, created_at) VALUES (?, ?, ?, 'running', ?, ?) RETURNING id`,
+			stack, run, v.Version, v.CreatedBy, store.Time(v.CreatedAt)).Scan(&v.ID); err != nil {
 			return fmt.Errorf("workflows: start verification: %w", err)
 		}
-		v.ID, _ = res.LastInsertId()
 		e := by
 		e.Action, e.Target = "verification.start", fmt.Sprintf("verification:%d stack:%s", v.ID, stack)
 		e.Details = map[string]any{"run": runID, "version": v.Version}

@@ -1,7 +1,7 @@
 // Package peertest starts the real peers (moto, stripe-mock, mailpit,
-// chromium) for tests: shared per test binary, failing the test loudly when
-// a peer is missing. It is imported only by tests, so the portal binary
-// links none of it.
+// PostgreSQL, chromium) for tests: shared per test binary, failing the test
+// loudly when a peer is missing. It is imported only by tests, so the portal
+// binary links none of it.
 //
 // moto serves HTTPS with a certificate from a CA made for the test binary
 // (as in the sandbox), so tests reach AWS over TLS as the portal does on
@@ -59,8 +59,8 @@ var shared struct {
 }
 
 // Main runs the package's tests and then StopAll, and exits with the tests'
-// code. Use it as the TestMain of every package whose tests use MotoForTest
-// or StripeMockForTest:
+// code. Use it as the TestMain of every package whose tests use
+// MotoForTest, StripeMockForTest or PostgresForTest (StoreForTest):
 //
 //	func TestMain(m *testing.M) { peers.Main(m) }
 func Main(m *testing.M) {
@@ -74,8 +74,8 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// StopAll stops the shared instances MotoForTest and StripeMockForTest
-// started, if any. Call it once, after all tests ran (Main does). A test
+// StopAll stops the shared instances MotoForTest, StripeMockForTest and
+// PostgresForTest started, if any. Call it once, after all tests ran (Main does). A test
 // binary that does not call it still leaves no process behind on Linux, where
 // peers die with the process that started them.
 func StopAll() error {
@@ -91,6 +91,9 @@ func StopAll() error {
 	}
 	if shared.inbox != nil {
 		errs = append(errs, shared.inbox.Close())
+	}
+	if pgShared.pg != nil {
+		errs = append(errs, pgShared.pg.Stop())
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,2 @@
+-- SQLite has these functions itself; the PostgreSQL twin of this file
+-- defines SUM over a comparison and group_concat in SQLite's sense.
