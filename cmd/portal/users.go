@@ -11,6 +11,7 @@ import (
 
 	"portal/internal/app"
 	"portal/internal/audit"
+	"portal/internal/billing"
 	"portal/internal/staff"
 	"portal/internal/store"
 )
@@ -24,7 +25,8 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var roles multiFlag
 	fs.Var(&roles, "role", "role to grant: admin, ops, compliance or finance (repeat or comma-separate for several; required)")
 	dataDir := fs.String("data-dir", envOr("PORTAL_DATA_DIR", "data"), "the portal's data folder")
-	dbPath := fs.String("db", "", "database file (default DATA-DIR/portal.db)")
+	dbPath := fs.String("db", envOr("PORTAL_DB", ""), "SQLite database file (default DATA-DIR/portal.db) or postgres:// URL (default $PORTAL_DB)")
+	secretFile := fs.String("secret-key-file", envOr("PORTAL_SECRET_KEY_FILE", ""), "the portal's secret key file (default DATA-DIR/secret.key; $"+app.SecretKeyEnv+" wins)")
 	keyFile := fs.String("audit-key-file", envOr("PORTAL_AUDIT_KEY_FILE", ""), "the audit key ring (default DATA-DIR/audit.key)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -44,7 +46,10 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "portal users add: -role: %v\n", err)
 		return 2
 	}
-	key, err := app.LoadOrCreateKey(filepath.Join(*dataDir, "secret.key"))
+	if *secretFile == "" {
+		*secretFile = filepath.Join(*dataDir, "secret.key")
+	}
+	key, err := app.LoadSecretKey(billing.NewSecret(os.Getenv(app.SecretKeyEnv)), *secretFile, store.IsPostgresURL(*dbPath))
 	if err != nil {
 		return report(stderr, err)
 	}
@@ -57,6 +62,9 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return report(stderr, err)
 	}
 	defer db.Close()
+	if err := staff.CheckKey(ctx, db, key); err != nil {
+		return report(stderr, err)
+	}
 	// The same audit keys as the portal, so the record of this account is
 	// sealed like every other.
 	ring, reload, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: *keyFile, KeysFromEnv: os.Getenv(app.AuditKeysEnv) != ""})

@@ -3,9 +3,7 @@ package app
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -87,10 +84,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if err := os.MkdirAll(filepath.Dir(cfg.DBPath), 0o700); err != nil {
-		return nil, fmt.Errorf("app: data folder: %w", err)
+	if !store.IsPostgresURL(cfg.DBPath) {
+		if err := os.MkdirAll(filepath.Dir(cfg.DBPath), 0o700); err != nil {
+			return nil, fmt.Errorf("app: data folder: %w", err)
+		}
 	}
-	key, err := loadOrCreateKey(cfg.SecretKeyFile)
+	key, err := LoadSecretKey(cfg.SecretKey, cfg.SecretKeyFile, store.IsPostgresURL(cfg.DBPath))
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +100,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	db, err := store.Open(ctx, cfg.DBPath)
 	if err != nil {
 		return nil, err
+	}
+	if err := staff.CheckKey(ctx, db, key); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("app: %w", err)
 	}
 	a := &App{cfg: cfg, log: log, DB: db}
 	ring, reload, err := LoadAuditKeys(cfg.Audit)
@@ -203,7 +206,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 // is); the portal still starts, logs why, and its pages say that no
 // version exists yet.
 func (a *App) importBlueprints(ctx context.Context) {
-	v, created, err := a.Versions.Import(ctx, audit.Entry{Actor: "system"}, shipped.FS, "Shipped blueprints, imported on first start")
+	var v versions.Version
+	var created bool
+	// Replicas starting together on an empty database import once.
+	err := a.DB.WithLock(ctx, "first-start", func(ctx context.Context) error {
+		var err error
+		v, created, err = a.Versions.Import(ctx, audit.Entry{Actor: "system"}, shipped.FS, "Shipped blueprints, imported on first start")
+		return err
+	})
 	var rej *versions.Rejection
 	switch {
 	case errors.As(err, &rej):
@@ -237,7 +247,7 @@ func (a *App) Run(ctx context.Context) error {
 		go func() { a.Estate.Engine.Work(jobsCtx, runnerName()); close(workDone) }()
 		defer func() { stopJobs(); <-workDone }()
 	}
-	a.log.Info("portal listening", slog.String("url", a.URL()), slog.String("db", a.cfg.DBPath))
+	a.log.Info("portal listening", slog.String("url", a.URL()), slog.String("db", a.DB.Name()))
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
@@ -272,32 +282,6 @@ func (a *App) Close() error {
 	return a.DB.Close()
 }
 
-// loadOrCreateKey reads the hex key in path, creating it (mode 0600) with a
-// random key when it does not exist.
-func loadOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("app: secret key: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("app: secret key: %w", err)
-		}
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("app: secret key: %w", err)
-		}
-		return key, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("app: secret key: %w", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(key) != 32 {
-		return nil, fmt.Errorf("app: secret key %s: want 64 hex characters (32 bytes)", path)
-	}
-	return key, nil
-}
-
 // deriveKey derives a key for one purpose from the secret key, so that no
 // two purposes share key material.
 func deriveKey(secret []byte, purpose string) []byte {
@@ -305,9 +289,6 @@ func deriveKey(secret []byte, purpose string) []byte {
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
-
-// LoadOrCreateKey reads the portal's secret key, creating it when missing.
-func LoadOrCreateKey(path string) ([]byte, error) { return loadOrCreateKey(path) }
 
 // PrintFirstAdmin writes the first administrator's one-time password to the
 // console. It is never logged.

@@ -25,11 +25,14 @@ import (
 // Config is the portal's configuration, parsed once from flags and
 // PORTAL_* environment variables.
 type Config struct {
-	Addr           string
-	BaseURL        string
-	DataDir        string
-	DBPath         string
-	SecretKeyFile  string
+	Addr    string
+	BaseURL string
+	DataDir string
+	// DBPath is the SQLite file, or a postgres:// URL.
+	DBPath        string
+	SecretKeyFile string
+	// SecretKey is PORTAL_SECRET_KEY, when set (it wins over the file).
+	SecretKey      billing.Secret
 	AdminEmail     string
 	Require2FA     []staff.Role
 	LogFormat      string
@@ -68,8 +71,8 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free port)")
 	baseURL := fs.String("base-url", "", "address people use to reach the portal, e.g. https://portal.example.com (https makes cookies Secure); default http://ADDR")
 	dataDir := fs.String("data-dir", "data", "folder for the database and the generated secret key")
-	dbPath := fs.String("db", "", "SQLite database file (default DATA-DIR/portal.db)")
-	keyFile := fs.String("secret-key-file", "", "file holding the 32-byte key that encrypts two-factor secrets, hex (default DATA-DIR/secret.key, created if missing)")
+	dbPath := fs.String("db", "", "SQLite database file (default DATA-DIR/portal.db), or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=... for several replicas sharing one PostgreSQL 15+ database")
+	keyFile := fs.String("secret-key-file", "", "file holding the 32-byte key that encrypts two-factor secrets, hex (default DATA-DIR/secret.key, created if missing with SQLite); "+SecretKeyEnv+" holds the key itself and wins. Replicas sharing PostgreSQL need the same key")
 	adminEmail := fs.String("admin-email", "admin@portal.local", "email of the first administrator, created when no admin exists")
 	require2FA := fs.String("require-2fa", "admin,ops,compliance,finance", "roles that must use two-factor authentication (comma-separated; empty for none): every role by default, since compliance and finance read CloudTrail, the audit trail and revenue")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
@@ -111,6 +114,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 		} else {
 			c.Audit = a
 		}
+		c.SecretKey = billing.NewSecret(os.Getenv(SecretKeyEnv))
 		if strings.TrimSpace(*require2FA) != "" {
 			rs, err := staff.ParseRoles([]string{*require2FA})
 			if err != nil {

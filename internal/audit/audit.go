@@ -159,9 +159,11 @@ func (l *Log) Keys() *Keyring {
 
 // Append writes e inside the caller's transaction, so the action and its
 // audit record commit or roll back together, and returns the stored record.
-// It reads the current head inside tx and assigns seq = head + 1; store
-// transactions begin IMMEDIATE, so concurrent appends serialise. This is
-// the only function that extends the chain.
+// It takes the database's audit lock (store.DB.Lock: on PostgreSQL an
+// advisory lock every replica queues on, held until tx ends; on SQLite the
+// transaction's write lock), reads the current head inside tx and assigns
+// seq = head + 1, so concurrent appends serialise and the chain never
+// forks. This is the only function that extends the chain.
 //
 // When the head was sealed by another key than the current one (the trail
 // predates keying, or the key was rotated), Append first writes the
@@ -181,6 +183,11 @@ func (l *Log) Append(ctx context.Context, tx *sql.Tx, e Entry) (Record, error) {
 	}
 	details, err := encodeDetails(e.Details)
 	if err != nil {
+		return Record{}, fmt.Errorf("audit: append %s: %w", e.Action, err)
+	}
+	// One appender at a time, on every replica: the head read here must
+	// still be the head when this record commits.
+	if err := l.db.Lock(ctx, tx, "audit-chain"); err != nil {
 		return Record{}, fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
 	head, err := readHead(ctx, tx)

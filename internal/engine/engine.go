@@ -35,6 +35,10 @@ type Engine struct {
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts.
 	MaxBackoff time.Duration
+	// Lease is how long a runner's claim on a run lasts without renewal
+	// (DefaultLease when zero), on the database's clock. A runner renews it
+	// twice a second; a run whose lease lapsed is marked interrupted.
+	Lease time.Duration
 	// OnFinish, when set, is called after a run ends as succeeded, failed
 	// or cancelled (not when it is interrupted), in the runner's goroutine,
 	// with the run as recorded. Workflows verify and notify from it.

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,20 +18,25 @@ import (
 	"portal/internal/store"
 )
 
-// runLease is how long a runner's claim on a run lasts without renewal;
-// a run whose lease lapsed belongs to a runner that died.
-const runLease = 30 * time.Second
-
 // Work runs queued runs until ctx ends: one run per stack at a time, runs
 // of different stacks in parallel. holder names this runner in leases.
+// Replicas sharing the database each run Work: a run is claimed by one of
+// them (claim), and every runner marks runs whose lease lapsed as
+// interrupted (Recover).
 func (e *Engine) Work(ctx context.Context, holder string) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	var recovered time.Time
 	for {
-		if _, err := e.Recover(ctx); err != nil && ctx.Err() == nil {
-			e.log.Warn("recover runs", slog.String("err", err.Error()))
+		// Leases last tens of seconds: looking for lapsed ones every
+		// couple of seconds is enough.
+		if time.Since(recovered) >= 2*time.Second {
+			recovered = time.Now()
+			if _, err := e.Recover(ctx); err != nil && ctx.Err() == nil {
+				e.log.Warn("recover runs", slog.String("err", err.Error()))
+			}
 		}
 		for {
 			run, ok, err := e.claim(ctx, holder)
@@ -59,37 +63,63 @@ func (e *Engine) Work(ctx context.Context, holder string) {
 	}
 }
 
-// claim takes the oldest queued run of a stack that has no running run.
+// claim takes the oldest queued run of a stack that has no active run. The
+// taking is one conditional UPDATE, checked by its row count, so of
+// several replicas claiming one run exactly one gets it; and the database
+// refuses a second active run of a stack (runs_one_active_idx), so two
+// replicas claiming two queued runs of one stack start one of them.
 func (e *Engine) claim(ctx context.Context, holder string) (Run, bool, error) {
-	var run Run
-	var ok bool
 	// A read first, so that an idle runner polling four times a second
 	// does not take the database's write lock each time.
 	var queued bool
 	if err := e.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE state = 'queued')`).Scan(&queued); err != nil || !queued {
-		return run, false, err
+		return Run{}, false, err
 	}
-	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
+	rows, err := e.db.QueryContext(ctx, `SELECT id FROM runs r WHERE state = 'queued'
+		AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.stack = r.stack AND o.state IN ('running', 'interrupted'))
+		ORDER BY id LIMIT 20`)
+	if err != nil {
+		return Run{}, false, err
+	}
+	var ids []int64
+	for rows.Next() {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM runs r WHERE state = 'queued'
-			AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.stack = r.stack AND o.state IN ('running', 'interrupted'))
-			ORDER BY id LIMIT 1`).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		} else if err != nil {
-			return err
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return Run{}, false, err
 		}
-		now := e.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'running', holder = ?, lease_until = ?, attempt = attempt + 1,
-			started_at = CASE WHEN started_at = '' THEN ? ELSE started_at END WHERE id = ?`,
-			holder, store.Time(now.Add(runLease)), store.Time(now), id); err != nil {
-			return err
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return Run{}, false, err
+	}
+	now, err := e.db.Now(ctx)
+	if err != nil {
+		return Run{}, false, err
+	}
+	for _, id := range ids {
+		run, err := scanRun(e.db.QueryRowContext(ctx, `UPDATE runs SET state = 'running', holder = ?, lease_until = ?, attempt = attempt + 1,
+			started_at = CASE WHEN started_at = '' THEN ? ELSE started_at END WHERE id = ? AND state = 'queued' RETURNING `+runColumns,
+			holder, store.Time(now.Add(e.lease())), store.Time(e.now()), id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // another runner claimed it first
+		case store.IsUniqueViolation(err):
+			continue // another runner started a run of this stack first
+		case err != nil:
+			return Run{}, false, fmt.Errorf("engine: claim run %d: %w", id, err)
 		}
-		run, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
-		ok = err == nil
-		return err
-	})
-	return run, ok, err
+		return run, true, nil
+	}
+	return Run{}, false, nil
+}
+
+func (e *Engine) lease() time.Duration {
+	if e.Lease > 0 {
+		return e.Lease
+	}
+	return DefaultLease
 }
 
 // RunNow claims and executes queued runs until none is left, in the
@@ -104,48 +134,49 @@ func (e *Engine) RunNow(ctx context.Context, holder string) error {
 	}
 }
 
-// execute carries out a claimed run.
+// execute carries out a claimed run, holding its lease: renewed while it
+// runs, checked by every write. A run whose lease is lost stops, and its
+// runner writes nothing more of it; a run whose progress cannot be
+// recorded stops and ends failed, saying why.
 func (e *Engine) execute(ctx context.Context, run Run, holder string) {
 	log := e.log.With(slog.Int64("run", run.ID), slog.String("stack", run.Stack))
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	f := fence{db: e.db, run: run.ID, holder: holder, attempt: run.Attempt}
+	rec := &stepRecorder{f: f, now: e.now, stop: stop}
 
 	// Renew the lease and watch for a cancel request while the run goes.
 	var cancelRequested atomic.Bool
 	done := make(chan struct{})
+	renewed := make(chan struct{})
 	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				var flag bool
-				_ = e.db.QueryRowContext(rctx, `SELECT cancel_requested FROM runs WHERE id = ?`, run.ID).Scan(&flag)
-				if flag {
-					cancelRequested.Store(true)
-				}
-				_, _ = e.db.ExecContext(rctx, `UPDATE runs SET lease_until = ? WHERE id = ? AND holder = ?`, store.Time(e.now().Add(runLease)), run.ID, holder)
-			}
-		}
+		defer close(renewed)
+		e.keepLease(rctx, f, &cancelRequested, stop, done, log)
 	}()
-	state, msg := e.executeSteps(rctx, run, cancelRequested.Load, log)
+	state, msg := e.executeSteps(rctx, run, cancelRequested.Load, rec, log)
 	close(done)
+	<-renewed
 
-	// A run stopped by the portal shutting down is interrupted, not failed.
-	if ctx.Err() != nil {
+	cause := context.Cause(rctx)
+	switch {
+	case errors.Is(cause, errLeaseLost):
+		log.Warn("run stopped: this runner lost its lease; recovery marks the run interrupted, to be resumed", slog.String("why", cause.Error()))
+		return
+	case ctx.Err() != nil:
+		// A run stopped by the portal shutting down is interrupted, not failed.
 		state, msg = RunInterrupted, "the portal stopped while this run was in progress; resume it to finish"
+	case rec.Err() != nil:
+		state, msg = RunFailed, "the portal could not record this run's progress, so it stopped: "+rec.Err().Error()
 	}
-	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	fctx, fcancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer fcancel()
-	if state == RunInterrupted {
-		_, _ = e.db.ExecContext(fctx, `UPDATE run_steps SET state = 'interrupted' WHERE run_id = ? AND state = 'running'`, run.ID)
-	}
-	_ = e.db.Tx(fctx, func(tx *sql.Tx) error {
+	err := f.tx(fctx, func(tx *sql.Tx) error {
 		finished := store.Time(e.now())
 		if state == RunInterrupted {
 			finished = ""
+			if _, err := tx.ExecContext(fctx, `UPDATE run_steps SET state = 'interrupted' WHERE run_id = ? AND state = 'running'`, run.ID); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(fctx, `UPDATE runs SET state = ?, error = ?, finished_at = ?, holder = '', lease_until = '' WHERE id = ?`,
 			state, msg, finished, run.ID); err != nil {
@@ -155,17 +186,74 @@ func (e *Engine) execute(ctx context.Context, run Run, holder string) {
 			Details: map[string]any{"kind": run.Kind, "error": msg}})
 		return err
 	})
+	switch {
+	case errors.Is(err, errLeaseLost):
+		log.Warn("run ended after this runner lost its lease: its end is not recorded; recovery marks it interrupted", slog.String("state", state))
+		return
+	case err != nil:
+		// Left running: once its lease lapses, recovery marks it
+		// interrupted, which the runs page shows.
+		log.Error("run ended but its end could not be recorded", slog.String("state", state), slog.String("err", err.Error()))
+		return
+	}
 	log.Info("run finished", slog.String("state", state))
 	if e.OnFinish != nil && state != RunInterrupted {
 		if r, _, err := e.GetRun(fctx, run.ID); err == nil {
 			e.OnFinish(ctx, r)
+		} else {
+			log.Error("run finished but could not be read back", slog.String("err", err.Error()))
+		}
+	}
+}
+
+// leaseTick is how often a running run's lease is renewed and its cancel
+// flag read.
+const leaseTick = 500 * time.Millisecond
+
+// keepLease renews f's lease every leaseTick until done, noting cancel
+// requests. When the lease is lost, or cannot be renewed for two thirds of
+// its length (the database is unreachable: another replica may take the
+// run once it lapses), it stops the run.
+func (e *Engine) keepLease(ctx context.Context, f fence, cancelRequested *atomic.Bool, stop context.CancelCauseFunc, done <-chan struct{}, log *slog.Logger) {
+	lease := e.lease()
+	tick := min(leaseTick, lease/3)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	confirmed := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		flag, err := f.renew(ctx, lease)
+		switch {
+		case errors.Is(err, errLeaseLost):
+			stop(errLeaseLost)
+			return
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("renew run lease", slog.String("err", err.Error()))
+			if since := time.Since(confirmed); since > lease*2/3 {
+				stop(fmt.Errorf("%w: it could not be renewed for %s (%v)", errLeaseLost, since.Round(time.Second), err))
+				return
+			}
+		default:
+			confirmed = time.Now()
+			if flag {
+				cancelRequested.Store(true)
+			}
 		}
 	}
 }
 
 // executeSteps walks the run's pending steps and returns the run's end
 // state and error message.
-func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, log *slog.Logger) (string, string) {
+func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, r *stepRecorder, log *slog.Logger) (string, string) {
 	p, err := e.GetPlan(ctx, run.PlanID)
 	if err != nil {
 		return RunFailed, err.Error()
@@ -176,10 +264,9 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		return RunFailed, err.Error()
 	}
 	rec := newRecorder()
-	appendLog := func(resource, line string) {
-		_, _ = e.db.ExecContext(context.Background(), `INSERT INTO run_logs (run_id, at, resource_id, line) VALUES (?, ?, ?, ?)`,
-			run.ID, store.Time(e.now()), resource, line)
-	}
+	// A log line that cannot be written stops the run (the recorder
+	// cancels ctx and keeps the failure for the run's end).
+	appendLog := func(resource, line string) { _ = r.log(resource, line) }
 	if e.BeforeRun != nil {
 		if err := e.BeforeRun(ctx, run, p); err != nil {
 			appendLog("", "refused at start: "+err.Error())
@@ -190,9 +277,7 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 	if err != nil {
 		return RunFailed, err.Error()
 	}
-	defer func() {
-		_, _ = e.db.ExecContext(context.Background(), `UPDATE runs SET calls = calls + ? WHERE id = ?`, rec.Calls(), run.ID)
-	}()
+	defer func() { _ = r.calls(rec.Calls()) }()
 
 	if run.Attempt == 1 && p.Kind == "apply" {
 		appendLog("", "checking the plan is still current")
@@ -266,11 +351,15 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 			if len(w) > 0 {
 				msg := "waits for " + describeWaits(w) + ": apply those stacks, then this one again"
 				appendLog(id, msg)
-				e.markStep(run.ID, id, StepSkipped, msg, nil, 0)
+				if err := r.step(id, StepSkipped, msg, nil, 0); err != nil {
+					return err
+				}
 				return errors.Join(ErrSkipped, errors.New(msg))
 			}
 		}
-		e.markStep(run.ID, id, StepRunning, "", nil, 0)
+		if err := r.step(id, StepRunning, "", nil, 0); err != nil {
+			return err
+		}
 		stepEnv := *env
 		stepEnv.Logf = func(f string, a ...any) { appendLog(id, fmt.Sprintf(f, a...)) }
 		start := e.now()
@@ -295,7 +384,9 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		if err != nil {
 			msg := describe(ch, err)
 			appendLog(id, "failed: "+msg)
-			e.markStep(run.ID, id, StepFailed, msg, reqIDs, calls)
+			if rerr := r.step(id, StepFailed, msg, reqIDs, calls); rerr != nil {
+				return rerr
+			}
 			return err
 		}
 		if live != nil {
@@ -305,21 +396,28 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 			// Data sources are recorded too: a later stage reads what they
 			// resolved (prod takes the image test resolved).
 			if p.Kind == "destroy" && isData {
-				if err := e.dropState(context.Background(), p.Stack.ID, id); err != nil {
+				if err := r.state("the deletion of "+id, func(tx *sql.Tx) error {
+					return e.dropState(ctx, tx, p.Stack.ID, id)
+				}); err != nil {
+					_ = r.step(id, StepFailed, err.Error(), reqIDs, calls)
 					return err
 				}
-			} else if err := e.saveState(context.Background(), p.Stack.ID, id, ch.Type, p.Stack.Version, live); err != nil {
-				e.markStep(run.ID, id, StepFailed, err.Error(), reqIDs, calls)
+			} else if err := r.state("the state of "+id, func(tx *sql.Tx) error {
+				return e.saveState(ctx, tx, p.Stack.ID, id, ch.Type, p.Stack.Version, live)
+			}); err != nil {
+				_ = r.step(id, StepFailed, err.Error(), reqIDs, calls)
 				return err
 			}
 		} else if ch.Action == Delete {
-			if err := e.dropState(context.Background(), p.Stack.ID, id); err != nil {
+			if err := r.state("the deletion of "+id, func(tx *sql.Tx) error {
+				return e.dropState(ctx, tx, p.Stack.ID, id)
+			}); err != nil {
+				_ = r.step(id, StepFailed, err.Error(), reqIDs, calls)
 				return err
 			}
 		}
 		appendLog(id, fmt.Sprintf("done in %s (%d AWS calls)", e.now().Sub(start).Round(time.Millisecond), calls))
-		e.markStep(run.ID, id, StepDone, "", reqIDs, calls)
-		return nil
+		return r.step(id, StepDone, "", reqIDs, calls)
 	})
 	var failed, skipped []string
 	for _, id := range ids {
@@ -329,7 +427,7 @@ func (e *Engine) executeSteps(ctx context.Context, run Run, stop func() bool, lo
 		case errors.Is(err, ErrSkipped):
 			skipped = append(skipped, id)
 			if ctx.Err() == nil && !slices.Contains(waited, id) {
-				e.markStep(run.ID, id, StepSkipped, strings.TrimPrefix(err.Error(), ErrSkipped.Error()+"\n"), nil, 0)
+				_ = r.step(id, StepSkipped, strings.TrimPrefix(err.Error(), ErrSkipped.Error()+"\n"), nil, 0)
 			}
 		default:
 			failed = append(failed, id)
@@ -426,22 +524,6 @@ func (e *Engine) deleteOrphan(ctx context.Context, env *Env, ch Change, st *stat
 	d := &Desired{ID: ch.ID, Type: ch.Type, Region: st.Region, Fields: map[string]any{}, Tags: e.tags(env.Stack, ch.ID)}
 	_, err := e.act(ctx, env, drv, ch, d, st)
 	return err
-}
-
-func (e *Engine) markStep(runID int64, id, state, msg string, reqIDs []string, calls int) {
-	ctx := context.Background()
-	now := store.Time(e.now())
-	switch state {
-	case StepRunning:
-		_, _ = e.db.ExecContext(ctx, `UPDATE run_steps SET state = ?, started_at = ?, error = '' WHERE run_id = ? AND resource_id = ?`, state, now, runID, id)
-	default:
-		ids, _ := json.Marshal(reqIDs)
-		if reqIDs == nil {
-			ids = []byte("[]")
-		}
-		_, _ = e.db.ExecContext(ctx, `UPDATE run_steps SET state = ?, finished_at = ?, error = ?, request_ids = ?, calls = calls + ? WHERE run_id = ? AND resource_id = ?`,
-			state, now, msg, string(ids), calls, runID, id)
-	}
 }
 
 // describe says which resource, which call and why, in plain words.

@@ -80,13 +80,11 @@ func (e *Engine) SavePlan(ctx context.Context, by audit.Entry, p *Plan) error {
 		return fmt.Errorf("engine: encode plan: %w", err)
 	}
 	return e.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO plans (stack, kind, version, blueprint_version, hash, body, blocking, calls, created_by, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.Stack.ID, p.Kind, p.Stack.Version, p.BlueprintVersion, p.Hash, string(body),
-			len(p.Blocking()), p.Calls, by.Actor, store.Time(p.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO plans (stack, kind, version, blueprint_version, hash, body, blocking, calls, created_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, p.Stack.ID, p.Kind, p.Stack.Version, p.BlueprintVersion, p.Hash, string(body),
+			len(p.Blocking()), p.Calls, by.Actor, store.Time(p.CreatedAt)).Scan(&p.ID); err != nil {
 			return fmt.Errorf("engine: save plan: %w", err)
 		}
-		p.ID, _ = res.LastInsertId()
 		counts := map[string]any{}
 		for a, n := range p.Counts() {
 			counts[string(a)] = n
@@ -94,7 +92,7 @@ func (e *Engine) SavePlan(ctx context.Context, by audit.Entry, p *Plan) error {
 		e2 := by
 		e2.Action, e2.Target = "plan.create", fmt.Sprintf("plan:%d stack:%s", p.ID, p.Stack.ID)
 		e2.Details = map[string]any{"kind": p.Kind, "hash": p.Hash, "version": p.Stack.Version, "changes": counts, "blocking": len(p.Blocking())}
-		_, err = e.audit.Append(ctx, tx, e2)
+		_, err := e.audit.Append(ctx, tx, e2)
 		return err
 	})
 }
@@ -127,6 +125,10 @@ func (e *Engine) Apply(ctx context.Context, by audit.Entry, planID int64) (int64
 	if b := p.Blocking(); len(b) > 0 {
 		return 0, apperr.New(apperr.Conflict, "this plan cannot be applied: %s", strings.Join(b, "; "))
 	}
+	now, err := e.db.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var runID int64
 	err = e.db.Tx(ctx, func(tx *sql.Tx) error {
 		// A run the portal stopped during holds the stack until someone
@@ -134,18 +136,16 @@ func (e *Engine) Apply(ctx context.Context, by audit.Entry, planID int64) (int64
 		// ever, so say so now.
 		var stuck int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE stack = ? AND (state = 'interrupted' OR (state = 'running' AND lease_until < ?)) ORDER BY id LIMIT 1`,
-			p.Stack.ID, store.Time(e.now())).Scan(&stuck)
+			p.Stack.ID, store.Time(now)).Scan(&stuck)
 		if err == nil {
 			return apperr.New(apperr.Conflict, "run %d of %s was interrupted when the portal running it stopped: resume or cancel it before applying another plan", stuck, p.Stack.ID)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, attempt)
-			VALUES (?, ?, ?, ?, 'queued', ?, ?, 0)`, p.ID, p.Stack.ID, p.Kind, p.Stack.Version, by.Actor, store.Time(e.now()))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, attempt)
+			VALUES (?, ?, ?, ?, 'queued', ?, ?, 0) RETURNING id`, p.ID, p.Stack.ID, p.Kind, p.Stack.Version, by.Actor, store.Time(e.now())).Scan(&runID); err != nil {
 			return fmt.Errorf("engine: queue run: %w", err)
 		}
-		runID, _ = res.LastInsertId()
 		for i, c := range p.Changes {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO run_steps (run_id, resource_id, type, region, action, state, position) VALUES (?, ?, ?, ?, ?, 'pending', ?)`,
 				runID, c.ID, c.Type, c.Region, string(c.Action), i); err != nil {
@@ -162,29 +162,40 @@ func (e *Engine) Apply(ctx context.Context, by audit.Entry, planID int64) (int64
 }
 
 // Cancel asks run id to stop: no new step starts; running steps finish.
+// A queued or interrupted run is cancelled at once. Each change is
+// conditional on the state it changes, so a run claimed or finished
+// meanwhile by another replica is never overwritten.
 func (e *Engine) Cancel(ctx context.Context, by audit.Entry, id int64) error {
 	return e.db.Tx(ctx, func(tx *sql.Tx) error {
-		var state string
-		if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
-			return apperr.New(apperr.NotFound, "no run %d", id)
-		} else if err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'cancelled', cancel_requested = 1, finished_at = ?, holder = '', lease_until = ''
+			WHERE id = ? AND state IN ('queued', 'interrupted')`, store.Time(e.now()), id)
+		if err != nil {
 			return err
 		}
-		switch state {
-		case RunQueued, RunInterrupted:
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'cancelled', cancel_requested = 1, finished_at = ? WHERE id = ?`, store.Time(e.now()), id); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			if res, err = tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND state = 'running'`, id); err != nil {
 				return err
 			}
-		case RunRunning:
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
+			if n, err = res.RowsAffected(); err != nil {
 				return err
 			}
-		default:
+		}
+		if n == 0 {
+			var state string
+			if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, id).Scan(&state); errors.Is(err, sql.ErrNoRows) {
+				return apperr.New(apperr.NotFound, "no run %d", id)
+			} else if err != nil {
+				return err
+			}
 			return apperr.New(apperr.Conflict, "run %d has already %s", id, state)
 		}
 		e2 := by
 		e2.Action, e2.Target = "run.cancel", fmt.Sprintf("run:%d", id)
-		_, err := e.audit.Append(ctx, tx, e2)
+		_, err = e.audit.Append(ctx, tx, e2)
 		return err
 	})
 }
@@ -211,10 +222,16 @@ func (e *Engine) Resume(ctx context.Context, by audit.Entry, id int64) error {
 }
 
 // Recover marks runs whose runner stopped renewing its lease (the portal
-// was killed) as interrupted, so people can resume them. It runs at start
-// and periodically.
+// was killed, or lost the database) as interrupted, so people can resume
+// them. Leases are compared with the database's clock, which every replica
+// shares. Every runner runs it at start and every few seconds; each run is
+// marked once, by a conditional UPDATE.
 func (e *Engine) Recover(ctx context.Context) (int, error) {
-	now := store.Time(e.now())
+	t, err := e.db.Now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := store.Time(t)
 	// Most of the time there is nothing to recover: a read says so
 	// without taking the write lock the transaction below needs.
 	var stale bool
@@ -222,7 +239,7 @@ func (e *Engine) Recover(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int64
-	err := e.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = e.db.Tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id FROM runs WHERE state = 'running' AND lease_until < ?`, now)
 		if err != nil {
 			return err
@@ -237,9 +254,19 @@ func (e *Engine) Recover(ctx context.Context) (int, error) {
 			ids = append(ids, id)
 		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'interrupted', holder = '', error = 'the portal stopped while this run was in progress; resume it to finish' WHERE id = ?`, id); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'interrupted', holder = '', error = 'the portal stopped while this run was in progress; resume it to finish'
+				WHERE id = ? AND state = 'running' AND lease_until < ?`, id, now)
+			if err != nil {
 				return err
+			}
+			if k, err := res.RowsAffected(); err != nil {
+				return err
+			} else if k == 0 {
+				continue // renewed, finished or recovered meanwhile
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE run_steps SET state = 'interrupted' WHERE run_id = ? AND state = 'running'`, id); err != nil {
 				return err

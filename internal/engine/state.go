@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -36,12 +37,17 @@ func (e *Engine) loadState(ctx context.Context, stack string) (map[string]*state
 	return out, rows.Err()
 }
 
-func (e *Engine) saveState(ctx context.Context, stack, id, typ, version string, live *Live) error {
+// execer is a *sql.Tx or the database.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (e *Engine) saveState(ctx context.Context, tx execer, stack, id, typ, version string, live *Live) error {
 	outputs, err := json.Marshal(live.Outputs)
 	if err != nil {
 		return fmt.Errorf("engine: state of %s/%s: %w", stack, id, err)
 	}
-	_, err = e.db.ExecContext(ctx, `INSERT INTO stack_resources (stack, resource_id, type, region, physical_id, outputs, version, updated_at)
+	_, err = tx.ExecContext(ctx, `INSERT INTO stack_resources (stack, resource_id, type, region, physical_id, outputs, version, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (stack, resource_id) DO UPDATE SET type = excluded.type, region = excluded.region, physical_id = excluded.physical_id,
 			outputs = excluded.outputs, version = excluded.version, updated_at = excluded.updated_at`,
@@ -52,8 +58,8 @@ func (e *Engine) saveState(ctx context.Context, stack, id, typ, version string, 
 	return nil
 }
 
-func (e *Engine) dropState(ctx context.Context, stack, id string) error {
-	if _, err := e.db.ExecContext(ctx, `DELETE FROM stack_resources WHERE stack = ? AND resource_id = ?`, stack, id); err != nil {
+func (e *Engine) dropState(ctx context.Context, tx execer, stack, id string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM stack_resources WHERE stack = ? AND resource_id = ?`, stack, id); err != nil {
 		return fmt.Errorf("engine: drop state of %s/%s: %w", stack, id, err)
 	}
 	return nil

@@ -3,6 +3,8 @@
 // time: before running, a scheduler takes the job's lease in the database
 // with a conditional UPDATE, and renews it while the job runs. A replica
 // that dies loses its leases when they expire, and another takes over.
+// Leases and schedules are kept on the database's clock (store.DB.Now),
+// which every replica shares, never on one machine's.
 package jobs
 
 import (
@@ -34,7 +36,7 @@ type job struct {
 type Scheduler struct {
 	db     *store.DB
 	log    *slog.Logger
-	now    func() time.Time
+	now    func() time.Time // measures how long jobs take
 	holder string
 	// Lease is how long a taken lease lasts before it must be renewed.
 	Lease time.Duration
@@ -45,8 +47,9 @@ type Scheduler struct {
 	jobs map[string]*job
 }
 
-// New returns a scheduler. holder names this replica in leases; empty picks
-// a random name.
+// New returns a scheduler. now measures how long jobs take (leases and
+// schedules use the database's clock); holder names this replica in
+// leases; empty picks a random name.
 func New(db *store.DB, log *slog.Logger, now func() time.Time, holder string) *Scheduler {
 	if now == nil {
 		now = time.Now
@@ -92,7 +95,11 @@ func (s *Scheduler) Status(ctx context.Context, name string) (Status, error) {
 	}
 	st.LeaseUntil, st.NextRun = parse(lease), parse(next)
 	st.LastStarted, st.LastFinished = parse(started), parse(finished)
-	st.Running = st.Holder != "" && st.LeaseUntil.After(s.now())
+	now, err := s.db.Now(ctx)
+	if err != nil {
+		return st, fmt.Errorf("jobs: status %s: %w", name, err)
+	}
+	st.Running = st.Holder != "" && st.LeaseUntil.After(now)
 	return st, nil
 }
 
@@ -113,8 +120,12 @@ func (s *Scheduler) Trigger(ctx context.Context, name string) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	now, err := s.db.Now(ctx)
+	if err != nil {
+		return false, fmt.Errorf("jobs: trigger %s: %w", name, err)
+	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, next_run) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET next_run = excluded.next_run`, name, store.Time(s.now())); err != nil {
+		ON CONFLICT (name) DO UPDATE SET next_run = excluded.next_run`, name, store.Time(now)); err != nil {
 		return false, fmt.Errorf("jobs: trigger %s: %w", name, err)
 	}
 	select {
@@ -195,9 +206,13 @@ func (s *Scheduler) RunOnce(ctx context.Context, name string) (bool, error) {
 	return true, s.runOne(ctx, j)
 }
 
-// acquire takes j's lease when j is due and no live lease is held.
+// acquire takes j's lease when j is due and no live lease is held: one
+// conditional UPDATE, so of several replicas one takes it.
 func (s *Scheduler) acquire(ctx context.Context, j *job) (bool, error) {
-	now := s.now()
+	now, err := s.db.Now(ctx)
+	if err != nil {
+		return false, err
+	}
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, next_run) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, j.name, store.Time(now)); err != nil {
 		return false, err
 	}
@@ -207,8 +222,8 @@ func (s *Scheduler) acquire(ctx context.Context, j *job) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (s *Scheduler) runOne(ctx context.Context, j *job) error {
@@ -225,40 +240,58 @@ func (s *Scheduler) runOne(ctx context.Context, j *job) error {
 			case <-done:
 				return
 			case <-t.C:
-				res, err := s.db.ExecContext(jctx, `UPDATE jobs SET lease_until = ? WHERE name = ? AND holder = ?`,
-					store.Time(s.now().Add(s.Lease)), j.name, s.holder)
-				if n, _ := rowsAffected(res, err); n != 1 {
-					s.log.Warn("job lease lost", slog.String("job", j.name))
+				if err := s.renew(jctx, j); err != nil {
+					s.log.Warn("job lease lost: stopping the job", slog.String("job", j.name), slog.String("err", err.Error()))
 					cancel()
 					return
 				}
 			}
 		}
 	}()
-	start := s.now()
-	err := j.fn(jctx)
+	began := s.now()
+	start, err := s.db.Now(ctx)
+	if err != nil {
+		close(done)
+		return fmt.Errorf("jobs: %s: %w", j.name, err)
+	}
+	err = j.fn(jctx)
 	close(done)
 	msg := ""
 	if err != nil {
 		msg = err.Error()
 		s.log.Error("job failed", slog.String("job", j.name), slog.String("err", msg))
 	} else {
-		s.log.Debug("job done", slog.String("job", j.name), slog.Duration("took", s.now().Sub(start)))
+		s.log.Debug("job done", slog.String("job", j.name), slog.Duration("took", s.now().Sub(began)))
 	}
 	// Release with a fresh context: the run's context may be cancelled.
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer rcancel()
-	_, uerr := s.db.ExecContext(rctx, `UPDATE jobs SET holder = '', lease_until = '', last_finished = ?, last_error = ?, runs = runs + 1, next_run = ?
-		WHERE name = ? AND holder = ?`, store.Time(s.now()), msg, store.Time(start.Add(j.interval)), j.name, s.holder)
+	finished, uerr := s.db.Now(rctx)
+	if uerr == nil {
+		_, uerr = s.db.ExecContext(rctx, `UPDATE jobs SET holder = '', lease_until = '', last_finished = ?, last_error = ?, runs = runs + 1, next_run = ?
+			WHERE name = ? AND holder = ?`, store.Time(finished), msg, store.Time(start.Add(j.interval)), j.name, s.holder)
+	}
 	if uerr != nil {
+		// The lease lapses by itself; the job then runs again, early.
 		s.log.Error("job release", slog.String("job", j.name), slog.String("err", uerr.Error()))
 	}
 	return err
 }
 
-func rowsAffected(res sql.Result, err error) (int64, error) {
+// renew extends j's lease, which this scheduler must still hold.
+func (s *Scheduler) renew(ctx context.Context, j *job) error {
+	now, err := s.db.Now(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return res.RowsAffected()
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET lease_until = ? WHERE name = ? AND holder = ?`, store.Time(now.Add(s.Lease)), j.name, s.holder)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return errors.New("another replica holds it")
+	}
+	return nil
 }

@@ -5,23 +5,21 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"portal/internal/jobs"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
+func TestMain(m *testing.M) { peertest.Main(m) }
+
 func openDB(t *testing.T) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	return db
 }
 
@@ -66,23 +64,30 @@ func TestTwoSchedulersNeverOverlap(t *testing.T) {
 }
 
 // TestExpiredLeaseIsTakenOver: a replica that died holding a lease blocks
-// the job only until the lease expires.
+// the job only until the lease expires, on the database's clock.
 func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	db := openDB(t)
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO jobs (name, holder, lease_until, next_run) VALUES ('drift', 'dead-replica', ?, ?)`,
-		store.Time(now.Add(30*time.Second)), store.Time(now.Add(-time.Minute))); err != nil {
+	now, err := db.Now(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := jobs.New(db, quiet, clock, "alive")
+	const left = 500 * time.Millisecond
+	if _, err := db.ExecContext(ctx, `INSERT INTO jobs (name, holder, lease_until, next_run) VALUES ('drift', 'dead-replica', ?, ?)`,
+		store.Time(now.Add(left)), store.Time(now.Add(-time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	s := jobs.New(db, quiet, nil, "alive")
 	ran := 0
 	s.Every("drift", time.Hour, func(context.Context) error { ran++; return nil })
 	if ok, err := s.RunOnce(ctx, "drift"); err != nil || ok {
 		t.Fatalf("RunOnce while another replica holds a live lease: ran=%v err=%v, want not run", ok, err)
 	}
-	now = now.Add(31 * time.Second)
+	if st, _ := s.Status(ctx, "drift"); !st.Running || st.Holder != "dead-replica" {
+		t.Errorf("status while the lease is live: %+v, want running, held by dead-replica", st)
+	}
+	time.Sleep(left + 100*time.Millisecond)
+	started, _ := db.Now(ctx)
 	if ok, err := s.RunOnce(ctx, "drift"); err != nil || !ok {
 		t.Fatalf("RunOnce after the lease expired: ran=%v err=%v, want run", ok, err)
 	}
@@ -93,8 +98,40 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	if ran != 1 || st.Runs != 1 || st.Holder != "" || st.Running {
 		t.Errorf("after one run: ran=%d status=%+v, want 1 run, lease released", ran, st)
 	}
-	if want := now.Add(time.Hour); !st.NextRun.Equal(want) {
-		t.Errorf("next run %v, want %v", st.NextRun, want)
+	if next := st.NextRun.Sub(started); next < time.Hour || next > time.Hour+5*time.Second {
+		t.Errorf("next run %v after the run began, want an hour", next)
+	}
+}
+
+// TestLostLeaseStopsTheJob: a job whose lease another replica took (this
+// one paused past it) is cancelled.
+func TestLostLeaseStopsTheJob(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	s := jobs.New(db, quiet, nil, "a")
+	s.Lease = 300 * time.Millisecond
+	stopped := make(chan error, 1)
+	s.Every("sync", time.Hour, func(ctx context.Context) error {
+		if _, err := db.ExecContext(context.Background(), `UPDATE jobs SET holder = 'b' WHERE name = 'sync'`); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			stopped <- ctx.Err()
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+			stopped <- nil
+			return nil
+		}
+	})
+	_, _ = s.RunOnce(ctx, "sync")
+	if err := <-stopped; err == nil {
+		t.Error("the job went on for 5s after another replica took its lease")
+	}
+	var holder string
+	db.QueryRowContext(ctx, `SELECT holder FROM jobs WHERE name = 'sync'`).Scan(&holder)
+	if holder != "b" {
+		t.Errorf("holder after the old runner stopped: %q, want b (the old runner must not release another's lease)", holder)
 	}
 }
 

@@ -6,6 +6,7 @@ package staff
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -212,17 +213,13 @@ func (s *Service) Create(ctx context.Context, by audit.Entry, n NewUser) (User, 
 	var u User
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		now := store.Time(s.now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, must_change_password, created_at, updated_at)
-			VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (email) DO NOTHING`, n.Email, n.Name, hash, now, now)
-		if err != nil {
-			return fmt.Errorf("staff: create %s: %w", n.Email, err)
-		}
-		if k, _ := res.RowsAffected(); k == 0 {
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (email, name, password_hash, must_change_password, created_at, updated_at)
+			VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`, n.Email, n.Name, hash, now, now).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return &apperr.Error{Kind: apperr.Conflict, Message: "an account with this email already exists",
 				Fields: map[string]string{"email": "an account with this email already exists"}}
-		}
-		id, err := res.LastInsertId()
-		if err != nil {
+		} else if err != nil {
 			return fmt.Errorf("staff: create %s: %w", n.Email, err)
 		}
 		if err := setRoles(ctx, tx, id, n.Roles); err != nil {
@@ -242,20 +239,27 @@ func (s *Service) Create(ctx context.Context, by audit.Entry, n NewUser) (User, 
 // EnsureAdmin creates an admin account with email when no enabled admin
 // exists, returning its one-time password; created is false when an admin
 // already exists.
+//
+// Replicas starting together on one database create one: the check and
+// the creation hold the database's first-admin lock.
 func (s *Service) EnsureAdmin(ctx context.Context, email string) (u User, otp string, created bool, err error) {
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id
-		WHERE r.role = 'admin' AND u.disabled = 0`).Scan(&n); err != nil {
-		return User{}, "", false, fmt.Errorf("staff: count admins: %w", err)
-	}
-	if n > 0 {
-		return User{}, "", false, nil
-	}
-	u, otp, err = s.Create(ctx, audit.Entry{Actor: "system"}, NewUser{Email: email, Name: "First administrator", Roles: []Role{Admin}})
+	err = s.db.WithLock(ctx, "first-admin", func(ctx context.Context) error {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users u JOIN user_roles r ON r.user_id = u.id
+			WHERE r.role = 'admin' AND u.disabled = 0`).Scan(&n); err != nil {
+			return fmt.Errorf("staff: count admins: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		u, otp, err = s.Create(ctx, audit.Entry{Actor: "system"}, NewUser{Email: email, Name: "First administrator", Roles: []Role{Admin}})
+		created = err == nil
+		return err
+	})
 	if err != nil {
 		return User{}, "", false, err
 	}
-	return u, otp, true, nil
+	return u, otp, created, nil
 }
 
 // Get returns the account with id.

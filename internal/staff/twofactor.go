@@ -134,8 +134,18 @@ func (s *Service) VerifyCode(ctx context.Context, by audit.Entry, id int64, code
 		if !ok {
 			return errBadCode
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ?`, step, id)
-		return err
+		// Conditional, so that a code verified at the same time on another
+		// replica is accepted once.
+		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
+		if err != nil {
+			return fmt.Errorf("staff: verify code: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("staff: verify code: %w", err)
+		} else if n == 0 {
+			return errBadCode
+		}
+		return nil
 	})
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -172,11 +171,7 @@ func newHarness(t *testing.T, network bool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "portal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := peertest.StoreForTest(t)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	var mu sync.Mutex
 	cache := map[string]aws.Config{}
@@ -596,8 +591,12 @@ func TestLockSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A runner claims the run and dies before finishing it: its lease is
-	// in the database.
-	lease := store.Time(h.clock.Now().Add(30 * time.Second))
+	// in the database (on the database's clock).
+	dbNow, err := h.db.Now(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := store.Time(dbNow.Add(30 * time.Second))
 	if _, err := h.db.Exec(`UPDATE runs SET state = 'running', holder = 'replica-dead', lease_until = ?, started_at = ? WHERE id = ?`,
 		lease, store.Time(h.clock.Now()), first); err != nil {
 		t.Fatal(err)
@@ -639,7 +638,9 @@ func TestLockSurvivesRestart(t *testing.T) {
 
 	// The dead runner's lease lapses: recovery marks its run interrupted,
 	// which still holds the lock (nothing runs over a half-applied stack).
-	h.clock.Advance(time.Minute)
+	if _, err := h.db.Exec(`UPDATE runs SET lease_until = ? WHERE id = ?`, store.Time(dbNow.Add(-time.Second)), first); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := h.eng.Recover(ctx); err != nil || n != 1 {
 		t.Fatalf("recover: got %d, %v, want 1 run", n, err)
 	}
