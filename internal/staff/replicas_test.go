@@ -104,7 +104,7 @@ func TestAccountsAreSharedByReplicas(t *testing.T) {
 		t.Errorf("sign-in on the other replica with the one-time password: %v", err)
 	}
 	// A token made on one replica works on the other until revoked there.
-	plain, tok, err := a.CreateToken(ctx, admin, u.ID, "ci")
+	plain, tok, err := a.CreateToken(ctx, admin, u.ID, staff.NewToken{Name: "ci", Scopes: []string{"all"}})
 	if err != nil {
 		t.Fatal(err)
 	}
