@@ -67,7 +67,7 @@ func usersAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	// The same audit keys as the portal, so the record of this account is
 	// sealed like every other.
-	ring, reload, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: *keyFile, KeysFromEnv: os.Getenv(app.AuditKeysEnv) != ""})
+	ring, reload, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: *keyFile, KeysFromEnv: os.Getenv(app.AuditKeysEnv) != "", Shared: store.IsPostgresURL(*dbPath)})
 	if err != nil {
 		return report(stderr, err)
 	}

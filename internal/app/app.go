@@ -106,7 +106,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	a := &App{cfg: cfg, log: log, DB: db}
-	ring, reload, err := LoadAuditKeys(cfg.Audit)
+	acfg := cfg.Audit
+	acfg.Shared = store.IsPostgresURL(cfg.DBPath)
+	ring, reload, err := LoadAuditKeys(acfg)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("app: %w", err)

@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,6 +30,9 @@ type AuditConfig struct {
 	// the ring itself (read when the keys are loaded, never kept here).
 	KeyFile     string
 	KeysFromEnv bool
+	// Shared: several replicas use the key ring (the database is
+	// PostgreSQL), so a missing key file is an error, not made up here.
+	Shared bool
 	// Anchor is where anchors go; nil when anchoring is off.
 	Anchor *AnchorConfig
 }
@@ -98,8 +103,8 @@ func auditFlags(fs *flag.FlagSet) func(dataDir string) (AuditConfig, error) {
 }
 
 // LoadAuditKeys returns the audit key ring of c (PORTAL_AUDIT_KEYS, or the
-// key file, created when missing) and, for a file, a function that reads it
-// again (after a rotation).
+// key file, created when missing unless c.Shared) and, for a file, a
+// function that reads it again (after a rotation).
 func LoadAuditKeys(c AuditConfig) (*audit.Keyring, func() (*audit.Keyring, error), error) {
 	if c.KeysFromEnv {
 		r, err := audit.ParseKeyring(os.Getenv(AuditKeysEnv))
@@ -108,8 +113,11 @@ func LoadAuditKeys(c AuditConfig) (*audit.Keyring, func() (*audit.Keyring, error
 		}
 		return r, nil, nil
 	}
-	r, err := audit.LoadKeyFile(c.KeyFile, true)
-	if err != nil {
+	r, err := audit.LoadKeyFile(c.KeyFile, !c.Shared)
+	if errors.Is(err, fs.ErrNotExist) && c.Shared {
+		return nil, nil, fmt.Errorf("no audit key ring: replicas sharing a PostgreSQL database must all seal the audit trail with the same keys, so none is made here. "+
+			"Make one (echo \"k1 $(openssl rand -hex 32)\" > audit.key) and give it to every replica with -audit-key-file, or as %s (looked for %s)", AuditKeysEnv, c.KeyFile)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	return r, func() (*audit.Keyring, error) { return audit.LoadKeyFile(c.KeyFile, false) }, nil

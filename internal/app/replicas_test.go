@@ -73,6 +73,8 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 	}
 	url := peertest.PostgresDatabaseForTest(t)
 	ctx := context.Background()
+	// Replicas share the audit key ring as they share the secret key.
+	t.Setenv(app.AuditKeysEnv, "k1 "+hex.EncodeToString([]byte("the replicas' audit key, 32 byte")))
 
 	// Both start at once on an empty database.
 	var a, b *app.App

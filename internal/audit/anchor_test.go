@@ -133,6 +133,19 @@ type snapshot struct{ db *store.DB }
 
 func copyDB(t *testing.T, db *store.DB) snapshot {
 	t.Helper()
+	if db.Dialect() == store.Postgres {
+		// A database of the test's own, holding the same trail.
+		c := peertest.StoreForTest(t)
+		for _, table := range []string{"audit_log", "audit_anchors"} {
+			if _, err := c.Exec(`DELETE FROM ` + table); err != nil {
+				t.Fatal(err)
+			}
+		}
+		copyRows(t, db, c, `SELECT `+rowColumns+` FROM audit_log ORDER BY seq`, `INSERT INTO audit_log (`+rowColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, 11)
+		copyRows(t, db, c, `SELECT seq, hash, location, anchored_at, retain_until FROM audit_anchors ORDER BY id`,
+			`INSERT INTO audit_anchors (seq, hash, location, anchored_at, retain_until) VALUES (?, ?, ?, ?, ?)`, 5)
+		return snapshot{db: c}
+	}
 	path := filepath.Join(t.TempDir(), "copy.db")
 	if _, err := db.Exec(`VACUUM INTO ?`, path); err != nil {
 		t.Fatal(err)
@@ -143,6 +156,30 @@ func copyDB(t *testing.T, db *store.DB) snapshot {
 	}
 	t.Cleanup(func() { c.Close() })
 	return snapshot{db: c}
+}
+
+// copyRows copies the rows of query (n columns) from one database to
+// another with insert.
+func copyRows(t *testing.T, from, to *store.DB, query, insert string, n int) {
+	t.Helper()
+	rows, err := from.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := to.Exec(insert, vals...); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // log is a Log over the copy with l's keys.

@@ -34,7 +34,6 @@ type clock struct {
 	step time.Duration
 }
 
-
 func (c *clock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -144,13 +144,11 @@ func (s *Service) email(ctx context.Context, n Notification) ([]Email, error) {
 			continue
 		}
 		seen[strings.ToLower(to)] = true
-		res, err := s.db.ExecContext(ctx, `INSERT INTO notification_emails (notification_id, recipient, state, updated_at) VALUES (?, ?, 'pending', ?)`,
-			n.ID, to, store.Time(s.now()))
-		if err != nil {
+		e := Email{To: to, State: EmailPending}
+		if err := s.db.QueryRowContext(ctx, `INSERT INTO notification_emails (notification_id, recipient, state, updated_at) VALUES (?, ?, 'pending', ?) RETURNING id`,
+			n.ID, to, store.Time(s.now())).Scan(&e.ID); err != nil {
 			return out, fmt.Errorf("notify: store e-mail: %w", err)
 		}
-		e := Email{To: to, State: EmailPending}
-		e.ID, _ = res.LastInsertId()
 		e = s.deliver(ctx, n, e)
 		out = append(out, e)
 	}

@@ -43,16 +43,12 @@ func (s *Service) CreateFederatedTx(ctx context.Context, tx *sql.Tx, by audit.En
 	}
 	sortRoles(n.Roles)
 	now := store.Time(s.now())
-	res, err := tx.ExecContext(ctx, `INSERT INTO users (email, name, password_hash, must_change_password, created_at, updated_at)
-		VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (email) DO NOTHING`, n.Email, n.Name, passwordHash, now, now)
-	if err != nil {
-		return User{}, fmt.Errorf("staff: create %s: %w", n.Email, err)
-	}
-	if k, _ := res.RowsAffected(); k == 0 {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO users (email, name, password_hash, must_change_password, created_at, updated_at)
+		VALUES (?, ?, ?, 0, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING id`, n.Email, n.Name, passwordHash, now, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, apperr.New(apperr.Conflict, "an account with the email %s already exists", n.Email)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	} else if err != nil {
 		return User{}, fmt.Errorf("staff: create %s: %w", n.Email, err)
 	}
 	if err := setRoles(ctx, tx, id, n.Roles); err != nil {
