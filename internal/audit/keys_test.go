@@ -46,12 +46,12 @@ func TestParseKeyring(t *testing.T) {
 // or leaving no keyed record at all, is caught.
 func TestRekeyUnkeyedChain(t *testing.T) {
 	ctx := context.Background()
-	db, path := openTestDB(t)
+	db, _ := openTestDB(t)
 	old := New(db, (&clock{next: t0, step: time.Second}).now)
 	old.ring = nil // the portal before keying
 	seed(t, old, 3)
 
-	ring, err := LoadKeyFile(filepath.Join(filepath.Dir(path), "audit.key"), true)
+	ring, err := LoadKeyFile(filepath.Join(t.TempDir(), "audit.key"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +137,10 @@ func unkeyAll(t *testing.T, c snapshot) {
 // missing a key cannot verify.
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
-	db, path := openTestDB(t)
-	keyFile := filepath.Join(filepath.Dir(path), "audit.key")
+	// The key file lives in a folder of its own: the database may be a
+	// PostgreSQL URL, not a file beside which to put it.
+	db, _ := openTestDB(t)
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
 	load := func() (*Keyring, error) { return LoadKeyFile(keyFile, false) }
 	ring, err := LoadKeyFile(keyFile, true)
 	if err != nil {
