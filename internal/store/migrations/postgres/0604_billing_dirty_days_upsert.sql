@@ -1,0 +1,5 @@
+-- Nothing changes on PostgreSQL. SQLite's 0604 rewrites the dirty-day
+-- triggers because an upsert there overrides a trigger's INSERT OR IGNORE;
+-- here the triggers of 0603 call stripe_bt_mark_dirty(), whose
+-- ON CONFLICT DO NOTHING belongs to its own statement and holds whatever
+-- statement fired it.
