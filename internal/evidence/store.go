@@ -96,17 +96,16 @@ func (s *Service) save(ctx context.Context, by audit.Entry, p Pack, html, pdf []
 	st := Stored{Jurisdiction: p.Jurisdiction, Period: p.Period, Origin: p.Origin, GeneratedAt: p.GeneratedAt, GeneratedBy: by.Actor,
 		Passed: pass, Failed: fail, Unknown: unknown, SHA256: sum(html), PDFSHA256: sum(pdf), HTML: html, PDF: pdf, HasPDF: true}
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO activity_reports (jurisdiction, generated_at, generated_by, passed, failed, unknown, sha256, body,
-			period_from, period_to, origin, pdf, pdf_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		err := tx.QueryRowContext(ctx, `INSERT INTO activity_reports (jurisdiction, generated_at, generated_by, passed, failed, unknown, sha256, body,
+			period_from, period_to, origin, pdf, pdf_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			st.Jurisdiction, store.Time(st.GeneratedAt), st.GeneratedBy, pass, fail, unknown, st.SHA256, string(html),
-			store.Time(p.Period.From), store.Time(p.Period.To), st.Origin, pdf, st.PDFSHA256)
+			store.Time(p.Period.From), store.Time(p.Period.To), st.Origin, pdf, st.PDFSHA256).Scan(&st.ID)
 		if err != nil {
-			if p.Origin == Scheduled && strings.Contains(strings.ToLower(err.Error()), "unique") {
+			if p.Origin == Scheduled && store.IsUniqueViolation(err) {
 				return errAlreadyScheduled
 			}
 			return fmt.Errorf("evidence: save: %w", err)
 		}
-		st.ID, _ = res.LastInsertId()
 		e := by
 		e.Action, e.Target = "evidence.pack", fmt.Sprintf("evidence-pack:%d jurisdiction:%s", st.ID, st.Jurisdiction)
 		e.Details = map[string]any{"html_sha256": st.SHA256, "pdf_sha256": st.PDFSHA256, "period_from": store.Time(p.Period.From),

@@ -289,15 +289,14 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, by audit.Entry,
 			return nil, fmt.Errorf("staff: store passkey: %w", err)
 		}
 		now := s.now()
-		res, err := tx.ExecContext(ctx, `INSERT INTO webauthn_credentials (user_id, credential_id, name, credential, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (credential_id) DO NOTHING`, u.ID, base64.RawURLEncoding.EncodeToString(cred.ID), name, string(raw), store.Time(now))
-		if err != nil {
+		var id int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO webauthn_credentials (user_id, credential_id, name, credential, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (credential_id) DO NOTHING RETURNING id`, u.ID, base64.RawURLEncoding.EncodeToString(cred.ID), name, string(raw), store.Time(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, apperr.New(apperr.Conflict, "this passkey is registered already")
+		} else if err != nil {
 			return nil, fmt.Errorf("staff: store passkey: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil, apperr.New(apperr.Conflict, "this passkey is registered already")
-		}
-		id, _ := res.LastInsertId()
 		out = Passkey{ID: id, Name: name, CreatedAt: now}
 		n, err := s.endCredentials(ctx, tx, u.ID, "two-factor changed")
 		return map[string]any{"factor": "passkey", "passkey": name, "passkey_id": id, "other_sessions_ended": true, "tokens_revoked": n}, err

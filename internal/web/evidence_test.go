@@ -73,11 +73,10 @@ func TestEvidencePackAsAComplianceOfficerReadsIt(t *testing.T) {
 	h.newUserOTP(t, staff.Finance) // has not enrolled a second factor yet
 	exec := func(q string, args ...any) int64 {
 		t.Helper()
-		res, err := db.ExecContext(ctx, q, args...)
-		if err != nil {
+		var id int64
+		if err := db.QueryRowContext(ctx, q+" RETURNING id", args...).Scan(&id); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		id, _ := res.LastInsertId()
 		return id
 	}
 	bp := "5d41402abc4b2a76b9719d911017c592aaaabbbbccccddddeeeeffff00001111"

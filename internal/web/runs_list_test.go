@@ -23,11 +23,10 @@ func TestRunsListSaysWhatRanAndWhoLetItThrough(t *testing.T) {
 	db := h.app.DB
 	exec := func(q string, args ...any) int64 {
 		t.Helper()
-		res, err := db.ExecContext(ctx, q, args...)
-		if err != nil {
+		var id int64
+		if err := db.QueryRowContext(ctx, q+" RETURNING id", args...).Scan(&id); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		id, _ := res.LastInsertId()
 		return id
 	}
 	bp := "9f1c2b7d4e5a60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"

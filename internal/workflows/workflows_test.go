@@ -885,17 +885,15 @@ func TestStaffRolesAppliesAreNotVerified(t *testing.T) {
 	h.wf.Log = slog.New(slog.NewTextHandler(&logged, nil))
 	ctx := context.Background()
 	at := h.clock.Now().Add(-time.Hour)
-	res, err := h.db.ExecContext(ctx, `INSERT INTO plans (stack, kind, version, hash, body, created_by, created_at) VALUES ('staff-roles-dev', 'apply', 'v1', 'h', '{}', 'system', ?)`, store.Time(at))
-	if err != nil {
+	var plan, run int64
+	if err := h.db.QueryRowContext(ctx, `INSERT INTO plans (stack, kind, version, hash, body, created_by, created_at) VALUES ('staff-roles-dev', 'apply', 'v1', 'h', '{}', 'system', ?) RETURNING id`,
+		store.Time(at)).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
-	plan, _ := res.LastInsertId()
-	res, err = h.db.ExecContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, 'staff-roles-dev', 'apply', 'v1', 'succeeded', 'system', ?, ?, ?)`,
-		plan, store.Time(at), store.Time(at), store.Time(at.Add(time.Minute)))
-	if err != nil {
+	if err := h.db.QueryRowContext(ctx, `INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, 'staff-roles-dev', 'apply', 'v1', 'succeeded', 'system', ?, ?, ?) RETURNING id`,
+		plan, store.Time(at), store.Time(at), store.Time(at.Add(time.Minute))).Scan(&run); err != nil {
 		t.Fatal(err)
 	}
-	run, _ := res.LastInsertId()
 	h.wf.AfterRun(ctx, engine.Run{ID: run, Stack: "staff-roles-dev", Kind: "apply", State: engine.RunSucceeded})
 	for range 2 {
 		if err := h.wf.VerifyPending(ctx); err != nil {
