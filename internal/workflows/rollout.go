@@ -136,12 +136,10 @@ func (s *Service) StartRollOut(ctx context.Context, by audit.Entry, env, version
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO rollouts (environment, blueprint_version, state, created_by, created_at) VALUES (?, ?, ?, ?, ?)`,
-			env, version, r.State, r.CreatedBy, store.Time(r.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO rollouts (environment, blueprint_version, state, created_by, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			env, version, r.State, r.CreatedBy, store.Time(r.CreatedAt)).Scan(&r.ID); err != nil {
 			return fmt.Errorf("workflows: store roll-out: %w", err)
 		}
-		r.ID, _ = res.LastInsertId()
 		pos := 0
 		for i, round := range rounds {
 			for _, id := range round {
