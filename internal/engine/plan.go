@@ -229,7 +229,10 @@ func (e *Engine) Plan(ctx context.Context, t Target, kind string) (*Plan, error)
 		if err != nil {
 			return err
 		}
-		if w := crossWaits(n.res, outputs); len(w) > 0 && kind == "apply" {
+		mu.Lock()
+		w := crossWaits(n.res, outputs)
+		mu.Unlock()
+		if len(w) > 0 && kind == "apply" {
 			ch.Waits = w
 			note := "waits for " + describeWaits(w) + ": applied by a later apply of this stack, once they exist"
 			if ch.Note != "" {
