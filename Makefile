@@ -104,7 +104,7 @@ lint: $(TEMPL_STAMP) ## Check templ generate leaves no diff, gofmt -l is empty, 
 check: lint ## Alias for lint.
 
 test: tools lint ## Install tools, lint, then run all tests with -race (the store-backed ones on SQLite and, at the same time, on PostgreSQL).
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j2 test-sqlite test-postgres
 
 # The two halves of test, run side by side: the PostgreSQL run keeps the
 # cores busy while the SQLite run waits on its slowest packages.
