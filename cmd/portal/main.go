@@ -86,7 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer a.Close()
 	if a.FirstAdmin != nil {
-		app.PrintFirstAdmin(stdout, a.URL(), *a.FirstAdmin)
+		app.PrintFirstAdmin(stdout, a.BaseURL(), *a.FirstAdmin)
 	}
 	return report(stderr, a.Run(ctx))
 }

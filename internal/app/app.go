@@ -46,6 +46,7 @@ type App struct {
 	// Estate reaches AWS; nil when no environment accounts are configured.
 	Estate   *Estate
 	listener net.Listener
+	baseURL  string // where people reach this portal (-base-url, else URL)
 	http     *http.Server
 	// FirstAdmin is set when New created the first administrator; its
 	// one-time password is for the console, once.
@@ -163,6 +164,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts Options) (*App,
 	if base == "" {
 		base = "http://" + a.listener.Addr().String()
 	}
+	a.baseURL = base
 	if a.Estate != nil && a.Estate.Workflows.Notify != nil {
 		// Links in e-mails and ops messages lead to where people reach
 		// this portal.
@@ -233,6 +235,10 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 
 // URL is the portal's base address.
 func (a *App) URL() string { return "http://" + a.Addr() }
+
+// BaseURL is where people reach the portal: -base-url (behind a load
+// balancer, its address), else URL.
+func (a *App) BaseURL() string { return a.baseURL }
 
 // Run serves until ctx is cancelled, then lets in-flight requests finish
 // within the configured grace period.
