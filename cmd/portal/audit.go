@@ -27,7 +27,7 @@ import (
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("portal audit verify", flag.ContinueOnError)
 	fset.SetOutput(stderr)
-	dbPath := fset.String("db", "", "path to the portal's SQLite database (default DATA-DIR/portal.db)")
+	dbPath := fset.String("db", envOr("PORTAL_DB", ""), "the portal's SQLite database file (default DATA-DIR/portal.db) or postgres:// URL (default $PORTAL_DB)")
 	dataDir := fset.String("data-dir", envOr("PORTAL_DATA_DIR", "data"), "the portal's data folder")
 	keyFile := fset.String("audit-key-file", envOr("PORTAL_AUDIT_KEY_FILE", ""), "the audit key ring (default DATA-DIR/audit.key; "+app.AuditKeysEnv+" may hold the ring instead)")
 	anchor := fset.String("anchor", "", "SEQ:HASH of a head recorded by hand; fail unless record SEQ still has HASH")
@@ -53,7 +53,9 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *dbPath == "" {
 		*dbPath = filepath.Join(*dataDir, "portal.db")
 	}
-	if *keyFile == "" {
+	if *keyFile == "" && store.IsPostgresURL(*dbPath) {
+		*keyFile = filepath.Join(*dataDir, "audit.key")
+	} else if *keyFile == "" {
 		*keyFile = filepath.Join(filepath.Dir(*dbPath), "audit.key")
 	}
 	var manual *audit.Anchor
@@ -67,7 +69,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		manual = &audit.Anchor{Seq: n, Hash: strings.ToLower(h), AnchoredAt: time.Time{}}
 	}
 	// store.Open would create a missing file, and an empty log verifies.
-	if _, err := os.Stat(*dbPath); err != nil {
+	if _, err := os.Stat(*dbPath); err != nil && !store.IsPostgresURL(*dbPath) {
 		if errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(stderr, "portal audit verify: %s: no such database\n", *dbPath)
 		} else {
@@ -151,7 +153,7 @@ func auditRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer
 	fset := flag.NewFlagSet("portal audit rotate-key", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	dataDir := fset.String("data-dir", envOr("PORTAL_DATA_DIR", "data"), "the portal's data folder")
-	dbPath := fset.String("db", "", "the portal's database (default DATA-DIR/portal.db)")
+	dbPath := fset.String("db", envOr("PORTAL_DB", ""), "the portal's SQLite database file (default DATA-DIR/portal.db) or postgres:// URL (default $PORTAL_DB)")
 	keyFile := fset.String("audit-key-file", envOr("PORTAL_AUDIT_KEY_FILE", ""), "the audit key ring (default DATA-DIR/audit.key)")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -169,7 +171,7 @@ func auditRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stderr, "portal audit rotate-key: the key ring comes from %s: add a line \"kN HEX\" (HEX from `openssl rand -hex 32`) at its end, keeping the others, and restart the portal\n", app.AuditKeysEnv)
 		return 2
 	}
-	if _, err := os.Stat(*dbPath); err != nil {
+	if _, err := os.Stat(*dbPath); err != nil && !store.IsPostgresURL(*dbPath) {
 		fmt.Fprintf(stderr, "portal audit rotate-key: %s: no such database\n", *dbPath)
 		return 2
 	}
