@@ -23,6 +23,7 @@ Commands:
   sandbox   run the portal on a local sandbox: moto, stripe-mock and SQLite under .sandbox/ (make run)
   bench     run the Go benchmarks and an HTTP load on a sandbox; report in reports/ (make bench)
   soak      mixed load, SIGKILL restarts, bad and repeated input on a sandbox; end-of-run checks (make soak)
+  lb        a round-robin load balancer in front of several portal replicas, to try them on one machine
 
 Run portal-dev <command> -help for a command's flags. The production binary is
 cmd/portal (portal serve).
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return loadtest.BenchCommand(ctx, rest, stdout, stderr)
 	case "soak":
 		return loadtest.SoakCommand(ctx, rest, stdout, stderr)
+	case "lb":
+		return loadtest.BalancerCommand(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
