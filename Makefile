@@ -35,7 +35,7 @@ POSTGRES     := $(PG_BINDIR)/postgres
 # everything else, then again on PostgreSQL (PORTAL_TEST_STORE=postgres;
 # the tests start PostgreSQL 15 themselves, see internal/peers).
 STORE_PKGS := ./internal/store/... ./internal/jobs/... ./internal/engine/... ./internal/workflows/... \
-	./internal/audit/... ./internal/billing/... ./internal/staff/...
+	./internal/audit/... ./internal/activity/... ./internal/billing/... ./internal/staff/...
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -84,6 +84,7 @@ type Service struct {
 	schedule Schedule
 	last     lastIngest
 	facets   facetCache
+	parts    partitions
 }
 
 // New returns the service.

@@ -251,14 +251,14 @@ func guessReadOnly(name string) bool {
 // ParseLogFile reads a CloudTrail log file, gzip-compressed or not:
 // {"Records": [...]}. origin is stored with each event.
 func ParseLogFile(r io.Reader, origin string) ([]Event, error) {
-	events, _, err := parseLogFile(r, origin, false)
+	events, _, err := parseLogFile(r, origin, nil)
 	return events, err
 }
 
 // parseLogFile is ParseLogFile, with each event's valueWords when
 // withWords (ingestion works them out while parsing, in parallel, rather
 // than in the one goroutine that stores).
-func parseLogFile(r io.Reader, origin string, withWords bool) ([]Event, []string, error) {
+func parseLogFile(r io.Reader, origin string, wordsOf func([]byte) string) ([]Event, []string, error) {
 	br := bufferedPeek(r)
 	var body io.Reader = br
 	if isGzip(br) {
@@ -287,7 +287,7 @@ func parseLogFile(r io.Reader, origin string, withWords bool) ([]Event, []string
 	}
 	out := make([]Event, 0, len(records))
 	var words []string
-	if withWords {
+	if wordsOf != nil {
 		words = make([]string, 0, len(records))
 	}
 	for i, raw := range records {
@@ -297,8 +297,8 @@ func parseLogFile(r io.Reader, origin string, withWords bool) ([]Event, []string
 		}
 		e.Origin = origin
 		out = append(out, e)
-		if withWords {
-			words = append(words, valueWords(e.Raw))
+		if wordsOf != nil {
+			words = append(words, wordsOf(e.Raw))
 		}
 	}
 	return out, words, nil

@@ -236,7 +236,7 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 				}
 				go func() {
 					defer func() { <-slots }()
-					events, words, err := fetchLog(pctx, client, b, key, parse)
+					events, words, err := fetchLog(pctx, client, b, key, parse, s.wordsOf())
 					c <- fetched{key: key, events: events, words: words, err: err}
 				}()
 			}
@@ -275,6 +275,16 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 				return err
 			}
 			return f.err
+		}
+		if months := s.missingMonths(f.events); len(months) > 0 {
+			// A month's new partition waits for every transaction on the
+			// table: the open one commits first, with its checkpoint.
+			if err := commit(); err != nil {
+				return err
+			}
+			if err := s.makePartitions(ctx, months); err != nil {
+				return err
+			}
 		}
 		stored, err := w.insert(ctx, f.events, f.words)
 		if err != nil {
@@ -324,7 +334,7 @@ func sensitiveOf(events []Event) []Event {
 
 // fetchLog downloads a log file (one of s.Workers at once: S3 latency)
 // and parses it holding a parse slot (CPU).
-func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, parse chan struct{}) ([]Event, []string, error) {
+func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, parse chan struct{}, wordsOf func([]byte) string) ([]Event, []string, error) {
 	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("activity: get s3://%s/%s: %w", b.Bucket, key, explainAWS(err))
@@ -340,7 +350,7 @@ func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, pars
 		return nil, nil, ctx.Err()
 	}
 	defer func() { <-parse }()
-	events, words, err := parseLogFile(bytes.NewReader(body), key, true)
+	events, words, err := parseLogFile(bytes.NewReader(body), key, wordsOf)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -403,21 +413,13 @@ func (s *Service) ingestLookup(ctx context.Context, env, region string, res *Ing
 		}
 		in.NextToken = out.NextToken
 	}
-	var added []Event
-	if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		in, err := newInserter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer in.close()
-		if added, err = in.insert(ctx, events, nil); err != nil {
-			return err
-		}
+	added, err := s.insertTx(ctx, events, func(tx *sql.Tx) error {
 		if newest.IsZero() {
 			return nil
 		}
 		return s.saveCheckpoint(ctx, tx, source, store.Time(newest))
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	s.account(ctx, res, len(events), added)

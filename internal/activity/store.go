@@ -122,6 +122,9 @@ const (
 	// more than reading each row the query meets and checking its words
 	// (activity_has_words).
 	textScan
+	// textVector: PostgreSQL's GIN index of words answers the tsquery
+	// of the words (its planner picks how to use it).
+	textVector
 )
 
 func (f Filter) where(plan textPlan) (string, []any) {
@@ -187,6 +190,11 @@ func (f Filter) where(plan textPlan) (string, []any) {
 		q, _ := parseText(f.Text) // checked by Service.plan
 		match, complete := q.match(f.valueWords())
 		var conds []string
+		if plan == textVector {
+			match, complete = q.tsquery(), true
+			conds = append(conds, "words @@ ?::tsquery")
+			args = append(args, match)
+		}
 		switch plan {
 		case textRows:
 			conds = append(conds, "id IN (SELECT rowid FROM activity_text WHERE activity_text MATCH ?)")
@@ -234,6 +242,8 @@ func parseText(text string) (textQuery, error) {
 		return q, apperr.New(apperr.Invalid, "needs at least one letter or digit")
 	case len(q.words) > maxTextWords:
 		return q, apperr.New(apperr.Invalid, "has more than %d words", maxTextWords)
+	case slices.ContainsFunc(q.words, func(w []byte) bool { return len(w) > maxLexeme }):
+		return q, apperr.New(apperr.Invalid, "has a word longer than %d characters", maxLexeme)
 	}
 	q.prefix = len(q.words[len(q.words)-1]) >= 3 && isWordByte(text[len(text)-1])
 	if id := strings.TrimSpace(text); isID(id) {
@@ -361,6 +371,9 @@ func (s *Service) plan(ctx context.Context, f Filter) (textPlan, error) {
 	if err != nil {
 		return textNone, apperr.New(apperr.Invalid, "Text %q %s", f.Text, apperr.MessageOf(err))
 	}
+	if s.db.Dialect() == store.Postgres {
+		return textVector, nil
+	}
 	if q.prefix && len(q.words) == 1 {
 		var k int
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT raw FROM activity_events ORDER BY id DESC LIMIT ?)
@@ -412,6 +425,15 @@ func scanEvent(s interface{ Scan(...any) error }) (Event, error) {
 // Insert stores events, skipping any whose event id is already stored, in
 // one transaction. It returns the events that were new.
 func (s *Service) Insert(ctx context.Context, events []Event) ([]Event, error) {
+	return s.insertTx(ctx, events, nil)
+}
+
+// insertTx stores events as Insert does, and runs then (when not nil) in
+// the same transaction.
+func (s *Service) insertTx(ctx context.Context, events []Event, then func(tx *sql.Tx) error) ([]Event, error) {
+	if s.db.Dialect() == store.Postgres {
+		return s.pgInsertTx(ctx, events, then)
+	}
 	var added []Event
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		in, err := newInserter(ctx, tx)
@@ -419,8 +441,10 @@ func (s *Service) Insert(ctx context.Context, events []Event) ([]Event, error) {
 			return err
 		}
 		defer in.close()
-		added, err = in.insert(ctx, events, nil)
-		return err
+		if added, err = in.insert(ctx, events, nil); err != nil || then == nil {
+			return err
+		}
+		return then(tx)
 	})
 	return added, err
 }
@@ -605,6 +629,7 @@ type writer struct {
 
 	checkpoint chan struct{}
 	done       chan struct{}
+	pg         bool // PostgreSQL: no page cache or checkpoints to tune
 }
 
 // writerCacheKB is the writer's page cache: about what a batch of
@@ -617,6 +642,11 @@ func (s *Service) newWriter(ctx context.Context) (*writer, error) {
 		return nil, fmt.Errorf("activity: writer: %w", err)
 	}
 	w := &writer{conn: conn, s: s, checkpoint: make(chan struct{}, 1), done: make(chan struct{})}
+	if s.db.Dialect() == store.Postgres {
+		w.pg = true
+		close(w.done)
+		return w, nil
+	}
 	err = conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&w.cache)
 	if err == nil {
 		err = conn.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&w.auto)
@@ -654,14 +684,23 @@ func (w *writer) insert(ctx context.Context, events []Event, words []string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("activity: begin: %w", err)
 		}
-		in, err := newInserter(ctx, tx)
-		if err != nil {
-			_ = tx.Rollback()
-			return nil, err
+		if !w.pg {
+			in, err := newInserter(ctx, tx)
+			if err != nil {
+				_ = tx.Rollback()
+				return nil, err
+			}
+			w.in = in
 		}
-		w.tx, w.in = tx, in
+		w.tx = tx
 	}
-	added, err := w.in.insert(ctx, events, words)
+	var added []Event
+	var err error
+	if w.pg {
+		added, err = pgInsert(ctx, w.conn, w.tx, events, words)
+	} else {
+		added, err = w.in.insert(ctx, events, words)
+	}
 	if err != nil {
 		w.rollback()
 	}
@@ -675,7 +714,9 @@ func (w *writer) commit(ctx context.Context, source, pos string) error {
 		return nil
 	}
 	tx := w.tx
-	w.in.close()
+	if w.in != nil {
+		w.in.close()
+	}
 	w.tx, w.in = nil, nil
 	if err := w.s.saveCheckpoint(ctx, tx, source, pos); err != nil {
 		_ = tx.Rollback()
@@ -683,6 +724,9 @@ func (w *writer) commit(ctx context.Context, source, pos string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("activity: commit: %w", err)
+	}
+	if w.pg {
+		return nil
 	}
 	select {
 	case w.checkpoint <- struct{}{}:
@@ -693,7 +737,9 @@ func (w *writer) commit(ctx context.Context, source, pos string) error {
 
 func (w *writer) rollback() {
 	if w.tx != nil {
-		w.in.close()
+		if w.in != nil {
+			w.in.close()
+		}
 		_ = w.tx.Rollback()
 		w.tx, w.in = nil, nil
 	}
@@ -703,13 +749,19 @@ func (w *writer) rollback() {
 // (which frees the large cache), after the last checkpoint.
 func (w *writer) close() {
 	w.rollback()
-	close(w.checkpoint)
+	if !w.pg {
+		close(w.checkpoint)
+	}
 	<-w.done
 	w.restore()
 }
 
 func (w *writer) restore() {
 	ctx := context.Background()
+	if w.pg {
+		w.conn.Close()
+		return
+	}
 	if w.cache != 0 {
 		_, _ = w.conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = %d`, w.cache))
 	}

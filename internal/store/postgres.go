@@ -214,6 +214,19 @@ func pgxConn(c *sql.Conn, fn func(*pgx.Conn) error) error {
 	})
 }
 
+// CopyFrom writes rows into table's columns with PostgreSQL's COPY, on
+// conn (inside the transaction open on it, if any), and returns how many
+// it wrote. Values are pgx's: int64 for BIGINT, string for TEXT.
+func CopyFrom(ctx context.Context, conn *sql.Conn, table string, columns []string, rows [][]any) (int64, error) {
+	var n int64
+	err := pgxConn(conn, func(c *pgx.Conn) error {
+		var err error
+		n, err = c.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+		return err
+	})
+	return n, err
+}
+
 // errBadConn, returned from sql.Conn.Raw, makes database/sql close the
 // connection instead of pooling it.
 var errBadConn = driver.ErrBadConn
