@@ -68,6 +68,9 @@ type Config struct {
 	// LookupRate is the LookupEvents request rate per account and region;
 	// 2 a second (AWS's limit) when zero.
 	LookupRate float64
+	// Retention is how long each jurisdiction's events are kept
+	// (ApplyRetention).
+	Retention Retention
 }
 
 // Service is the activity area's backend.
@@ -84,7 +87,6 @@ type Service struct {
 	schedule Schedule
 	last     lastIngest
 	facets   facetCache
-	parts    partitions
 }
 
 // New returns the service.

@@ -276,7 +276,11 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 			}
 			return f.err
 		}
-		if months := s.missingMonths(f.events); len(months) > 0 {
+		months, err := s.missingMonths(ctx, f.events)
+		if err != nil {
+			return err
+		}
+		if len(months) > 0 {
 			// A month's new partition waits for every transaction on the
 			// table: the open one commits first, with its checkpoint.
 			if err := commit(); err != nil {

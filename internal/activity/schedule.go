@@ -18,12 +18,13 @@ const (
 
 // Schedule is how often the jobs run.
 type Schedule struct {
-	Ingest, Validate time.Duration
+	Ingest, Validate, Retention time.Duration
 }
 
 // DefaultSchedule ingests every five minutes (CloudTrail delivers about
 // every five) and validates hourly (digests are hourly).
-var DefaultSchedule = Schedule{Ingest: 5 * time.Minute, Validate: time.Hour}
+// Retention runs daily.
+var DefaultSchedule = Schedule{Ingest: 5 * time.Minute, Validate: time.Hour, Retention: 24 * time.Hour}
 
 type lastIngest struct {
 	mu  sync.Mutex
@@ -47,6 +48,15 @@ func (s *Service) Register(sched *jobs.Scheduler, every Schedule) {
 		}
 		return err
 	})
+	if every.Retention > 0 {
+		sched.Every(JobRetention, every.Retention, func(ctx context.Context) error {
+			res, err := s.ApplyRetention(ctx, audit.Entry{Actor: "system"})
+			if res.Archived > 0 || len(res.Dropped) > 0 {
+				s.log.Info("activity retention", slog.Int("archived", res.Archived), slog.Int("objects", len(res.Objects)), slog.Any("dropped", res.Dropped))
+			}
+			return err
+		})
+	}
 	if len(s.cfg.Buckets) > 0 {
 		sched.Every(JobValidate, every.Validate, func(ctx context.Context) error {
 			v, err := s.Validate(ctx, audit.Entry{Actor: "system"})

@@ -21,6 +21,8 @@ type Settings struct {
 	KeysFile string
 	// Webhook receives a JSON POST for each batch of new sensitive events.
 	Webhook string
+	// Retention is -activity-retention, read by ParseRetention.
+	Retention Retention
 }
 
 // ParseSettings reads the flags:

@@ -468,8 +468,9 @@ type inserter struct {
 	rows *sql.Stmt // insertSQL(insertBatch), prepared on first use
 	text *sql.Stmt
 	// next is the row id SQLite gives the next event: one more than the
-	// largest (the transaction holds the write lock, and nothing deletes
-	// events), so the ids of new rows are known without RETURNING.
+	// largest (the transaction holds the write lock, and retention deletes
+	// only in transactions of its own), so the ids of new rows are known
+	// without RETURNING.
 	next int64
 	args []any
 }
@@ -888,9 +889,10 @@ type Facets struct {
 const facetsSample = 20000
 
 // facetCache keeps the last Facets with the newest row id they saw:
-// events are only ever added, so while MAX(id) (one index probe) is the
-// same they are still true, on every replica; a page view then costs no
-// scan, and an ingestion that adds events makes the next view recompute.
+// events are added, and removed only by retention (which resets its own
+// replica's cache), so while MAX(id) (one index probe) is the same they
+// are still true; a page view then costs no scan, and an ingestion that
+// adds events makes the next view recompute.
 type facetCache struct {
 	mu    sync.Mutex // held while computing, so concurrent views wait for one
 	ok    bool

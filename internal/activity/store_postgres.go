@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"portal/internal/store"
@@ -122,36 +121,37 @@ func isValidUTF8(s string) bool {
 	return true
 }
 
-// partitions remembers the months of activity_events known to have their
-// partition, so that a month is made (activity_month_partition) once per
-// process.
-type partitions struct {
-	mu    sync.Mutex
-	known map[int64]bool // the month's first Unix millisecond
-}
-
 // monthStart returns the first Unix millisecond of the UTC month of ms.
 func monthStart(ms int64) int64 {
 	t := time.UnixMilli(ms).UTC()
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
-// missingMonths returns the months of events whose partition this process
-// has not made or seen yet (none on SQLite).
-func (s *Service) missingMonths(events []Event) []int64 {
+// missingMonths returns the months of events that have no partition yet
+// (none on SQLite). It asks the database each time: another replica's
+// retention may have dropped a month since.
+func (s *Service) missingMonths(ctx context.Context, events []Event) ([]int64, error) {
 	if s.db.Dialect() != store.Postgres {
-		return nil
+		return nil, nil
+	}
+	var months []int64
+	for _, e := range events {
+		if m := monthStart(e.Time.UnixMilli()); !slices.Contains(months, m) {
+			months = append(months, m)
+		}
 	}
 	var out []int64
-	s.parts.mu.Lock()
-	defer s.parts.mu.Unlock()
-	for _, e := range events {
-		m := monthStart(e.Time.UnixMilli())
-		if !s.parts.known[m] && !slices.Contains(out, m) {
+	for _, m := range months {
+		var missing bool
+		name := "activity_events_" + time.UnixMilli(m).UTC().Format("200601")
+		if err := s.db.QueryRowContext(ctx, `SELECT to_regclass(?) IS NULL`, name).Scan(&missing); err != nil {
+			return nil, fmt.Errorf("activity: partitions: %w", err)
+		}
+		if missing {
 			out = append(out, m)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // makePartitions makes sure each month has its partition, each in a
@@ -164,12 +164,6 @@ func (s *Service) makePartitions(ctx context.Context, months []int64) error {
 		if err := s.db.QueryRowContext(ctx, `SELECT activity_month_partition(?)`, m).Scan(&name); err != nil {
 			return fmt.Errorf("activity: partition for %s: %w", time.UnixMilli(m).UTC().Format("2006-01"), err)
 		}
-		s.parts.mu.Lock()
-		if s.parts.known == nil {
-			s.parts.known = map[int64]bool{}
-		}
-		s.parts.known[m] = true
-		s.parts.mu.Unlock()
 	}
 	return nil
 }
@@ -270,7 +264,11 @@ func pgInsert(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, v
 // pgInsertTx stores events in a transaction of their own and runs then in
 // it (insertTx on PostgreSQL).
 func (s *Service) pgInsertTx(ctx context.Context, events []Event, then func(tx *sql.Tx) error) ([]Event, error) {
-	if err := s.makePartitions(ctx, s.missingMonths(events)); err != nil {
+	months, err := s.missingMonths(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.makePartitions(ctx, months); err != nil {
 		return nil, err
 	}
 	conn, err := s.db.Conn(ctx)

@@ -15,7 +15,7 @@ import (
 // five minutes, validation hourly) run on the scheduler.
 func (a *App) buildActivity(baseURL string, opts Options) *activity.Service {
 	set := a.cfg.Activity
-	cfg := activity.Config{Buckets: set.Buckets, Lookups: set.Lookups, DigestKeys: set.DigestKeys,
+	cfg := activity.Config{Buckets: set.Buckets, Lookups: set.Lookups, DigestKeys: set.DigestKeys, Retention: set.Retention,
 		Notify: activity.Notifier(a.log, set.Webhook, baseURL), Environments: map[string]string{}}
 	if e := a.Estate; e != nil {
 		config := func(env, region string) (aws.Config, error) { return e.Accounts.Config(env, region) }

@@ -84,6 +84,7 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 	lookups := fs.String("activity-lookup", "", "accounts read through CloudTrail LookupEvents instead, comma-separated ENV:REGION")
 	digestKeys := fs.String("activity-digest-keys", "", "PEM file of the public keys CloudTrail digests are signed with (from aws cloudtrail list-public-keys)")
 	webhook := fs.String("activity-webhook", "", "URL that receives a JSON POST for new sensitive AWS events")
+	retention := fs.String("activity-retention", "", "years each jurisdiction's AWS events are kept, comma-separated JURISDICTION:YEARS (default 6 for each: us:6,eu:6,apac:6); older events are archived to the trail bucket, then removed")
 	promotion := promotionFlags(fs)
 	management := managementFlags(fs)
 	singleSignOn := ssoFlags(fs)
@@ -168,6 +169,9 @@ func FlagSet(fs *flag.FlagSet) func() (Config, error) {
 		}
 		act, err := activity.ParseSettings(*trailBuckets, *lookups, *digestKeys, *webhook)
 		if err != nil {
+			return c, err
+		}
+		if act.Retention, err = activity.ParseRetention(*retention); err != nil {
 			return c, err
 		}
 		c.Activity = act
