@@ -32,6 +32,12 @@ type Error struct {
 	Message string
 	Fields  map[string]string
 	Err     error
+	// Unprocessable marks an Invalid error whose request was well formed,
+	// as the API's document describes it, but is refused by a rule about
+	// its meaning or the state it meets (an expiry in the past, a destroy
+	// not confirmed): the API answers 422 instead of 400. Pages treat it
+	// as any Invalid error.
+	Unprocessable bool
 }
 
 func (e *Error) Error() string {
@@ -70,6 +76,13 @@ func MessageOf(err error) string {
 		return e.Message
 	}
 	return ""
+}
+
+// IsUnprocessable reports whether err is an Invalid error marked
+// Unprocessable.
+func IsUnprocessable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == Invalid && e.Unprocessable
 }
 
 // FieldsOf returns the per-field messages of err, if any.
@@ -111,4 +124,22 @@ func (v Validation) Err() error {
 		parts = append(parts, k+": "+v[k])
 	}
 	return &Error{Kind: Invalid, Message: strings.Join(parts, "; "), Fields: map[string]string(v)}
+}
+
+// WithRules is Err over v and rules together, where rules holds the
+// refusals a request well formed by the API's document can still meet
+// (see Error.Unprocessable): when only rules refuse, the error is
+// Unprocessable.
+func (v Validation) WithRules(rules Validation) error {
+	if len(v) == 0 {
+		err := rules.Err()
+		if e, ok := err.(*Error); ok {
+			e.Unprocessable = true
+		}
+		return err
+	}
+	for k, m := range rules {
+		v.Add(k, m)
+	}
+	return v.Err()
 }

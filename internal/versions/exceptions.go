@@ -109,15 +109,18 @@ func (n NewException) Validate(now time.Time) error {
 	} else if utf8.RuneCountInString(n.Reason) > 2000 {
 		v.Add("reason", "is longer than 2000 characters")
 	}
+	// How far away the expiry is depends on when the request comes: a rule
+	// of meaning, not of form.
+	var rules apperr.Validation
 	switch {
 	case n.Expires.IsZero():
 		v.Add("expires", "is required")
 	case !n.Expires.After(now):
-		v.Add("expires", "must be in the future")
+		rules.Add("expires", "must be in the future")
 	case n.Expires.After(now.Add(MaxExceptionDays * 24 * time.Hour)):
-		v.Add("expires", fmt.Sprintf("must be at most %d days away", MaxExceptionDays))
+		rules.Add("expires", fmt.Sprintf("must be at most %d days away", MaxExceptionDays))
 	}
-	return v.Err()
+	return v.WithRules(rules)
 }
 
 // CreateException records n, audited.
@@ -132,7 +135,7 @@ func (s *Service) CreateException(ctx context.Context, by audit.Entry, n NewExce
 		// leave a failure unexcepted while looking excepted.
 		if st, _, err := s.Resolve(ctx, "", n.Stack); err == nil {
 			if _, ok := st.Resource(n.Resource); !ok {
-				return Exception{}, &apperr.Error{Kind: apperr.Invalid, Message: "resource: " + n.Stack + " has no resource " + n.Resource,
+				return Exception{}, &apperr.Error{Kind: apperr.Invalid, Unprocessable: true, Message: "resource: " + n.Stack + " has no resource " + n.Resource,
 					Fields: map[string]string{"resource": fmt.Sprintf("%s has no resource %q in the latest version", n.Stack, n.Resource)}}
 			}
 		} else if apperr.KindOf(err) != apperr.NotFound {

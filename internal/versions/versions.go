@@ -374,7 +374,10 @@ func Blocking(reports []guardrails.Report) []Finding {
 // validateFiles checks what people send before any parsing: known paths,
 // size, UTF-8, each path once.
 func validateFiles(files []File) error {
-	var v apperr.Validation
+	// A path given twice or a file too large in bytes is well formed by
+	// the API's document (which counts characters and cannot ask for
+	// unique paths): rules, 422 in the API.
+	var v, rules apperr.Validation
 	known := Paths()
 	seen := map[string]bool{}
 	for _, f := range files {
@@ -382,15 +385,15 @@ func validateFiles(files []File) error {
 		case !slices.Contains(known, f.Path):
 			v.Add("files", fmt.Sprintf("%q is not a blueprint file: use architecture.yaml, stacks/<stack>.yaml for one of the nine stacks, layer.yaml or environments/<env>.yaml", f.Path))
 		case seen[f.Path]:
-			v.Add("files", fmt.Sprintf("%s is given twice", f.Path))
+			rules.Add("files", fmt.Sprintf("%s is given twice", f.Path))
 		case len(f.Content) > MaxFileBytes:
-			v.Add("files", fmt.Sprintf("%s is larger than %d KiB", f.Path, MaxFileBytes>>10))
+			rules.Add("files", fmt.Sprintf("%s is larger than %d KiB", f.Path, MaxFileBytes>>10))
 		case !utf8.Valid(f.Content):
 			v.Add("files", fmt.Sprintf("%s is not UTF-8 text", f.Path))
 		}
 		seen[f.Path] = true
 	}
-	return v.Err()
+	return v.WithRules(rules)
 }
 
 // Merge returns base's files with those of over replacing the same path, in

@@ -86,6 +86,9 @@ func (s *Server) handle(method, path string, h echo.HandlerFunc, a Access) {
 		panic(fmt.Sprintf("web: route %s %s registered twice", method, path))
 	}
 	s.routes = append(s.routes, r)
+	if r.IsAPI() {
+		h = refuseEmptyParams(method, path, h)
+	}
 	s.echo.Add(method, path, h, s.authorize(r))
 }
 

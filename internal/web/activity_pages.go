@@ -33,7 +33,7 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 		Text: q.Get("q"), Sensitive: q.Get("sensitive") == "1", MadeBy: q.Get("made_by")}
 	f := activity.Filter{Account: view.Account, Region: view.Region, User: view.User, Source: view.Source, Name: view.Name, Resource: view.Resource,
 		SourceIP: view.SourceIP, ErrorCode: view.Error, Access: view.Access, Text: view.Text, Sensitive: view.Sensitive, MadeBy: view.MadeBy}
-	var v apperr.Validation
+	var v, rules apperr.Validation
 	var err error
 	if f.Since, err = parseTimeParam(view.Since); err != nil {
 		v.Add("since", err.Error())
@@ -41,8 +41,10 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 	if f.Until, err = parseTimeParam(view.Until); err != nil {
 		v.Add("until", err.Error())
 	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		v.Add("until", "must be after From")
+	// An end before the start is well formed, only empty: a rule of
+	// meaning (422 in the API), not of form.
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		rules.Add("until", "is before From")
 	}
 	if f.Text != "" {
 		if err := activity.CheckText(f.Text); err != nil {
@@ -69,7 +71,7 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 			f.Limit = n
 		}
 	}
-	return f, view, v.Err()
+	return f, view, v.WithRules(rules)
 }
 
 // timePresets are one-click time ranges for the explorer, keeping the

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +76,11 @@ func decodeJSON(c echo.Context, v any) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
 		return apperr.New(apperr.Invalid, "the body must be JSON (Content-Type: application/json)")
 	}
-	dec := json.NewDecoder(c.Request().Body)
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return jsonError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -85,7 +91,52 @@ func decodeJSON(c echo.Context, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.New(apperr.Invalid, "the body holds data after the JSON value")
 	}
+	// encoding/json leaves a field untouched on null, which would read
+	// {"name": null} as no name; the document declares no field nullable,
+	// so null is refused wherever it is.
+	var raw any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return jsonError(err)
+	}
+	if field, ok := nullAt(raw, ""); ok {
+		if field == "" {
+			field = "(body)"
+		}
+		return &apperr.Error{Kind: apperr.Invalid, Message: field + ": must not be null (leave the field out instead)",
+			Fields: map[string]string{field: "must not be null (leave the field out instead)"}}
+	}
 	return nil
+}
+
+// nullAt finds a null in a decoded JSON value and returns its path
+// (files[0].content), or false when there is none.
+func nullAt(v any, path string) (string, bool) {
+	switch v := v.(type) {
+	case nil:
+		return path, true
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if f, ok := nullAt(v[k], p); ok {
+				return f, true
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if f, ok := nullAt(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return f, true
+			}
+		}
+	}
+	return "", false
 }
 
 func jsonError(err error) error {

@@ -30,8 +30,11 @@ func parseAuditFilter(q url.Values) (audit.Filter, templates.AuditFilter, error)
 	if f.Until, err = parseTimeParam(view.Until); err != nil {
 		v.Add("until", err.Error())
 	}
+	// An end before the start is well formed, only empty: a rule of
+	// meaning (422 in the API), not of form.
+	var rules apperr.Validation
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
-		v.Add("until", "is before From")
+		rules.Add("until", "is before From")
 	}
 	if b := q.Get("before"); b != "" {
 		if f.BeforeSeq, err = strconv.ParseInt(b, 10, 64); err != nil || f.BeforeSeq <= 0 {
@@ -43,7 +46,7 @@ func parseAuditFilter(q url.Values) (audit.Filter, templates.AuditFilter, error)
 			v.Add("limit", "must be between 1 and "+strconv.Itoa(audit.MaxLimit))
 		}
 	}
-	return f, view, v.Err()
+	return f, view, v.WithRules(rules)
 }
 
 func parseTimeParam(s string) (time.Time, error) {

@@ -53,6 +53,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	}
 	status := statusOf[kind]
+	if apperr.IsUnprocessable(err) {
+		status = http.StatusUnprocessableEntity
+	}
 	if he != nil && he.Code == http.StatusMethodNotAllowed {
 		status = he.Code
 	}

@@ -37,8 +37,8 @@ func parseInventoryFilter(q url.Values) (inventory.Filter, templates.InventoryFi
 		Stack: view.Stack, Tag: view.Tag, Managed: view.Managed, Query: view.Query}
 	var v apperr.Validation
 	switch q.Get("violations") {
-	case "", "0", "false":
-	case "1", "true", "on":
+	case "", "0":
+	case "1":
 		f.Violations, view.Violations = true, true
 	default:
 		v.Add("violations", "must be 1 or 0")
@@ -301,7 +301,7 @@ func parseSnapshotID(q url.Values, name string, v *apperr.Validation) int64 {
 }
 
 // compareParams reads from and to; with only to, from is the discovery
-// before it.
+// before it, and with only from, to is the latest.
 func (s *Server) compareParams(c echo.Context, inv *inventory.Service) (from, to int64, err error) {
 	var v apperr.Validation
 	q := c.QueryParams()
@@ -325,7 +325,12 @@ func (s *Server) compareParams(c echo.Context, inv *inventory.Service) (from, to
 		}
 	}
 	if from != 0 && to == 0 {
-		return 0, 0, &apperr.Error{Kind: apperr.Invalid, Message: "choose the discovery to compare with", Fields: map[string]string{"to": "is missing"}}
+		// With only from, the comparison is with the latest discovery.
+		latest, err := inv.Latest(c.Request().Context())
+		if err != nil {
+			return 0, 0, err
+		}
+		to = latest.ID
 	}
 	return from, to, nil
 }

@@ -51,21 +51,22 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, req PlanRequest) (*e
 		req.Kind = "apply"
 	}
 	req.Emergency = strings.TrimSpace(req.Emergency)
-	var v apperr.Validation
+	var v, rules apperr.Validation
 	if req.Kind != "apply" && req.Kind != "destroy" {
 		v.Add("kind", fmt.Sprintf("must be apply or destroy, not %q", req.Kind))
 	}
 	if req.Emergency != "" {
 		switch n := utf8.RuneCountInString(req.Emergency); {
 		case req.Kind == "destroy":
-			v.Add("emergency_reason", "only an apply can be an emergency change: a destroy already needs approval")
+			// Each field well formed, the pair refused: a rule of meaning.
+			rules.Add("emergency_reason", "only an apply can be an emergency change: a destroy already needs approval")
 		case n < MinEmergencyReason:
 			v.Add("emergency_reason", fmt.Sprintf("name the incident and why it cannot wait, in at least %d characters", MinEmergencyReason))
 		case n > MaxEmergencyReason:
 			v.Add("emergency_reason", fmt.Sprintf("is longer than %d characters", MaxEmergencyReason))
 		}
 	}
-	if err := v.Err(); err != nil {
+	if err := v.WithRules(rules); err != nil {
 		return nil, err
 	}
 	env, ok := s.environmentOf(req.Stack)
@@ -87,7 +88,7 @@ func (s *Service) Plan(ctx context.Context, by audit.Entry, req PlanRequest) (*e
 		}
 		switch {
 		case req.Emergency != "" && previous(env) == "":
-			return nil, &apperr.Error{Kind: apperr.Invalid, Message: "dev needs no emergency change: any version may be planned there",
+			return nil, &apperr.Error{Kind: apperr.Invalid, Unprocessable: true, Message: "dev needs no emergency change: any version may be planned there",
 				Fields: map[string]string{"emergency_reason": "leave empty: every version may enter " + req.Stack}}
 		case req.Emergency != "" && why == "":
 			return nil, &apperr.Error{Kind: apperr.Invalid, Message: fmt.Sprintf("version %s may go to %s the normal road: no emergency change is needed", short(version), req.Stack),

@@ -132,7 +132,7 @@ func (s *Service) Apply(ctx context.Context, by audit.Entry, planID int64, confi
 		return 0, err
 	}
 	if p.Kind == "destroy" && strings.TrimSpace(confirm) != p.Stack.ID {
-		return 0, &apperr.Error{Kind: apperr.Invalid, Message: fmt.Sprintf("type the stack's name, %s, to confirm the destroy", p.Stack.ID),
+		return 0, &apperr.Error{Kind: apperr.Invalid, Unprocessable: true, Message: fmt.Sprintf("type the stack's name, %s, to confirm the destroy", p.Stack.ID),
 			Fields: map[string]string{"confirm": fmt.Sprintf("must be %s to confirm", p.Stack.ID)}}
 	}
 	if s.DB == nil {
