@@ -17,6 +17,8 @@ PYTHON            ?= python3
 MOTO_VERSION      := 5.2.5
 STRIPE_MOCK_VER   := v0.183.0
 MAILPIT_VERSION   := v1.33.1
+# The contract fuzzer run by internal/contract's test, in its own venv.
+SCHEMATHESIS_VERSION := 4.32.5
 # templ CLI pinned to the runtime version in go.mod so generated code matches.
 TEMPL_VERSION     := $(shell go list -m -f '{{.Version}}' github.com/a-h/templ 2>/dev/null)
 
@@ -27,6 +29,8 @@ TEMPL_STAMP  := $(TOOLS)/.templ-$(TEMPL_VERSION).stamp
 STRIPE_STAMP := $(TOOLS)/.stripe-mock-$(STRIPE_MOCK_VER).stamp
 MAILPIT_STAMP := $(TOOLS)/.mailpit-$(MAILPIT_VERSION).stamp
 MOTO_STAMP   := $(VENV)/.moto-$(MOTO_VERSION).stamp
+ST_VENV      := $(TOOLS)/schemathesis
+ST_STAMP     := $(ST_VENV)/.schemathesis-$(SCHEMATHESIS_VERSION).stamp
 CHROMIUM     := /usr/bin/chromium
 PG_BINDIR    := /usr/lib/postgresql/15/bin
 POSTGRES     := $(PG_BINDIR)/postgres
@@ -50,7 +54,7 @@ endif
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) $(CHROMIUM) $(POSTGRES) ## Install everything the tests need: templ, stripe-mock, mailpit, moto (venv), chromium and PostgreSQL 15.
+tools: $(TEMPL_STAMP) $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) $(ST_STAMP) $(CHROMIUM) $(POSTGRES) ## Install everything the tests need: templ, stripe-mock, mailpit, moto (venv), schemathesis (venv), chromium and PostgreSQL 15.
 
 sandbox-tools: $(STRIPE_STAMP) $(MAILPIT_STAMP) $(MOTO_STAMP) ## Install only what the sandbox needs: stripe-mock, mailpit and moto (venv).
 
@@ -75,6 +79,13 @@ $(MOTO_STAMP):
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet 'moto[server]==$(MOTO_VERSION)'
 	@rm -f $(VENV)/.moto-*.stamp
+	@touch $@
+
+$(ST_STAMP):
+	$(PYTHON) -m venv $(ST_VENV)
+	$(ST_VENV)/bin/pip install --quiet --upgrade pip
+	$(ST_VENV)/bin/pip install --quiet 'schemathesis==$(SCHEMATHESIS_VERSION)'
+	@rm -f $(ST_VENV)/.schemathesis-*.stamp
 	@touch $@
 
 $(CHROMIUM):

@@ -169,7 +169,7 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	token, err := prepareToken(ctx, dir, "deployer@portal.local")
+	token, err := PrepareToken(ctx, dir, "deployer@portal.local")
 	if err != nil {
 		return err
 	}

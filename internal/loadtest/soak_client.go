@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,10 +23,17 @@ import (
 	"portal/internal/store"
 )
 
-// prepareToken creates an ops account in the sandbox folder dir and returns
-// a personal API token for it.
-func prepareToken(ctx context.Context, dir, email string) (string, error) {
+// PrepareToken creates an account holding roles (ops when none is given) in
+// the sandbox folder dir, before the portal starts, and returns a personal
+// API token for it with every scope.
+func PrepareToken(ctx context.Context, dir, email string, roles ...staff.Role) (string, error) {
+	if len(roles) == 0 {
+		roles = []staff.Role{staff.Ops}
+	}
 	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", fmt.Errorf("loadtest: %w", err)
+	}
 	key, err := app.LoadOrCreateKey(filepath.Join(data, "secret.key"))
 	if err != nil {
 		return "", err
@@ -45,7 +53,7 @@ func prepareToken(ctx context.Context, dir, email string) (string, error) {
 	}
 	svc := staff.NewService(db, log, sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal soak"}
-	u, _, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Soak deployer", Roles: []staff.Role{staff.Ops}})
+	u, _, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Soak deployer", Roles: roles})
 	if err != nil {
 		return "", fmt.Errorf("loadtest: create %s: %w", email, err)
 	}
