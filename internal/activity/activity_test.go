@@ -652,3 +652,51 @@ func TestMadeByFilter(t *testing.T) {
 		}
 	}
 }
+
+// Exclusions leave out the events of the principals, sources and names
+// given, combined with the other filters.
+func TestHideFilters(t *testing.T) {
+	s, _ := newService(t, activity.Config{})
+	var events []activity.Event
+	for _, r := range []activity.Record{
+		rec("PutRolePolicy", "iam.amazonaws.com", func(r *activity.Record) { r.Identity.Session = "dara.sec" }),
+		rec("Decrypt", "kms.amazonaws.com", nil),
+		rec("GenerateDataKey", "kms.amazonaws.com", nil),
+		rec("CreateBucket", "s3.amazonaws.com", nil),
+	} {
+		e, err := activity.ParseRecord(r.JSON())
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if _, err := s.Insert(context.Background(), events); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    activity.Filter
+		want []string
+	}{
+		{"nothing hidden", activity.Filter{}, []string{"CreateBucket", "Decrypt", "GenerateDataKey", "PutRolePolicy"}},
+		{"a role session", activity.Filter{HideUsers: []string{"dara.sec"}}, []string{"CreateBucket", "Decrypt", "GenerateDataKey"}},
+		{"an access key", activity.Filter{HideUsers: []string{"ASIAEXAMPLE"}}, nil},
+		{"a source", activity.Filter{HideSources: []string{"kms.amazonaws.com"}}, []string{"CreateBucket", "PutRolePolicy"}},
+		{"names", activity.Filter{HideNames: []string{"Decrypt", "CreateBucket"}}, []string{"GenerateDataKey", "PutRolePolicy"}},
+		{"with a source filter", activity.Filter{Source: "kms.amazonaws.com", HideNames: []string{"Decrypt"}}, []string{"GenerateDataKey"}},
+		{"all three", activity.Filter{HideUsers: []string{"dara.sec"}, HideSources: []string{"s3.amazonaws.com"}, HideNames: []string{"Decrypt"}}, []string{"GenerateDataKey"}},
+	} {
+		got, _, err := s.Search(context.Background(), c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range got {
+			names = append(names, e.Name)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, names, c.want)
+		}
+	}
+}

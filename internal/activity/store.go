@@ -60,6 +60,10 @@ type Filter struct {
 	// deployer role session hidden) or only the portal's own (MadeByPortal);
 	// "" keeps both.
 	MadeBy string
+	// Hide leaves out the events matching any of its values: HideUsers as
+	// User matches (so a role session name hides that session),
+	// HideSources and HideNames exactly.
+	HideUsers, HideSources, HideNames []string
 	// Text finds events with a value holding the words of Text next to
 	// each other, in order (ignoring A-Z case, and what separates them),
 	// the last word also as the start of a longer one when it has at
@@ -180,6 +184,22 @@ func (f Filter) where(plan textPlan) (string, []any) {
 		add("identity_type = 'AssumedRole' AND session = ?", accounts.SessionName)
 	case MadeByPeople:
 		add("NOT (identity_type = 'AssumedRole' AND session = ?)", accounts.SessionName)
+	}
+	if len(f.HideUsers) > 0 {
+		in := placeholders(len(f.HideUsers))
+		var a []any
+		for range 4 {
+			for _, u := range f.HideUsers {
+				a = append(a, u)
+			}
+		}
+		add("NOT (user_name IN ("+in+") OR principal_arn IN ("+in+") OR access_key IN ("+in+") OR session IN ("+in+"))", a...)
+	}
+	if len(f.HideSources) > 0 {
+		add("source NOT IN ("+placeholders(len(f.HideSources))+")", anys(f.HideSources)...)
+	}
+	if len(f.HideNames) > 0 {
+		add("name NOT IN ("+placeholders(len(f.HideNames))+")", anys(f.HideNames)...)
 	}
 	if !f.Before.IsZero() {
 		ms := f.Before.At.UnixMilli()
@@ -1029,4 +1049,19 @@ func (s *Service) ExportJSONL(ctx context.Context, f Filter, w io.Writer) error 
 		_, err := w.Write([]byte{'\n'})
 		return err
 	})
+}
+
+// MaxHidden bounds the values of each of Filter's Hide lists.
+const MaxHidden = 20
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -54,6 +56,17 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 	if f.Access != "" && f.Access != activity.AccessRead && f.Access != activity.AccessWrite {
 		v.Add("access", "must be read or write")
 	}
+	for _, h := range []struct {
+		param string
+		list  *[]string
+		view  *string
+	}{{"hide_user", &f.HideUsers, &view.HideUsers}, {"hide_source", &f.HideSources, &view.HideSources}, {"hide_name", &f.HideNames, &view.HideNames}} {
+		*h.list = hiddenValues(q[h.param])
+		*h.view = strings.Join(*h.list, ", ")
+		if len(*h.list) > activity.MaxHidden {
+			rules.Add(h.param, fmt.Sprintf("hides %d values; at most %d", len(*h.list), activity.MaxHidden))
+		}
+	}
 	if f.MadeBy != "" && f.MadeBy != activity.MadeByPeople && f.MadeBy != activity.MadeByPortal {
 		v.Add("made_by", `must be "people" (the portal's own deploys hidden) or "portal" (only those)`)
 	}
@@ -72,6 +85,21 @@ func parseActivityFilter(q url.Values) (activity.Filter, templates.ActivityFilte
 		}
 	}
 	return f, view, v.WithRules(rules)
+}
+
+// hiddenValues reads an exclusion parameter: given once or more, each a
+// comma-separated list; spaces around values and empty values are dropped,
+// and each value is kept once.
+func hiddenValues(params []string) []string {
+	var out []string
+	for _, p := range params {
+		for _, v := range strings.Split(p, ",") {
+			if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // timePresets are one-click time ranges for the explorer, keeping the

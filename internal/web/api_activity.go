@@ -64,7 +64,7 @@ type APIEventPage struct {
 // activityParams are the query parameters of GET /api/v1/activity/events:
 // the explorer's filters, the page size and the cursor.
 var activityParams = []string{"since", "until", "account", "region", "user", "source", "name", "resource", "ip", "error", "access", "q", "sensitive",
-	"made_by", "limit", "before"}
+	"made_by", "hide_user", "hide_source", "hide_name", "limit", "before"}
 
 func (s *Server) apiActivityEvents(c echo.Context) error {
 	svc, err := s.activityService()

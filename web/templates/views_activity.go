@@ -30,6 +30,9 @@ type ActivityFilter struct {
 	Sensitive                                                                                  bool
 	// MadeBy is "", "people" (the portal's own deploys hidden) or "portal".
 	MadeBy string
+	// HideUsers, HideSources and HideNames are the exclusions, each a
+	// comma-separated list.
+	HideUsers, HideSources, HideNames string
 }
 
 // EventRow is one event in a list.
@@ -79,7 +82,7 @@ type ActivityView struct {
 }
 
 // filterFields are the explorer's form fields that show their own error.
-var filterFields = []string{"since", "until", "access"}
+var filterFields = []string{"since", "until", "access", "hide_user", "hide_source", "hide_name"}
 
 // ParamError is what is wrong with a query parameter the explorer's form
 // has no field for (limit, before: they come from links and scripts).
