@@ -54,6 +54,13 @@ func TestAPIAgreesWithItsDocument(t *testing.T) {
 			t.Errorf("%s: got %d %s, want %d naming %s", c.name, r.StatusCode, strings.TrimSpace(r.Body), c.status, c.field)
 		}
 	}
+	if r := h.api(t, http.MethodGet, "/api/v1/approvals?mine=yes", token, "", ""); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("approvals mine=yes: got %d, want 400", r.StatusCode)
+	}
+	// A path of its own is not an id of the route beside it.
+	if r := h.api(t, http.MethodGet, "/api/v1/drift/check", token, "", ""); r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
+		t.Errorf("GET /api/v1/drift/check: got %d, Allow %q; want 405, POST", r.StatusCode, r.Header.Get("Allow"))
+	}
 	// The same time for since and until is an empty range, not an error.
 	if r := h.api(t, http.MethodGet, "/api/v1/audit?since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z", token, "", ""); r.StatusCode != http.StatusOK {
 		t.Errorf("until equal to since: got %d, want 200\n%s", r.StatusCode, r.Body)

@@ -15,8 +15,9 @@ import (
 
 // emptyRefused maps "METHOD /api/v1/path/{id}" to the query parameters its
 // document entry declares with a schema no empty string meets (a number, a
-// boolean, a date-time, an enum, a pattern or a minimum length). Read once
-// from the embedded document.
+// boolean, a date-time, an enum, a pattern or a minimum length), and
+// literalKey+"/api/v1/path" to the methods documented for a path without
+// parameters. Read once from the embedded document.
 var emptyRefused = sync.OnceValue(func() map[string][]string {
 	var doc struct {
 		Servers []struct {
@@ -46,10 +47,17 @@ var emptyRefused = sync.OnceValue(func() map[string][]string {
 					out[key] = append(out[key], p.Name)
 				}
 			}
+			if !strings.Contains(path, "{") {
+				out[literalKey+base+path] = append(out[literalKey+base+path], strings.ToUpper(method))
+			}
 		}
 	}
 	return out
 })
+
+// literalKey prefixes, in emptyRefused, the methods documented for a path
+// without parameters ("/api/v1/drift/check").
+const literalKey = "METHODS "
 
 // admitsEmpty reports whether the empty string meets schema.
 func admitsEmpty(schema map[string]any) bool {
@@ -83,12 +91,21 @@ func admitsEmpty(schema map[string]any) bool {
 // that gives a query parameter with no value where its document entry
 // admits none (?until= for a date-time): leaving the parameter out is how
 // a client says "none", and the document must say what the server takes.
+//
+// A route with a path parameter also answers 405 for a path the document
+// names as a path of its own with other methods: GET /api/v1/drift/check
+// is not drift check "check", POST being its only method.
 func refuseEmptyParams(method, path string, next echo.HandlerFunc) echo.HandlerFunc {
 	names := emptyRefused()[method+" "+openAPIPath(path)]
-	if len(names) == 0 {
+	if len(names) == 0 && !strings.Contains(path, ":") {
 		return next
 	}
 	return func(c echo.Context) error {
+		if methods, ok := emptyRefused()[literalKey+c.Request().URL.Path]; ok && !slices.Contains(methods, method) && strings.Contains(path, ":") {
+			slices.Sort(methods)
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(methods, ", "))
+			return echo.ErrMethodNotAllowed
+		}
 		q := c.QueryParams()
 		var v apperr.Validation
 		for _, name := range names {

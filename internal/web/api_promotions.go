@@ -279,7 +279,14 @@ func (s *Server) apiApprovalsList(c echo.Context) error {
 		return err
 	}
 	me := approver(currentUser(c))
-	mine := c.QueryParam("mine") == "true"
+	var mine bool
+	switch c.QueryParam("mine") {
+	case "", "false":
+	case "true":
+		mine = true
+	default:
+		return &apperr.Error{Kind: apperr.Invalid, Message: "mine: must be true or false", Fields: map[string]string{"mine": "must be true or false"}}
+	}
 	out := struct {
 		Items []APIApproval `json:"items"`
 	}{Items: []APIApproval{}}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"portal/internal/apperr"
 	"portal/internal/audit"
@@ -369,17 +370,19 @@ func (s *Service) policy() ApprovalPolicy {
 // the policy may; a plan replaced by a re-plan cannot be decided on.
 func (s *Service) Decide(ctx context.Context, by audit.Entry, who Approver, planID int64, hash, decision, reason string) (Decision, error) {
 	reason = strings.TrimSpace(reason)
-	var v apperr.Validation
+	// A rejection without a reason is well formed (the reason is optional
+	// for an approval): a rule, 422 in the API.
+	var v, rules apperr.Validation
 	if decision != "approved" && decision != "rejected" {
 		v.Add("decision", "must be approve or reject")
 	}
 	if decision == "rejected" && reason == "" {
-		v.Add("reason", "is required: say why the plan is rejected")
+		rules.Add("reason", "is required: say why the plan is rejected")
 	}
-	if len(reason) > 1000 {
+	if utf8.RuneCountInString(reason) > 1000 {
 		v.Add("reason", "is longer than 1000 characters")
 	}
-	if err := v.Err(); err != nil {
+	if err := v.WithRules(rules); err != nil {
 		return Decision{}, err
 	}
 	p, err := s.Engine.GetPlan(ctx, planID)
