@@ -24,6 +24,7 @@ Commands:
   bench     run the Go benchmarks and an HTTP load on a sandbox; report in reports/ (make bench)
   soak      mixed load, SIGKILL restarts, bad and repeated input on a sandbox; end-of-run checks (make soak)
   lb        a round-robin load balancer in front of several portal replicas, to try them on one machine
+  load      signed-in clients on the pages of a running portal (replicas behind lb too): latencies and peak RSS
 
 Run portal-dev <command> -help for a command's flags. The production binary is
 cmd/portal (portal serve).
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return loadtest.SoakCommand(ctx, rest, stdout, stderr)
 	case "lb":
 		return loadtest.BalancerCommand(ctx, rest, stdout, stderr)
+	case "load":
+		return loadtest.LoadCommand(ctx, rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

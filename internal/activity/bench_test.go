@@ -23,6 +23,7 @@ import (
 
 	"portal/internal/activity"
 	"portal/internal/audit"
+	"portal/internal/peers/peertest"
 	"portal/internal/store"
 )
 
@@ -133,13 +134,18 @@ func BenchmarkActivityMillion(b *testing.B) {
 	resetPeakRSS()
 	fmt.Printf("bench: RSS %s holding the log files (from here the peak is the portal's)\n", procStatus("VmRSS:"))
 
-	dir := b.TempDir()
-	dbPath := filepath.Join(dir, "portal.db")
+	// PORTAL_TEST_STORE picks the database, as for the tests: make bench
+	// runs this on SQLite and on PostgreSQL.
+	dbPath := filepath.Join(b.TempDir(), "portal.db")
+	if peertest.StoreDialect(b) == store.Postgres {
+		dbPath = peertest.StoreDSNForTest(b)
+	}
 	db, err := store.Open(ctx, dbPath)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
+	fmt.Printf("bench: store %s\n", db.Dialect())
 	s := activity.New(activity.Config{Buckets: []activity.TrailBucket{{Environment: "dev", Bucket: "bench", Region: "us-east-1"}},
 		Clients: activity.Clients{S3: func(string, string) (activity.S3API, error) { return bucket, nil }}}, db, audit.New(db, nil), nil, nil)
 
@@ -157,14 +163,25 @@ func BenchmarkActivityMillion(b *testing.B) {
 	b.ReportMetric(float64(res.New)/took.Seconds(), "events/s")
 	fmt.Printf("bench: ingest: %d events from %d files in %s = %.0f events/s\n", res.New, res.Files, took.Round(time.Millisecond), float64(res.New)/took.Seconds())
 
-	if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-		b.Fatal(err)
+	var size int64
+	if db.Dialect() == store.Postgres {
+		if _, err := db.ExecContext(ctx, `ANALYZE activity_events`); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&size); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		if _, err := db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			b.Fatal(err)
+		}
+		fi, _ := os.Stat(dbPath)
+		size = fi.Size()
 	}
-	fi, _ := os.Stat(dbPath)
-	b.ReportMetric(float64(fi.Size())/(1<<20), "db-MB")
+	b.ReportMetric(float64(size)/(1<<20), "db-MB")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("bench: database %d MB; Go heap in use %d MB, from the OS %d MB; peak RSS %s\n", fi.Size()>>20, ms.HeapInuse>>20, ms.Sys>>20, rssKB())
+	fmt.Printf("bench: database %d MB; Go heap in use %d MB, from the OS %d MB; peak RSS %s\n", size>>20, ms.HeapInuse>>20, ms.Sys>>20, rssKB())
 
 	// Combined filters over a month, as an officer would type them.
 	month := activity.Filter{Since: end.Add(-30 * 24 * time.Hour), Until: end}

@@ -36,6 +36,8 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pattern := fs.String("bench", ".", "Go benchmarks to run (go test -bench); empty skips them")
 	pkgs := fs.String("packages", "./...", "packages whose benchmarks run")
 	benchtime := fs.String("benchtime", "", "go test -benchtime (default go's own)")
+	pgPattern := fs.String("postgres-bench", "ActivityMillion", "Go benchmarks to run again on PostgreSQL (PORTAL_TEST_STORE=postgres), reported beside SQLite's; empty skips them")
+	pgPkgs := fs.String("postgres-packages", "./internal/activity/", "packages whose benchmarks run again on PostgreSQL")
 	clients := fs.Int("clients", 20, "concurrent signed-in clients of the HTTP load; 0 skips the load")
 	duration := fs.Duration("load-duration", 30*time.Second, "how long the HTTP load lasts")
 	settle := fs.Duration("settle", 20*time.Second, "wait after the sandbox serves, so its first Stripe sync and trail ingest are not measured as load")
@@ -89,6 +91,30 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		raw.Close()
 		r.Metrics = ParseGoBench(&buf)
+	}
+
+	if *pgPattern != "" {
+		fmt.Fprintf(stdout, "== Go benchmarks on PostgreSQL (%s)\n", *pgPkgs)
+		raw, err := os.Create(filepath.Join(*out, "bench-"+stamp+"-go-postgres.txt"))
+		if err != nil {
+			fmt.Fprintf(stderr, "portal-dev bench: %v\n", err)
+			return 1
+		}
+		var buf bytes.Buffer
+		goArgs := []string{"test", "-run", "^$", "-bench", *pgPattern, "-benchmem", "-benchtime", "1x", "-timeout", "60m"}
+		cmd := exec.CommandContext(ctx, "go", append(goArgs, strings.Fields(*pgPkgs)...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "PORTAL_TEST_STORE=postgres")
+		cmd.Stdout = io.MultiWriter(stdout, raw, &buf)
+		cmd.Stderr = io.MultiWriter(stderr, raw)
+		if err := cmd.Run(); err != nil {
+			r.Failures = append(r.Failures, fmt.Sprintf("go test -bench on PostgreSQL: %v (output in %s)", err, raw.Name()))
+		}
+		raw.Close()
+		for _, m := range ParseGoBench(&buf) {
+			m.Package += PostgresSuffix
+			r.Metrics = append(r.Metrics, m)
+		}
 	}
 
 	if *clients > 0 {

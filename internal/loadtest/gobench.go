@@ -67,3 +67,7 @@ func ParseGoBench(r io.Reader) []Metric {
 	}
 	return out
 }
+
+// PostgresSuffix marks the package of a metric measured on PostgreSQL
+// (PORTAL_TEST_STORE=postgres), so it sits beside its SQLite twin.
+const PostgresSuffix = " (PostgreSQL)"

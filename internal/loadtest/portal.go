@@ -63,6 +63,13 @@ func PrepareAccounts(ctx context.Context, dir, prefix string, n int, roles ...st
 	if err != nil {
 		return nil, err
 	}
+	return CreateAccounts(ctx, db, log, sealer, prefix, n, roles...)
+}
+
+// CreateAccounts creates, in the portal's database db (whose audit trail
+// is log and whose two-factor secrets sealer seals), n accounts as
+// PrepareAccounts does.
+func CreateAccounts(ctx context.Context, db *store.DB, log *audit.Log, sealer *staff.Sealer, prefix string, n int, roles ...staff.Role) ([]*Account, error) {
 	svc := staff.NewService(db, log, sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal bench"}
 	out := make([]*Account, n)
