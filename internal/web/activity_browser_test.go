@@ -95,6 +95,28 @@ func TestActivityInBrowser(t *testing.T) {
 	}
 	shot("text-error")
 
+	// Hide the reads of S3 and the portal's deploys, and save that search.
+	run("hide", chromedp.Navigate(e.h.url+"/activity"), chromedp.WaitVisible(`#f-hide-source`),
+		chromedp.SetValue(`#f-hide-source`, "s3.amazonaws.com"), chromedp.SetValue(`#f-made-by`, "people"),
+		chromedp.Click(`[data-testid="activity-search"]`), chromedp.WaitVisible(`#f-hide-source[value="s3.amazonaws.com"]`),
+		chromedp.WaitVisible(`[data-testid="events"]`))
+	if got := text(`[data-testid="events"]`); strings.Contains(got, "s3.amazonaws.com") || !strings.Contains(got, "amazonaws.com") {
+		t.Errorf("S3 hidden: got %q, want events and none of S3", got)
+	}
+	run("save search", chromedp.SetValue(`#save-query-name`, "People, no S3"), chromedp.Click(`[data-testid="save-query-submit"]`),
+		chromedp.WaitVisible(`[data-testid="flash"]`), chromedp.WaitVisible(`[data-testid="saved-query"]`))
+	if got := text(`[data-testid="saved-query"]`); !strings.Contains(got, "People, no S3") {
+		t.Errorf("saved searches: got %q", got)
+	}
+	shot("saved-search")
+	run("audit trail", chromedp.Navigate(e.h.url+"/audit?action=activity.ingest"), chromedp.WaitVisible(`[data-testid="save-query"]`),
+		chromedp.SetValue(`#save-query-name`, "Ingestions"), chromedp.Click(`[data-testid="save-query-submit"]`),
+		chromedp.WaitVisible(`[data-testid="flash"]`), chromedp.WaitVisible(`[data-testid="saved-query"]`))
+	if got := text(`[data-testid="saved-queries"]`); !strings.Contains(got, "Ingestions") || strings.Contains(got, "People, no S3") {
+		t.Errorf("audit saved searches: got %q, want its own only", got)
+	}
+	shot("audit-saved-search")
+
 	run("sensitive", chromedp.Navigate(e.h.url+"/activity/sensitive"), chromedp.WaitVisible(`[data-testid="activity-filter"]`))
 	shot("sensitive")
 

@@ -158,6 +158,13 @@ func (s *Server) renderActivity(c echo.Context, sensitive bool) error {
 	f, fv, ferr := parseActivityFilter(q)
 	v := templates.ActivityView{Filter: fv, Sensitive: sensitive, Configured: svc.HasSources(), Categories: activity.SensitiveCategories(),
 		TimePresets: timePresets(c.Request().URL.Path, c.QueryParams(), s.deps.Now())}
+	page := activity.PageExplorer
+	if sensitive {
+		page = activity.PageSensitive
+	}
+	if v.Saved, err = s.savedQueries(c, page, c.QueryParams()); err != nil {
+		return err
+	}
 	facets, err := svc.Facets(ctx)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"portal/internal/activity"
 	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/web/templates"
@@ -66,6 +67,9 @@ func (s *Server) auditList(c echo.Context) error {
 	f, fv, ferr := parseAuditFilter(c.QueryParams())
 	v := templates.AuditView{Filter: fv}
 	var err error
+	if v.Saved, err = s.savedQueries(c, activity.PageAudit, c.QueryParams()); err != nil {
+		return err
+	}
 	if v.Actions, err = s.deps.Audit.Actions(ctx); err != nil {
 		return err
 	}

@@ -97,6 +97,8 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/activity/integrity/:id", s.activityValidation, estate)
 	s.handle(get, "/activity/alarms", s.activityAlarms, estate)
 	s.handle(get, "/activity/metrics", s.activityMetrics, estate)
+	s.handle(post, "/saved-searches", s.savedQueryCreate, AnyStaff)
+	s.handle(post, "/saved-searches/:id/delete", s.savedQueryDelete, AnyStaff)
 	s.handle(get, "/activity/evidence", s.activityEvidence, estate)
 	s.handle(post, "/activity/evidence", s.activityEvidenceCreate, estate)
 	s.handle(get, "/activity/evidence/:id", s.activityEvidenceShow, estate)

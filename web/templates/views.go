@@ -282,6 +282,8 @@ type AuditView struct {
 	ExportURL string
 	Errors    FormErrors
 	Integrity AuditIntegrityView
+	// Saved are the viewer's saved searches of the trail.
+	Saved SavedQueriesView
 }
 
 // AuditIntegrityView says how the audit trail is protected: the key that seals

@@ -58,7 +58,9 @@ type EventRow struct {
 // ActivityView is the events explorer.
 type ActivityView struct {
 	// TimePresets are one-click time ranges.
-	TimePresets   []Link
+	TimePresets []Link
+	// Saved are the viewer's saved searches of this tab.
+	Saved         SavedQueriesView
 	Filter        ActivityFilter
 	Errors        FormErrors
 	Accounts      []string
@@ -262,3 +264,22 @@ type EvidenceView struct {
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// SavedQueriesView is the saved-searches strip of a page: the searches the
+// viewer may open and a form saving the current one.
+type SavedQueriesView struct {
+	Page  string // the page's path, e.g. /activity
+	Query string // the current search's query string, page position dropped
+	Items []SavedQueryRow
+}
+
+// SavedQueryRow is one saved search.
+type SavedQueryRow struct {
+	ID      int64
+	Name    string
+	URL     string
+	Shared  bool
+	Mine    bool
+	Current bool       // the page shows this search now
+	Owner   *ActorView // who shared it, when it is not the viewer's
+}
