@@ -197,6 +197,7 @@ type APIAuditRecord struct {
 	Seq       int64          `json:"seq"`
 	At        time.Time      `json:"at"`
 	Actor     string         `json:"actor"`
+	Who       *APIActor      `json:"who,omitempty"`
 	Action    string         `json:"action"`
 	Target    string         `json:"target"`
 	SourceIP  string         `json:"source_ip"`
@@ -220,7 +221,7 @@ func (s *Server) apiAuditList(c echo.Context) error {
 		NextBefore int64            `json:"next_before,omitempty"`
 	}{Items: []APIAuditRecord{}}
 	for _, r := range recs {
-		out.Items = append(out.Items, APIAuditRecord{Seq: r.Seq, At: r.At, Actor: r.Actor, Action: r.Action, Target: r.Target,
+		out.Items = append(out.Items, APIAuditRecord{Seq: r.Seq, At: r.At, Actor: r.Actor, Who: apiActor(r.Actor), Action: r.Action, Target: r.Target,
 			SourceIP: r.SourceIP, RequestID: r.RequestID, Details: r.Details, PrevHash: r.PrevHash, Hash: r.Hash})
 	}
 	if more && len(recs) > 0 {

@@ -111,10 +111,11 @@ func (s *Server) apiActivityEvents(c echo.Context) error {
 
 // APIEventRun is a portal run that made an event.
 type APIEventRun struct {
-	ID        int64  `json:"id"`
-	Stack     string `json:"stack"`
-	State     string `json:"state"`
-	CreatedBy string `json:"created_by"`
+	ID             int64     `json:"id"`
+	Stack          string    `json:"stack"`
+	State          string    `json:"state"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedByActor *APIActor `json:"created_by_actor,omitempty"`
 	// How says how the run is known to have made the event: by its
 	// recorded AWS request id, or by running at that time.
 	How  string `json:"how"`
@@ -154,7 +155,7 @@ func (s *Server) apiActivityEvent(c echo.Context) error {
 			return err
 		}
 		for _, m := range matches {
-			out.Runs = append(out.Runs, APIEventRun{ID: m.Run.ID, Stack: m.Run.Stack, State: m.Run.State, CreatedBy: m.Run.CreatedBy, How: m.How,
+			out.Runs = append(out.Runs, APIEventRun{ID: m.Run.ID, Stack: m.Run.Stack, State: m.Run.State, CreatedBy: m.Run.CreatedBy, CreatedByActor: apiActor(m.Run.CreatedBy), How: m.How,
 				Href: "/api/v1/runs/" + itoa(m.Run.ID)})
 		}
 	}
@@ -163,19 +164,20 @@ func (s *Server) apiActivityEvent(c echo.Context) error {
 
 // APIValidation is a log file integrity validation.
 type APIValidation struct {
-	ID         int64                  `json:"id"`
-	StartedAt  time.Time              `json:"started_at"`
-	FinishedAt time.Time              `json:"finished_at"`
-	StartedBy  string                 `json:"started_by"`
-	OK         bool                   `json:"ok"`
-	Digests    int                    `json:"digests"`
-	LogFiles   int                    `json:"log_files"`
-	Chains     []activity.ChainResult `json:"chains"`
-	Problems   []activity.Problem     `json:"problems"`
+	ID             int64                  `json:"id"`
+	StartedAt      time.Time              `json:"started_at"`
+	FinishedAt     time.Time              `json:"finished_at"`
+	StartedBy      string                 `json:"started_by"`
+	StartedByActor *APIActor              `json:"started_by_actor,omitempty"`
+	OK             bool                   `json:"ok"`
+	Digests        int                    `json:"digests"`
+	LogFiles       int                    `json:"log_files"`
+	Chains         []activity.ChainResult `json:"chains"`
+	Problems       []activity.Problem     `json:"problems"`
 }
 
 func apiValidation(v activity.Validation) APIValidation {
-	out := APIValidation{ID: v.ID, StartedAt: v.StartedAt, FinishedAt: v.FinishedAt, StartedBy: v.StartedBy, OK: v.OK, Digests: v.Digests,
+	out := APIValidation{ID: v.ID, StartedAt: v.StartedAt, FinishedAt: v.FinishedAt, StartedBy: v.StartedBy, StartedByActor: apiActor(v.StartedBy), OK: v.OK, Digests: v.Digests,
 		LogFiles: v.LogFiles, Chains: v.Chains, Problems: v.Problems}
 	if out.Chains == nil {
 		out.Chains = []activity.ChainResult{}
@@ -240,18 +242,19 @@ func (s *Server) apiActivityValidate(c echo.Context) error {
 // APIEvidenceReport is a stored evidence pack (its HTML and PDF are
 // downloaded from the Evidence packs page).
 type APIEvidenceReport struct {
-	ID           int64      `json:"id"`
-	Jurisdiction string     `json:"jurisdiction"`
-	PeriodFrom   *time.Time `json:"period_from"`
-	PeriodTo     *time.Time `json:"period_to"`
-	Origin       string     `json:"origin"`
-	GeneratedAt  time.Time  `json:"generated_at"`
-	GeneratedBy  string     `json:"generated_by"`
-	Passed       int        `json:"passed"`
-	Failed       int        `json:"failed"`
-	Unknown      int        `json:"unknown"`
-	SHA256       string     `json:"sha256"`
-	PDFSHA256    *string    `json:"pdf_sha256"`
+	ID               int64      `json:"id"`
+	Jurisdiction     string     `json:"jurisdiction"`
+	PeriodFrom       *time.Time `json:"period_from"`
+	PeriodTo         *time.Time `json:"period_to"`
+	Origin           string     `json:"origin"`
+	GeneratedAt      time.Time  `json:"generated_at"`
+	GeneratedBy      string     `json:"generated_by"`
+	GeneratedByActor *APIActor  `json:"generated_by_actor,omitempty"`
+	Passed           int        `json:"passed"`
+	Failed           int        `json:"failed"`
+	Unknown          int        `json:"unknown"`
+	SHA256           string     `json:"sha256"`
+	PDFSHA256        *string    `json:"pdf_sha256"`
 }
 
 func (s *Server) apiActivityEvidence(c echo.Context) error {
@@ -271,7 +274,7 @@ func (s *Server) apiActivityEvidence(c echo.Context) error {
 		Items []APIEvidenceReport `json:"items"`
 	}{Items: make([]APIEvidenceReport, 0, len(packs))}
 	for _, r := range packs {
-		item := APIEvidenceReport{ID: r.ID, Jurisdiction: r.Jurisdiction, Origin: r.Origin, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy,
+		item := APIEvidenceReport{ID: r.ID, Jurisdiction: r.Jurisdiction, Origin: r.Origin, GeneratedAt: r.GeneratedAt, GeneratedBy: r.GeneratedBy, GeneratedByActor: apiActor(r.GeneratedBy),
 			Passed: r.Passed, Failed: r.Failed, Unknown: r.Unknown, SHA256: r.SHA256}
 		if !r.Period.From.IsZero() {
 			from, to := r.Period.From, r.Period.To

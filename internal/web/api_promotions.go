@@ -23,13 +23,14 @@ type APIPromotionCreate struct {
 
 // APIPromotion is a promotion with the state of each stack.
 type APIPromotion struct {
-	ID          int64               `json:"id"`
-	Version     string              `json:"version"`
-	Environment string              `json:"environment"`
-	Purpose     string              `json:"purpose"`
-	CreatedBy   string              `json:"created_by"`
-	CreatedAt   time.Time           `json:"created_at"`
-	Stacks      []APIPromotionStack `json:"stacks"`
+	ID             int64               `json:"id"`
+	Version        string              `json:"version"`
+	Environment    string              `json:"environment"`
+	Purpose        string              `json:"purpose"`
+	CreatedBy      string              `json:"created_by"`
+	CreatedByActor *APIActor           `json:"created_by_actor,omitempty"`
+	CreatedAt      time.Time           `json:"created_at"`
+	Stacks         []APIPromotionStack `json:"stacks"`
 }
 
 // APIPromotionStack is one stack of a promotion.
@@ -48,7 +49,7 @@ type APIPromotionStack struct {
 }
 
 func (s *Server) apiPromotion(ctx context.Context, wf *workflows.Service, pr workflows.Promotion) (APIPromotion, error) {
-	out := APIPromotion{ID: pr.ID, Version: pr.Version, Environment: pr.Environment, Purpose: pr.Purpose, CreatedBy: pr.CreatedBy, CreatedAt: pr.CreatedAt,
+	out := APIPromotion{ID: pr.ID, Version: pr.Version, Environment: pr.Environment, Purpose: pr.Purpose, CreatedBy: pr.CreatedBy, CreatedByActor: apiActor(pr.CreatedBy), CreatedAt: pr.CreatedAt,
 		Stacks: []APIPromotionStack{}}
 	for _, st := range pr.Stacks {
 		row := APIPromotionStack{Stack: st.Stack, PlanID: st.PlanID, RunID: st.RunID, Refused: st.Refused}
@@ -194,13 +195,14 @@ func (s *Server) apiPromotionShow(c echo.Context) error {
 
 // APIApproval is the approval state of a plan.
 type APIApproval struct {
-	PlanID    int64     `json:"plan_id"`
-	Stack     string    `json:"stack"`
-	Kind      string    `json:"kind"`
-	Version   string    `json:"version"`
-	Hash      string    `json:"hash"`
-	CreatedBy string    `json:"created_by"`
-	CreatedAt time.Time `json:"created_at"`
+	PlanID         int64     `json:"plan_id"`
+	Stack          string    `json:"stack"`
+	Kind           string    `json:"kind"`
+	Version        string    `json:"version"`
+	Hash           string    `json:"hash"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedByActor *APIActor `json:"created_by_actor,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 	// State is needed, approved, rejected, replaced or blocked.
 	State string `json:"state"`
 	// Policy is who must approve, in words.
@@ -218,13 +220,14 @@ type APIApproval struct {
 
 // APIDecision is one approval or rejection.
 type APIDecision struct {
-	ID       int64     `json:"id"`
-	Approver string    `json:"approver"`
-	Decision string    `json:"decision"`
-	Roles    []string  `json:"roles"`
-	Reason   string    `json:"reason,omitempty"`
-	At       time.Time `json:"at"`
-	Expires  time.Time `json:"expires"`
+	ID            int64     `json:"id"`
+	Approver      string    `json:"approver"`
+	ApproverActor *APIActor `json:"approver_actor,omitempty"`
+	Decision      string    `json:"decision"`
+	Roles         []string  `json:"roles"`
+	Reason        string    `json:"reason,omitempty"`
+	At            time.Time `json:"at"`
+	Expires       time.Time `json:"expires"`
 	// Void says why the decision no longer counts.
 	Void string `json:"void,omitempty"`
 }
@@ -239,7 +242,7 @@ type APIVerificationOf struct {
 
 func (s *Server) apiApproval(ctx context.Context, wf *workflows.Service, pa workflows.PendingApproval, me workflows.Approver) (APIApproval, error) {
 	p, a := pa.Plan, pa.Approval
-	out := APIApproval{PlanID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.BlueprintVersion, Hash: p.Hash, CreatedBy: p.CreatedBy, CreatedAt: p.CreatedAt,
+	out := APIApproval{PlanID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.BlueprintVersion, Hash: p.Hash, CreatedBy: p.CreatedBy, CreatedByActor: apiActor(p.CreatedBy), CreatedAt: p.CreatedAt,
 		State: approvalWord(a), Policy: a.Policy.Describe(), Blocked: a.Blocked, Decisions: []APIDecision{}, Lower: []APIVerificationOf{}}
 	if !a.Satisfied {
 		out.Missing = a.Missing
@@ -249,7 +252,7 @@ func (s *Server) apiApproval(ctx context.Context, wf *workflows.Service, pa work
 	}
 	out.CanDecide, out.Why = pa.CanDecide(me)
 	for _, d := range a.Decisions {
-		out.Decisions = append(out.Decisions, APIDecision{ID: d.ID, Approver: d.Approver, Decision: d.Decision, Roles: d.Roles, Reason: d.Reason,
+		out.Decisions = append(out.Decisions, APIDecision{ID: d.ID, Approver: d.Approver, ApproverActor: apiActor(d.Approver), Decision: d.Decision, Roles: d.Roles, Reason: d.Reason,
 			At: d.At, Expires: d.Expires, Void: d.Void})
 	}
 	lower, err := wf.LowerVerifications(ctx, p)
@@ -358,26 +361,27 @@ func (s *Server) apiPlanDecide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, APIDecision{ID: d.ID, Approver: d.Approver, Decision: d.Decision, Roles: d.Roles, Reason: d.Reason, At: d.At, Expires: d.Expires})
+	return c.JSON(http.StatusCreated, APIDecision{ID: d.ID, Approver: d.Approver, ApproverActor: apiActor(d.Approver), Decision: d.Decision, Roles: d.Roles, Reason: d.Reason, At: d.At, Expires: d.Expires})
 }
 
 // APIDriftCheck is one drift check of a stack.
 type APIDriftCheck struct {
-	ID          int64           `json:"id"`
-	Stack       string          `json:"stack"`
-	Version     string          `json:"version"`
-	State       string          `json:"state"`
-	Drifted     int             `json:"drifted"`
-	Error       string          `json:"error,omitempty"`
-	PlanID      int64           `json:"plan_id,omitempty"`
-	RequestedBy string          `json:"requested_by"`
-	CheckedAt   time.Time       `json:"checked_at"`
-	Changes     []engine.Change `json:"changes,omitempty"`
+	ID               int64           `json:"id"`
+	Stack            string          `json:"stack"`
+	Version          string          `json:"version"`
+	State            string          `json:"state"`
+	Drifted          int             `json:"drifted"`
+	Error            string          `json:"error,omitempty"`
+	PlanID           int64           `json:"plan_id,omitempty"`
+	RequestedBy      string          `json:"requested_by"`
+	RequestedByActor *APIActor       `json:"requested_by_actor,omitempty"`
+	CheckedAt        time.Time       `json:"checked_at"`
+	Changes          []engine.Change `json:"changes,omitempty"`
 }
 
 func apiDrift(d workflows.DriftCheck) APIDriftCheck {
 	return APIDriftCheck{ID: d.ID, Stack: d.Stack, Version: d.Version, State: d.State, Drifted: d.Drifted, Error: d.Error, PlanID: d.PlanID,
-		RequestedBy: d.RequestedBy, CheckedAt: d.CheckedAt}
+		RequestedBy: d.RequestedBy, RequestedByActor: apiActor(d.RequestedBy), CheckedAt: d.CheckedAt}
 }
 
 func (s *Server) apiDriftList(c echo.Context) error {
@@ -475,15 +479,16 @@ func (s *Server) apiDriftReconcile(c echo.Context) error {
 
 // APIEmergency is an emergency change not yet through the normal road.
 type APIEmergency struct {
-	PlanID    int64     `json:"plan_id"`
-	Stack     string    `json:"stack"`
-	Version   string    `json:"version"`
-	Reason    string    `json:"reason"`
-	CreatedBy string    `json:"created_by"`
-	CreatedAt time.Time `json:"created_at"`
-	State     string    `json:"state"`
-	RunID     int64     `json:"run_id,omitempty"`
-	Missing   string    `json:"missing"`
+	PlanID         int64     `json:"plan_id"`
+	Stack          string    `json:"stack"`
+	Version        string    `json:"version"`
+	Reason         string    `json:"reason"`
+	CreatedBy      string    `json:"created_by"`
+	CreatedByActor *APIActor `json:"created_by_actor,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	State          string    `json:"state"`
+	RunID          int64     `json:"run_id,omitempty"`
+	Missing        string    `json:"missing"`
 }
 
 func (s *Server) apiEmergencies(c echo.Context) error {
@@ -499,7 +504,7 @@ func (s *Server) apiEmergencies(c echo.Context) error {
 		Items []APIEmergency `json:"items"`
 	}{Items: []APIEmergency{}}
 	for _, e := range es {
-		out.Items = append(out.Items, APIEmergency{PlanID: e.PlanID, Stack: e.Stack, Version: e.Version, Reason: e.Reason, CreatedBy: e.CreatedBy,
+		out.Items = append(out.Items, APIEmergency{PlanID: e.PlanID, Stack: e.Stack, Version: e.Version, Reason: e.Reason, CreatedBy: e.CreatedBy, CreatedByActor: apiActor(e.CreatedBy),
 			CreatedAt: e.CreatedAt, State: e.State, RunID: e.RunID, Missing: e.Road})
 	}
 	return c.JSON(http.StatusOK, out)

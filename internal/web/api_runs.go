@@ -34,12 +34,13 @@ type APIPlan struct {
 	Blocking         []string                 `json:"blocking"`
 	Calls            int                      `json:"calls"`
 	CreatedBy        string                   `json:"created_by"`
+	CreatedByActor   *APIActor                `json:"created_by_actor,omitempty"`
 	CreatedAt        time.Time                `json:"created_at"`
 }
 
 func apiPlan(p *engine.Plan) APIPlan {
 	out := APIPlan{ID: p.ID, Stack: p.Stack.ID, Kind: p.Kind, Version: p.Stack.Version, BlueprintVersion: p.BlueprintVersion, Hash: p.Hash,
-		Counts: map[string]int{}, Changes: p.Changes, Guardrails: p.Guardrails, Blocking: p.Blocking(), Calls: p.Calls, CreatedBy: p.CreatedBy, CreatedAt: p.CreatedAt}
+		Counts: map[string]int{}, Changes: p.Changes, Guardrails: p.Guardrails, Blocking: p.Blocking(), Calls: p.Calls, CreatedBy: p.CreatedBy, CreatedByActor: apiActor(p.CreatedBy), CreatedAt: p.CreatedAt}
 	for a, n := range p.Counts() {
 		out.Counts[string(a)] = n
 	}
@@ -110,21 +111,22 @@ func (s *Server) apiPlanApply(c echo.Context) error {
 
 // APIRun is a run in API responses.
 type APIRun struct {
-	ID         int64      `json:"id"`
-	PlanID     int64      `json:"plan_id"`
-	Stack      string     `json:"stack"`
-	Kind       string     `json:"kind"`
-	Version    string     `json:"version"`
-	State      string     `json:"state"`
-	CreatedBy  string     `json:"created_by"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	Calls      int        `json:"calls"`
-	Done       int        `json:"done,omitempty"`
-	Total      int        `json:"total,omitempty"`
-	Steps      []APIStep  `json:"steps,omitempty"`
+	ID             int64      `json:"id"`
+	PlanID         int64      `json:"plan_id"`
+	Stack          string     `json:"stack"`
+	Kind           string     `json:"kind"`
+	Version        string     `json:"version"`
+	State          string     `json:"state"`
+	CreatedBy      string     `json:"created_by"`
+	CreatedByActor *APIActor  `json:"created_by_actor,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	Error          string     `json:"error,omitempty"`
+	Calls          int        `json:"calls"`
+	Done           int        `json:"done,omitempty"`
+	Total          int        `json:"total,omitempty"`
+	Steps          []APIStep  `json:"steps,omitempty"`
 }
 
 // APIStep is one step of a run.
@@ -147,7 +149,7 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func apiRun(r engine.Run) APIRun {
-	return APIRun{ID: r.ID, PlanID: r.PlanID, Stack: r.Stack, Kind: r.Kind, Version: r.Version, State: r.State, CreatedBy: r.CreatedBy,
+	return APIRun{ID: r.ID, PlanID: r.PlanID, Stack: r.Stack, Kind: r.Kind, Version: r.Version, State: r.State, CreatedBy: r.CreatedBy, CreatedByActor: apiActor(r.CreatedBy),
 		CreatedAt: r.CreatedAt, StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt), Error: r.Error, Calls: r.Calls}
 }
 

@@ -22,17 +22,18 @@ type APIBlueprintFile struct {
 
 // APIVersion is a blueprint version in API responses.
 type APIVersion struct {
-	ID        string             `json:"id"`
-	Seq       int64              `json:"seq"`
-	Parent    string             `json:"parent,omitempty"`
-	Author    string             `json:"author"`
-	Message   string             `json:"message"`
-	CreatedAt time.Time          `json:"created_at"`
-	Files     []APIBlueprintFile `json:"files,omitempty"`
+	ID          string             `json:"id"`
+	Seq         int64              `json:"seq"`
+	Parent      string             `json:"parent,omitempty"`
+	Author      string             `json:"author"`
+	AuthorActor *APIActor          `json:"author_actor,omitempty"`
+	Message     string             `json:"message"`
+	CreatedAt   time.Time          `json:"created_at"`
+	Files       []APIBlueprintFile `json:"files,omitempty"`
 }
 
 func apiVersion(v versions.Version, files []versions.File) APIVersion {
-	out := APIVersion{ID: v.ID, Seq: v.Seq, Parent: v.Parent, Author: v.Author, Message: v.Message, CreatedAt: v.CreatedAt}
+	out := APIVersion{ID: v.ID, Seq: v.Seq, Parent: v.Parent, Author: v.Author, AuthorActor: apiActor(v.Author), Message: v.Message, CreatedAt: v.CreatedAt}
 	for _, f := range files {
 		out.Files = append(out.Files, APIBlueprintFile{Path: f.Path, Content: string(f.Content)})
 	}
@@ -59,29 +60,32 @@ type APIDiagnostic struct {
 
 // APIException is a guardrail exception.
 type APIException struct {
-	ID        int64     `json:"id,omitempty"`
-	RuleID    string    `json:"rule_id"`
-	Stack     string    `json:"stack"`
-	Resource  string    `json:"resource"`
-	Owner     string    `json:"owner"`
-	Reason    string    `json:"reason"`
-	Expires   time.Time `json:"expires"`
-	State     string    `json:"state,omitempty"`
-	CreatedBy string    `json:"created_by,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	RevokedBy string    `json:"revoked_by,omitempty"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	ID             int64     `json:"id,omitempty"`
+	RuleID         string    `json:"rule_id"`
+	Stack          string    `json:"stack"`
+	Resource       string    `json:"resource"`
+	Owner          string    `json:"owner"`
+	Reason         string    `json:"reason"`
+	Expires        time.Time `json:"expires"`
+	State          string    `json:"state,omitempty"`
+	CreatedBy      string    `json:"created_by,omitempty"`
+	CreatedByActor *APIActor `json:"created_by_actor,omitempty"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	RevokedBy      string    `json:"revoked_by,omitempty"`
+	RevokedByActor *APIActor `json:"revoked_by_actor,omitempty"`
+	RevokedAt      time.Time `json:"revoked_at,omitzero"`
 	// NeedsApproval marks an exception to a residency or encryption rule
 	// in prod: in force only once a compliance officer approved it.
-	NeedsApproval bool      `json:"needs_approval,omitempty"`
-	ApprovedBy    string    `json:"approved_by,omitempty"`
-	ApprovedAt    time.Time `json:"approved_at,omitzero"`
+	NeedsApproval   bool      `json:"needs_approval,omitempty"`
+	ApprovedBy      string    `json:"approved_by,omitempty"`
+	ApprovedByActor *APIActor `json:"approved_by_actor,omitempty"`
+	ApprovedAt      time.Time `json:"approved_at,omitzero"`
 }
 
 func apiException(e versions.Exception, now time.Time) APIException {
 	out := APIException{ID: e.ID, RuleID: e.RuleID, Stack: e.Stack, Resource: e.Resource, Owner: e.Owner, Reason: e.Reason, Expires: e.Expires,
-		CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt, RevokedBy: e.RevokedBy, RevokedAt: e.RevokedAt, NeedsApproval: e.NeedsApproval,
-		ApprovedBy: e.ApprovedBy, ApprovedAt: e.ApprovedAt}
+		CreatedBy: e.CreatedBy, CreatedByActor: apiActor(e.CreatedBy), CreatedAt: e.CreatedAt, RevokedBy: e.RevokedBy, RevokedByActor: apiActor(e.RevokedBy), RevokedAt: e.RevokedAt, NeedsApproval: e.NeedsApproval,
+		ApprovedBy: e.ApprovedBy, ApprovedByActor: apiActor(e.ApprovedBy), ApprovedAt: e.ApprovedAt}
 	if e.ID != 0 {
 		out.State = e.State(now)
 	}

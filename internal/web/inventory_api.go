@@ -12,22 +12,23 @@ import (
 
 // APISnapshot is a discovery in API responses.
 type APISnapshot struct {
-	ID          int64                 `json:"id"`
-	State       string                `json:"state"`
-	RequestedBy string                `json:"requested_by"`
-	CreatedAt   time.Time             `json:"created_at"`
-	StartedAt   *time.Time            `json:"started_at,omitempty"`
-	FinishedAt  *time.Time            `json:"finished_at,omitempty"`
-	TasksTotal  int                   `json:"tasks_total"`
-	TasksDone   int                   `json:"tasks_done"`
-	Calls       int64                 `json:"calls"`
-	Resources   int                   `json:"resources"`
-	TookMS      int64                 `json:"took_ms"`
-	Errors      []inventory.TaskError `json:"errors"`
+	ID               int64                 `json:"id"`
+	State            string                `json:"state"`
+	RequestedBy      string                `json:"requested_by"`
+	RequestedByActor *APIActor             `json:"requested_by_actor,omitempty"`
+	CreatedAt        time.Time             `json:"created_at"`
+	StartedAt        *time.Time            `json:"started_at,omitempty"`
+	FinishedAt       *time.Time            `json:"finished_at,omitempty"`
+	TasksTotal       int                   `json:"tasks_total"`
+	TasksDone        int                   `json:"tasks_done"`
+	Calls            int64                 `json:"calls"`
+	Resources        int                   `json:"resources"`
+	TookMS           int64                 `json:"took_ms"`
+	Errors           []inventory.TaskError `json:"errors"`
 }
 
 func apiSnapshot(sn inventory.Snapshot) APISnapshot {
-	out := APISnapshot{ID: sn.ID, State: sn.State, RequestedBy: sn.RequestedBy, CreatedAt: sn.CreatedAt, TasksTotal: sn.TasksTotal, TasksDone: sn.TasksDone,
+	out := APISnapshot{ID: sn.ID, State: sn.State, RequestedBy: sn.RequestedBy, RequestedByActor: apiActor(sn.RequestedBy), CreatedAt: sn.CreatedAt, TasksTotal: sn.TasksTotal, TasksDone: sn.TasksDone,
 		Calls: sn.Calls, Resources: sn.Resources, TookMS: sn.Took.Milliseconds(), Errors: sn.Errors}
 	if !sn.StartedAt.IsZero() {
 		out.StartedAt = &sn.StartedAt
