@@ -129,6 +129,10 @@ func (s *Service) Configured() bool { return s.sc != nil }
 // Sandbox returns the sandbox notice for the pages, "" outside the sandbox.
 func (s *Service) Sandbox() string { return s.cfg.Sandbox }
 
+// KeyMode is the mode of the configured secret key: "test", "live",
+// "unknown", or "" with no key.
+func (s *Service) KeyMode() string { return DescribeKey(s.cfg.SecretKey).Mode }
+
 // Register adds the scheduled sync and the webhook processing to sched.
 func (s *Service) Register(sched *jobs.Scheduler) {
 	s.jobs = sched

@@ -23,7 +23,7 @@ func (s *Server) billingCharge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	view := templates.ChargeView{ID: ch.ID}
+	view := templates.ChargeView{ID: ch.ID, StripeURL: stripeDashboardURL(s.deps.Billing, "payments", ch.ID)}
 	if view.Chrome, err = s.billingChrome(c, "transactions"); err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *Server) billingCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	view := templates.CustomerView{ID: cu.ID}
+	view := templates.CustomerView{ID: cu.ID, StripeURL: stripeDashboardURL(s.deps.Billing, "customers", cu.ID)}
 	if view.Chrome, err = s.billingChrome(c, "transactions"); err != nil {
 		return err
 	}

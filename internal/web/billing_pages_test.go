@@ -100,8 +100,16 @@ func TestBillingPages(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(customer, "/billing/customers/cus_") {
 		t.Fatalf("charge page: %d, customer link %q", res.StatusCode, customer)
 	}
+	// Each object opens in Stripe's dashboard, in test mode with a test key.
+	chargeID := strings.TrimPrefix(charge, "/billing/charges/")
+	if href := res.Doc(t).Find(`[data-testid="open-in-stripe"]`).AttrOr("href", ""); href != "https://dashboard.stripe.com/test/payments/"+chargeID {
+		t.Errorf("charge: Open in Stripe goes to %q", href)
+	}
 	if res = fin.get(t, customer); res.StatusCode != http.StatusOK {
 		t.Errorf("customer page: %d", res.StatusCode)
+	}
+	if href := res.Doc(t).Find(`[data-testid="open-in-stripe"]`).AttrOr("href", ""); href != "https://dashboard.stripe.com/test/customers/"+strings.TrimPrefix(customer, "/billing/customers/") {
+		t.Errorf("customer: Open in Stripe goes to %q", href)
 	}
 
 	// Payouts: the one that does not reconcile is flagged, with the
@@ -112,6 +120,9 @@ func TestBillingPages(t *testing.T) {
 		t.Fatalf("mismatched payouts: got %d rows (%s), want %s", rows.Length(), rows.AttrOr("data-testid", ""), d.Unreconciled)
 	}
 	res = fin.get(t, "/billing/payouts/"+d.Unreconciled)
+	if a := res.Doc(t).Find(`[data-testid="open-in-stripe"]`); a.AttrOr("href", "") != "https://dashboard.stripe.com/test/payouts/"+d.Unreconciled || a.AttrOr("rel", "") != "noopener noreferrer" {
+		t.Errorf("payout: Open in Stripe goes to %q (rel %q)", a.AttrOr("href", ""), a.AttrOr("rel", ""))
+	}
 	missing := billing.Money{Amount: d.Missing.Net, Currency: d.Missing.Currency}.Display()
 	if got, _ := res.TestID(t, "reconciliation-text"); !strings.Contains(got, missing+" short") {
 		t.Errorf("the unreconciled payout says %q, want it %s short", got, missing)

@@ -99,7 +99,7 @@ func (s *Server) billingPayout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	view := templates.PayoutView{Payout: payoutLine(p)}
+	view := templates.PayoutView{Payout: payoutLine(p), StripeURL: stripeDashboardURL(s.deps.Billing, "payouts", p.ID)}
 	if view.Chrome, err = s.billingChrome(c, "payouts"); err != nil {
 		return err
 	}

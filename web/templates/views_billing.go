@@ -169,6 +169,8 @@ type RefundLine struct {
 
 // ChargeView is one charge with everything behind it.
 type ChargeView struct {
+	// StripeURL opens the object in Stripe's dashboard.
+	StripeURL string
 	Chrome       BillingChrome
 	ID           string
 	Facts        []Fact
@@ -186,6 +188,8 @@ type ChargeLine struct {
 
 // CustomerView is one customer: an id and a region, and its charges.
 type CustomerView struct {
+	// StripeURL opens the object in Stripe's dashboard.
+	StripeURL string
 	Chrome  BillingChrome
 	ID      string
 	Facts   []Fact
@@ -236,6 +240,8 @@ type CategoryLine struct {
 
 // PayoutView is one payout and its reconciliation.
 type PayoutView struct {
+	// StripeURL opens the object in Stripe's dashboard.
+	StripeURL string
 	Chrome       BillingChrome
 	Payout       PayoutLine
 	Facts        []Fact
