@@ -170,7 +170,7 @@ type RefundLine struct {
 // ChargeView is one charge with everything behind it.
 type ChargeView struct {
 	// StripeURL opens the object in Stripe's dashboard.
-	StripeURL string
+	StripeURL    string
 	Chrome       BillingChrome
 	ID           string
 	Facts        []Fact
@@ -190,13 +190,13 @@ type ChargeLine struct {
 type CustomerView struct {
 	// StripeURL opens the object in Stripe's dashboard.
 	StripeURL string
-	Chrome  BillingChrome
-	ID      string
-	Facts   []Fact
-	Totals  []Fact
-	Charges []ChargeLine
-	NextURL string
-	PrevURL string
+	Chrome    BillingChrome
+	ID        string
+	Facts     []Fact
+	Totals    []Fact
+	Charges   []ChargeLine
+	NextURL   string
+	PrevURL   string
 }
 
 // PayoutLine is one payout in a table.
@@ -241,7 +241,7 @@ type CategoryLine struct {
 // PayoutView is one payout and its reconciliation.
 type PayoutView struct {
 	// StripeURL opens the object in Stripe's dashboard.
-	StripeURL string
+	StripeURL    string
 	Chrome       BillingChrome
 	Payout       PayoutLine
 	Facts        []Fact
