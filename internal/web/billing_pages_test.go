@@ -68,6 +68,11 @@ func TestBillingPages(t *testing.T) {
 			t.Errorf("%s has no unattributed bucket", cur)
 		}
 	}
+	// Each month's net against the month before: none for the first.
+	changes := doc.Find(`[data-testid="periods-eur"] [data-testid="net-change"]`)
+	if changes.Length() < 2 || strings.TrimSpace(changes.First().Text()) != "—" || !strings.Contains(changes.Eq(1).Text(), "EUR") {
+		t.Errorf("month on month in EUR: %d cells, first %q, second %q", changes.Length(), changes.First().Text(), changes.Eq(1).Text())
+	}
 	if asOf, _ := res.TestID(t, "data-as-of"); !strings.Contains(asOf, "Data as of") {
 		t.Errorf("data-as-of reads %q", asOf)
 	}

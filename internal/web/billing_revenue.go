@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -152,10 +153,15 @@ func periodLabel(period string, start time.Time) string {
 func currencySection(cr billing.CurrencyRevenue, f billing.RevenueFilter) templates.CurrencyRevenueView {
 	cur := cr.Currency
 	sec := templates.CurrencyRevenueView{Currency: strings.ToUpper(cur), Code: cur}
-	for _, r := range cr.Rows {
+	for i, r := range cr.Rows {
 		from, to := clamp(r.Start, r.End, f)
-		sec.Rows = append(sec.Rows, revenueLine(periodLabel(f.Period, r.Start), cur, f.Jurisdiction, r.Figures, from, to,
-			"fig-"+cur+"-"+r.Start.Format("2006-01-02")))
+		line := revenueLine(periodLabel(f.Period, r.Start), cur, f.Jurisdiction, r.Figures, from, to,
+			"fig-"+cur+"-"+r.Start.Format("2006-01-02"))
+		line.Change = "—"
+		if i > 0 && cr.Rows[i-1].End.Equal(r.Start) {
+			line.Change = change(cr.Rows[i-1].Figures.Net, r.Figures.Net, cur)
+		}
+		sec.Rows = append(sec.Rows, line)
 	}
 	var from, to time.Time
 	if len(cr.Rows) > 0 {
@@ -218,4 +224,18 @@ func (s *Server) billingRevenueExport(c echo.Context) error {
 	}
 	s.csvHeaders(c, "revenue-"+rf.f.Period)
 	return s.auditedExport(c, "billing.revenue", "csv", true, func(w io.Writer) error { return s.deps.Billing.ExportRevenue(c.Request().Context(), rf.f, w) })
+}
+
+// change is a period's net against the one before it: the difference and,
+// when the one before was not zero, as a share of it.
+func change(before, now int64, cur string) string {
+	d := billing.Money{Amount: now - before, Currency: cur}.Display()
+	if now-before > 0 {
+		d = "+" + d
+	}
+	if before == 0 {
+		return d
+	}
+	pct := float64(now-before) / math.Abs(float64(before)) * 100
+	return fmt.Sprintf("%+.1f%% (%s)", pct, d)
 }

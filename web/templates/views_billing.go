@@ -47,6 +47,9 @@ type RevenueLine struct {
 	Href                                string // the period or jurisdiction's transactions
 	Gross, Refunds, Disputes, Fees, Net Figure
 	Count                               int64
+	// Change is the net against the period before, in a period table
+	// ("+12.5% (+1,020.00 EUR)"); "—" for the first period or after a gap.
+	Change string
 }
 
 // ChartBar is one period in a currency's chart; geometry is worked out by
