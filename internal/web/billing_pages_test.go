@@ -14,6 +14,7 @@ import (
 
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"portal/internal/audit"
 	"portal/internal/billing"
 	"portal/internal/billing/stripefixture"
 	"portal/internal/staff"
@@ -127,6 +128,27 @@ func TestBillingPages(t *testing.T) {
 	res = fin.get(t, "/billing/payouts/"+d.Unreconciled)
 	if a := res.Doc(t).Find(`[data-testid="open-in-stripe"]`); a.AttrOr("href", "") != "https://dashboard.stripe.com/test/payouts/"+d.Unreconciled || a.AttrOr("rel", "") != "noopener noreferrer" {
 		t.Errorf("payout: Open in Stripe goes to %q (rel %q)", a.AttrOr("href", ""), a.AttrOr("rel", ""))
+	}
+	if _, ok := res.TestID(t, "notes-empty"); !ok {
+		t.Error("the payout page does not say it has no notes")
+	}
+	// A note on what finance found out: refused empty, kept with its author.
+	payoutPage := "/billing/payouts/" + d.Unreconciled
+	if r := fin.submit(t, payoutPage, payoutPage+"/notes", url.Values{"note": {"   "}}); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("an empty note: got %d, want 400", r.StatusCode)
+	} else if msg, _ := r.TestID(t, "error-note"); !strings.Contains(msg, "required") {
+		t.Errorf("an empty note: error %q", msg)
+	}
+	r := fin.submit(t, payoutPage, payoutPage+"/notes", url.Values{"note": {"Stripe support: 40 EUR moved by hand on 3 Nov, ticket 1234."}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add a note: got %d\n%s", r.StatusCode, r.Body)
+	}
+	notes := fin.get(t, payoutPage).Doc(t).Find(`[data-testid="payout-note"]`)
+	if notes.Length() != 1 || !strings.Contains(notes.Text(), "ticket 1234") || !strings.Contains(notes.Find(`[data-testid="actor"]`).Text(), "@") {
+		t.Errorf("the payout's notes: %d, %q", notes.Length(), notes.Text())
+	}
+	if recs := h.records(t, audit.Filter{Action: "billing.payout_note"}); len(recs) != 1 || recs[0].Target != "payout:"+d.Unreconciled {
+		t.Errorf("audit of the note: %+v", recs)
 	}
 	missing := billing.Money{Amount: d.Missing.Net, Currency: d.Missing.Currency}.Display()
 	if got, _ := res.TestID(t, "reconciliation-text"); !strings.Contains(got, missing+" short") {

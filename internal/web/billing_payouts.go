@@ -94,12 +94,39 @@ func (s *Server) billingPayoutsExport(c echo.Context) error {
 }
 
 func (s *Server) billingPayout(c echo.Context) error {
+	return s.renderPayout(c, http.StatusOK, "", "")
+}
+
+// billingPayoutNote adds a note on a payout's reconciliation (POST
+// /billing/payouts/:id/notes); a refused one is shown in the form again.
+func (s *Server) billingPayoutNote(c echo.Context) error {
+	note := c.FormValue("note")
+	n, err := s.deps.Billing.AddPayoutNote(c.Request().Context(), who(c), currentUser(c).ID, c.Param("id"), note)
+	if apperr.KindOf(err) == apperr.Invalid {
+		return s.renderPayout(c, http.StatusBadRequest, apperr.FieldsOf(err)["note"], note)
+	} else if err != nil {
+		return err
+	}
+	s.flash(c, "Added your note on the reconciliation of "+n.PayoutID+".")
+	return c.Redirect(http.StatusSeeOther, "/billing/payouts/"+url.PathEscape(n.PayoutID)+"#notes-heading")
+}
+
+func (s *Server) renderPayout(c echo.Context, status int, noteErr, note string) error {
 	ctx := c.Request().Context()
 	p, err := s.deps.Billing.Payout(ctx, c.Param("id"))
 	if err != nil {
 		return err
 	}
-	view := templates.PayoutView{Payout: payoutLine(p), StripeURL: stripeDashboardURL(s.deps.Billing, "payouts", p.ID)}
+	view := templates.PayoutView{Payout: payoutLine(p), StripeURL: stripeDashboardURL(s.deps.Billing, "payouts", p.ID),
+		CanNote: true, NoteError: noteErr, Note: note}
+	notes, err := s.deps.Billing.PayoutNotes(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	a := s.actors(c)
+	for _, n := range notes {
+		view.Notes = append(view.Notes, templates.PayoutNoteLine{Text: n.Note, Author: a.view(n.Author), At: n.CreatedAt})
+	}
 	if view.Chrome, err = s.billingChrome(c, "payouts"); err != nil {
 		return err
 	}
@@ -141,7 +168,9 @@ func (s *Server) billingPayout(c echo.Context) error {
 		view.TxCountText = fmt.Sprintf("(first %d of %d, and the payout's own)", shown, p.TxCount)
 	}
 	view.ExportURL = "/billing/transactions.csv?payout=" + url.QueryEscape(p.ID)
-	return s.render(c, http.StatusOK, templates.PayoutDetail(s.page(c, "Payout "+p.ID, "billing"), view))
+	page := s.page(c, "Payout "+p.ID, "billing")
+	view.CSRF = page.CSRF
+	return s.render(c, status, templates.PayoutDetail(page, view))
 }
 
 func (s *Server) billingReconciliation(c echo.Context) error {

@@ -116,6 +116,7 @@ func (s *Server) registerRoutes() {
 	s.handle(get, "/billing/payouts", s.billingPayouts, money)
 	s.handle(get, "/billing/payouts.csv", s.billingPayoutsExport, money)
 	s.handle(get, "/billing/payouts/:id", s.billingPayout, money)
+	s.handle(post, "/billing/payouts/:id/notes", s.billingPayoutNote, money)
 	s.handle(get, "/billing/reconciliation", s.billingReconciliation, money)
 	s.handle(get, "/billing/reconciliation.csv", s.billingReconciliationExport, money)
 	s.handle(get, "/billing/settings", s.billingSettings, money)

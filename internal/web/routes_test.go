@@ -197,6 +197,7 @@ var wantAccess = map[string]access{
 	"GET /billing/payouts":            money,
 	"GET /billing/payouts.csv":        money,
 	"GET /billing/payouts/:id":        money,
+	"POST /billing/payouts/:id/notes": money,
 	"GET /billing/reconciliation":     money,
 	"GET /billing/reconciliation.csv": money,
 	"GET /billing/settings":           money,

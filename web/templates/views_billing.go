@@ -243,6 +243,13 @@ type CategoryLine struct {
 
 // PayoutView is one payout and its reconciliation.
 type PayoutView struct {
+	// Notes are what finance wrote about its reconciliation, oldest first;
+	// CanNote offers the form, NoteError and Note keep a refused one.
+	Notes     []PayoutNoteLine
+	CanNote   bool
+	NoteError string
+	Note      string
+	CSRF      string
 	// StripeURL opens the object in Stripe's dashboard.
 	StripeURL    string
 	Chrome       BillingChrome
@@ -309,4 +316,11 @@ type BillingSettingsView struct {
 	Events           struct{ Pending, Done, Ignored, Failed, Duplicates int }
 	LastEvent        time.Time
 	Failures         []FailedEventLine
+}
+
+// PayoutNoteLine is one note on a payout's reconciliation.
+type PayoutNoteLine struct {
+	Text   string
+	Author ActorView
+	At     time.Time
 }
