@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -203,6 +205,18 @@ func TestEvidencePackAsAComplianceOfficerReadsIt(t *testing.T) {
 	pdf := c.get(t, pdfLink)
 	if pdf.StatusCode != http.StatusOK || pdf.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(pdf.Body, "%PDF-") {
 		t.Fatalf("GET %s: got %d %s %q", pdfLink, pdf.StatusCode, pdf.Header.Get("Content-Type"), pdf.Body[:min(8, len(pdf.Body))])
+	}
+	// PORTAL_SCREENSHOTS=DIR keeps both files, to look at the PDF's pages
+	// as images (pdftoppm -png).
+	if dir := os.Getenv("PORTAL_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, body := range map[string]string{"evidence-eu.html": html.Body, "evidence-eu.pdf": pdf.Body} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	pdfSum := sha256.Sum256([]byte(pdf.Body))
 	text := pdfText(t, []byte(pdf.Body))
