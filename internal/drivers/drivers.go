@@ -1,9 +1,12 @@
 // Package drivers holds one engine.Driver per blueprint resource type, on
-// aws-sdk-go-v2. Each file handles one service; each driver declares the
-// narrow slice of the SDK it calls, builds its client from the Env's
-// per-region configuration, reads resources by their recorded id or, when
-// the portal has no record, by name or ownership tags, and waits until a
-// resource is usable before returning from Create or Update.
+// aws-sdk-go-v2. Each file handles one service; each driver builds the
+// service's SDK client (*s3.Client, *ec2.Client, ...) from the Env's
+// per-region configuration and calls it directly, reads resources by their
+// recorded id or, when the portal has no record, by name or ownership
+// tags, and waits until a resource is usable before returning from Create
+// or Update. Drivers are tested against moto, not against narrowed
+// interfaces: the only interfaces here stand for what the SDK does not
+// offer (CNAMEResolver, NSResolver: DNS as the internet answers it).
 package drivers
 
 import (
