@@ -201,6 +201,9 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 			t.Errorf("after the apply, %s: %q, %v; want every check passing", id, sum, err)
 		}
 	}
+	if n, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=service-S3]`)); err != nil || !strings.Contains(n, "documents_bucket") {
+		t.Errorf("the plan page's S3 group: %q, %v; want the documents bucket", n, err)
+	}
 
 	// The routing explorer: a patient in Germany with Frankfurt's health
 	// check failing is answered from Ireland; Singapore down shows the
@@ -217,9 +220,6 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	}
 	if ans, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=routing-answer]`)); err != nil || !strings.Contains(ans, "maintenance page") {
 		t.Errorf("Singapore down: %q, %v; want the maintenance page", ans, err)
-	}
-	if n, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=service-S3]`)); err != nil || !strings.Contains(n, "documents_bucket") {
-		t.Errorf("the plan page's S3 group: %q, %v; want the documents bucket", n, err)
 	}
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/runs/"+itoa(queued.RunID)), chromedp.WaitVisible(`[data-testid=run-state]`)); err != nil {
 		t.Fatalf("open the run: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -192,6 +193,89 @@ func TestPromotionInBrowser(t *testing.T) {
 		}
 		do("promote to "+env, chromedp.Click(`[data-testid=promote-submit]`))
 	}
+	// layer applies env's layer (its zone, certificates' validation and
+	// entry for patients) before the EU stacks reach env, as the
+	// environment's roll-out does: the stacks' certificates and origin
+	// records are validated in the layer's zone, and a stack applied
+	// without it waits for it and fails its verification's health check.
+	// A release pipeline does it through the API; in prod its plan waits
+	// for Ada's approval like any other.
+	apiTokens := map[string]string{}
+	apiCall := func(who, method, path string, in, out any) int {
+		t.Helper()
+		if apiTokens[who] == "" {
+			u, err := a.Staff.GetByEmail(bg, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := a.Staff.CreateToken(bg, audit.Entry{Actor: "test"}, u.ID, staff.NewToken{Name: "layer pipeline", Scopes: []string{"runs"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			apiTokens[who] = tok
+		}
+		var rd io.Reader
+		if in != nil {
+			b, _ := json.Marshal(in)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, a.URL()+path, rd)
+		req.Header.Set("Authorization", "Bearer "+apiTokens[who])
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		if out != nil && res.StatusCode < 300 {
+			if err := json.Unmarshal(raw, out); err != nil {
+				t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+			}
+		}
+		if res.StatusCode >= 300 {
+			t.Logf("%s %s: %d %s", method, path, res.StatusCode, raw)
+		}
+		return res.StatusCode
+	}
+	layer := func(env string) {
+		t.Helper()
+		var p struct {
+			ID   int64  `json:"id"`
+			Hash string `json:"hash"`
+		}
+		if code := apiCall(olga, "POST", "/api/v1/plans", map[string]string{"stack": env + "-global"}, &p); code != http.StatusCreated {
+			t.Fatalf("plan %s-global: status %d, want 201", env, code)
+		}
+		if env == "prod" {
+			if code := apiCall(ada, "POST", fmt.Sprintf("/api/v1/plans/%d/decide", p.ID), map[string]string{"decision": "approved", "hash": p.Hash}, nil); code != http.StatusCreated {
+				t.Fatalf("approve prod-global: status %d, want 201", code)
+			}
+		}
+		var queued struct {
+			RunID int64 `json:"run_id"`
+		}
+		if code := apiCall(olga, "POST", fmt.Sprintf("/api/v1/plans/%d/apply", p.ID), nil, &queued); code != http.StatusAccepted {
+			t.Fatalf("apply %s-global: status %d, want 202", env, code)
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			var run struct {
+				State string `json:"state"`
+				Error string `json:"error"`
+			}
+			apiCall(olga, "GET", fmt.Sprintf("/api/v1/runs/%d", queued.RunID), nil, &run)
+			if run.State == "succeeded" {
+				return
+			}
+			if run.State == "failed" || run.State == "cancelled" || time.Now().After(deadline) {
+				t.Fatalf("%s-global's run: %s (%s), want succeeded", env, run.State, run.Error)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	// checkVerification opens the verification of stack from its promotion
 	// page and checks every step's outcome against the real verifier.
 	checkVerification := func(stack, name string) {
@@ -221,6 +305,7 @@ func TestPromotionInBrowser(t *testing.T) {
 	if got := text(`[data-testid=promote-error]`); !strings.Contains(got, "test-eu: version") || !strings.Contains(got, "has not been applied successfully in dev-eu") {
 		t.Errorf("promote to test before dev: got %q, want refused naming dev-eu", got)
 	}
+	layer("dev")
 	promote("dev")
 	do("dev promotion", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
 	waitText(`[data-testid=verify-dev-eu]`, "incomplete", 5*time.Minute)
@@ -237,6 +322,7 @@ func TestPromotionInBrowser(t *testing.T) {
 		t.Errorf("sandbox inbox: got %q, want the verification alert delivered to the doctors' receiver", got)
 	}
 
+	layer("test")
 	promote("test")
 	do("test promotion", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
 	waitText(`[data-testid=verify-test-eu]`, "incomplete", 5*time.Minute)
@@ -244,6 +330,7 @@ func TestPromotionInBrowser(t *testing.T) {
 	checkVerification("test-eu", "05-test-verification")
 
 	// Prod waits for approval; the approver is told by e-mail.
+	layer("prod")
 	promote("prod")
 	do("prod promotion", chromedp.WaitVisible(`[data-testid=approval-prod-eu]`))
 	shot("06-prod-waiting")
@@ -407,10 +494,20 @@ func TestPromotionInBrowser(t *testing.T) {
 		chromedp.Click(`[data-testid=reconcile]`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
 	waitText(`[data-testid=run-dev-eu]`, "succeeded", 5*time.Minute)
 	waitText(`[data-testid=verify-dev-eu]`, "incomplete", 3*time.Minute)
-	do("drift after the reconcile", chromedp.Navigate(a.URL()+"/drift"), chromedp.WaitVisible(`[data-testid=drift]`))
-	// The reconcile's success checks the stack again (a plan of every
-	// resource: slow on a loaded machine).
-	waitText(`[data-testid=drift-dev-eu]`, "clean", 3*time.Minute)
+	// The reconcile's success checks the stack again (after its
+	// verification, and a plan of every resource: slow on a loaded
+	// machine). The drift page does not refresh itself: reload it, as a
+	// person would.
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		do("drift after the reconcile", chromedp.Navigate(a.URL()+"/drift"), chromedp.WaitVisible(`[data-testid=drift]`))
+		if got := text(`[data-testid=drift-dev-eu]`); strings.Contains(got, "clean") {
+			break
+		} else if time.Now().After(deadline) {
+			shot("timeout")
+			t.Fatalf("drift of dev-eu after the reconcile: got %q, want clean", got)
+		}
+		time.Sleep(2 * time.Second)
+	}
 	shot("15-drift-cleared")
 	d, err := a.Estate.Workflows.LatestDrift(bg, "dev-eu")
 	if err != nil || d.RequestedBy != "system" {
