@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,7 +148,7 @@ func TestAPIContract(t *testing.T) {
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "COLUMNS=160")
 	res, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Errorf("the API disagrees with its OpenAPI document (%v):\n%s", err, res)
+		t.Errorf("the API disagrees with its OpenAPI document (%v):\n%s\nthe sandbox's errors:\n%s", err, res, errorLines(errOut.String()))
 	} else {
 		t.Logf("%s", lastLines(res, 12))
 	}
@@ -160,4 +161,19 @@ func lastLines(b []byte, n int) []byte {
 		lines = lines[len(lines)-n:]
 	}
 	return bytes.Join(lines, []byte("\n"))
+}
+
+// errorLines picks the portal's logged errors out of the sandbox's output:
+// what a 500 in the report was, on the server's side.
+func errorLines(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		return "(none logged)"
+	}
+	return strings.Join(out, "\n")
 }
