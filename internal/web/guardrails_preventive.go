@@ -74,14 +74,18 @@ func (s *Server) orgGuardApply(c echo.Context) error {
 	if err != nil {
 		return apperr.New(apperr.NotFound, "no plan %q", c.Param("id"))
 	}
-	p, err := s.deps.Workflows.Engine.GetPlan(c.Request().Context(), id)
+	wf, err := s.workflows()
+	if err != nil {
+		return err
+	}
+	p, err := wf.Engine.GetPlan(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
 	if p.Stack.ID != orgStackID() {
 		return apperr.New(apperr.Invalid, "plan %d is not of the organization's policies", id)
 	}
-	runID, err := s.deps.Workflows.Engine.Apply(c.Request().Context(), who(c), id)
+	runID, err := wf.Engine.Apply(c.Request().Context(), who(c), id)
 	if err != nil {
 		return err
 	}
