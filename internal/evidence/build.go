@@ -240,7 +240,7 @@ func (b *builder) guardrailControl(ctx context.Context, st Stack) Control {
 		}
 	}
 	c.Lines = append([]Line{{Resource: fmt.Sprintf("run #%d", run.ID), At: run.FinishedAt, Link: fmt.Sprintf("/runs/%d", run.ID),
-		Finding: fmt.Sprintf("applied plan #%d of blueprint version %s: %d guardrail results, %d failed, %d excepted", p.ID, versions.Short(p.BlueprintVersion),
+		Finding: fmt.Sprintf("applied plan #%d of %s: %d guardrail results, %d failed, %d excepted", p.ID, blueprintOf(p.BlueprintVersion),
 			len(p.Guardrails), failed, excepted)}}, c.Lines...)
 	if len(cites) > 0 {
 		keys := make([]string, 0, len(cites))
@@ -251,6 +251,16 @@ func (b *builder) guardrailControl(ctx context.Context, st Stack) Control {
 		c.Citation = strings.Join(keys, "; ")
 	}
 	return c
+}
+
+// blueprintOf names the blueprint version a plan was made from; plans made
+// before blueprints were versioned (or from files posted outside the
+// versions) have none, and the pack says so rather than print an empty id.
+func blueprintOf(version string) string {
+	if version == "" {
+		return "an unversioned blueprint"
+	}
+	return "blueprint version " + versions.Short(version)
 }
 
 // staleDiscovery is how old the latest discovery may be for the pack's

@@ -83,8 +83,8 @@ func TestEvidencePackAsAComplianceOfficerReadsIt(t *testing.T) {
 	}
 	bp := "5d41402abc4b2a76b9719d911017c592aaaabbbbccccddddeeeeffff00001111"
 	plan := func(at time.Time, hash string) int64 {
-		return exec(`INSERT INTO plans (stack, kind, version, blueprint_version, hash, body, created_by, created_at) VALUES ('prod-eu', 'apply', 'v1', ?, ?, '{}', ?, ?)`,
-			bp, hash, author.Label(), store.Time(at))
+		return exec(`INSERT INTO plans (stack, kind, version, blueprint_version, hash, body, created_by, created_at) VALUES ('prod-eu', 'apply', 'v1', ?, ?, ?, ?, ?)`,
+			bp, hash, `{"blueprint_version":"`+bp+`"}`, author.Label(), store.Time(at))
 	}
 	run := func(planID int64, at time.Time) int64 {
 		return exec(`INSERT INTO runs (plan_id, stack, kind, version, state, created_by, created_at, started_at, finished_at) VALUES (?, 'prod-eu', 'apply', 'v1', 'succeeded', ?, ?, ?, ?)`,
@@ -160,6 +160,7 @@ func TestEvidencePackAsAComplianceOfficerReadsIt(t *testing.T) {
 		// The change record: run, plan hash, author, approver, verification.
 		"a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2", author.Email, approver.Email, "every step passed",
 		"without an approval by anyone else",
+		"applied plan #" + itoa(unapproved) + " of blueprint version 5d41402abc4b: 0 guardrail results",
 		// Exceptions, drift, sensitive events, staff.
 		"Dana Reliability", "alarms move to the new ops topic",
 		"1 by people", "1 by the portal's own deploys", "the portal's deploy",
