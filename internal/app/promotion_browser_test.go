@@ -305,6 +305,11 @@ func TestPromotionInBrowser(t *testing.T) {
 	if got := text(`[data-testid=promote-error]`); !strings.Contains(got, "test-eu: version") || !strings.Contains(got, "has not been applied successfully in dev-eu") {
 		t.Errorf("promote to test before dev: got %q, want refused naming dev-eu", got)
 	}
+	// No environment's layer is applied yet, and the form says so first.
+	shot("00-layers-not-applied")
+	if got := text(`[data-testid=unapplied-layers]`); !strings.Contains(got, "environment layer of dev, test and prod has never been applied") || !strings.Contains(got, "Roll out test") {
+		t.Errorf("layer note before any layer: got %q, want dev, test and prod named with a roll-out link each", got)
+	}
 	layer("dev")
 	promote("dev")
 	do("dev promotion", chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
@@ -423,8 +428,11 @@ func TestPromotionInBrowser(t *testing.T) {
 
 	// Prod is verified like the rest.
 	signIn(olga, opsPass, opsSecret)
-	do("promotions list", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promotions]`),
-		chromedp.Click(`[data-testid=promotions] tbody tr:first-child a`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
+	do("promotions list", chromedp.Navigate(a.URL()+"/promotions"), chromedp.WaitVisible(`[data-testid=promotions]`))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid=unapplied-layers]').length`)); err != nil || n != 0 {
+		t.Errorf("every layer is applied, yet the promotion form still warns about unapplied layers (%d notes, %v)", n, err)
+	}
+	do("open the latest promotion", chromedp.Click(`[data-testid=promotions] tbody tr:first-child a`), chromedp.WaitVisible(`[data-testid=promotion-stacks]`))
 	waitText(`[data-testid=verify-prod-eu]`, "incomplete", 3*time.Minute)
 	checkVerification("prod-eu", "11-prod-verification")
 

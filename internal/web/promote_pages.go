@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,6 +54,7 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 		v.Policy = workflows.DefaultApprovalPolicy().Describe()
 	}
 	v.Unsupported = unsupportedPolicy(wf)
+	v.Layers = s.unappliedLayers(c.Request().Context(), wf)
 	var before int64
 	if b := c.QueryParam("before"); b != "" {
 		before, _ = strconv.ParseInt(b, 10, 64)
@@ -69,6 +71,39 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 		v.NextURL = "/promotions?before=" + itoa(prs[len(prs)-1].ID)
 	}
 	return s.render(c, status, templates.Promotions(s.page(c, "Promotions", "promotions"), v))
+}
+
+// unappliedLayers lists the environments whose layer (the patient hostname,
+// its zone, certificates and routing records: <env>-global) the latest
+// blueprint version holds but no run has applied yet: a promotion into such
+// an environment plans its stacks, whose certificates and origin records
+// then wait for the layer's zone, and their verification fails. The
+// promotion form says so before anyone promotes.
+func (s *Server) unappliedLayers(ctx context.Context, wf *workflows.Service) []templates.LayerNote {
+	if s.deps.Versions == nil {
+		return nil
+	}
+	latest, err := s.deps.Versions.Latest(ctx)
+	if err != nil {
+		return nil // no version yet: the form's own refusal says so
+	}
+	checked, err := s.deps.Versions.Checked(ctx, latest.ID)
+	if err != nil {
+		return nil
+	}
+	var out []templates.LayerNote
+	for _, env := range regions.EnvironmentNames() {
+		id := regions.LayerID(env)
+		if _, ok := checked.Stacks[id]; !ok {
+			continue
+		}
+		runs, _, err := wf.Engine.ListRuns(ctx, engine.RunFilter{Stack: id, State: engine.RunSucceeded, Limit: 1})
+		if err != nil || len(runs) > 0 {
+			continue
+		}
+		out = append(out, templates.LayerNote{Environment: env, Layer: id})
+	}
+	return out
 }
 
 func promotionRow(pr workflows.Promotion, people *actors) templates.PromotionRow {

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -28,7 +29,11 @@ func rollOutRow(r workflows.RollOut) templates.RollOutRow {
 }
 
 func (s *Server) rollOutsList(c echo.Context) error {
-	return s.renderRollOuts(c, http.StatusOK, templates.RollOutForm{Environment: "dev"})
+	env := "dev"
+	if e := c.QueryParam("environment"); slices.Contains(regions.EnvironmentNames(), e) {
+		env = e // a link from the promotion form's layer note
+	}
+	return s.renderRollOuts(c, http.StatusOK, templates.RollOutForm{Environment: env})
 }
 
 func (s *Server) renderRollOuts(c echo.Context, status int, form templates.RollOutForm) error {

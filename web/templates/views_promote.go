@@ -1,6 +1,9 @@
 package templates
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // PromoteForm is the promotion form.
 type PromoteForm struct {
@@ -38,6 +41,13 @@ type PromotionsView struct {
 	Policy      string
 	Unsupported string // how verification gaps are treated, in words
 	AWSNote     string
+	Layers      []LayerNote // environments whose layer was never applied
+}
+
+// LayerNote is an environment whose layer (<env>-global) the latest version
+// holds but no run has applied.
+type LayerNote struct {
+	Environment, Layer string
 }
 
 // PromotionStackRow is one stack of a promotion, live.
@@ -291,4 +301,20 @@ type SandboxInboxView struct {
 	MailURL string
 	// Topic narrows the list to one topic's deliveries.
 	Topic string
+}
+
+// layerEnvs names the environments of ls in words: "dev", "dev and prod",
+// "dev, test and prod".
+func layerEnvs(ls []LayerNote) string {
+	var names []string
+	for _, l := range ls {
+		names = append(names, l.Environment)
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
