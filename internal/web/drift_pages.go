@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -28,10 +29,39 @@ func (s *Server) driftList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx := c.Request().Context()
 	for _, d := range ds {
-		v.Rows = append(v.Rows, driftRow(d))
+		r := driftRow(d)
+		if d.State != workflows.DriftClean {
+			if r.Reconciling, err = reconciling(ctx, wf.Engine, d); err != nil {
+				return err
+			}
+			v.Live = v.Live || r.Reconciling.ID > 0
+		}
+		v.Rows = append(v.Rows, r)
 	}
 	return s.render(c, http.StatusOK, templates.DriftPage(s.page(c, "Drift", "promotions"), v))
+}
+
+// reconciling finds the run that followed a stack's drift check, while that
+// run is queued or applying, or succeeded and the check it is followed by
+// has not landed yet: the drift page then shows it and refreshes itself
+// until the stack's state is known again. A run that failed or was
+// cancelled ends it: the check stands.
+func reconciling(ctx context.Context, e *engine.Engine, d workflows.DriftCheck) (templates.RunLink, error) {
+	runs, _, err := e.ListRuns(ctx, engine.RunFilter{Stack: d.Stack, Limit: 1})
+	if err != nil || len(runs) == 0 {
+		return templates.RunLink{}, err
+	}
+	r := runs[0]
+	if !r.CreatedAt.After(d.CheckedAt) {
+		return templates.RunLink{}, nil
+	}
+	switch r.State {
+	case engine.RunQueued, engine.RunRunning, engine.RunSucceeded:
+		return templates.RunLink{ID: r.ID, Stack: r.Stack, State: r.State}, nil
+	}
+	return templates.RunLink{}, nil
 }
 
 func (s *Server) driftCheckNow(c echo.Context) error {

@@ -175,7 +175,11 @@ type DriftRow struct {
 	// RequestedBy is who asked for the check ("system": the schedule, or
 	// the check after an apply that followed drift).
 	RequestedBy string
+	// Reconciling is the run bringing the stack back since the check
+	// (ID 0: none); once it succeeds the stack is checked again.
+	Reconciling RunLink
 }
+
 
 // DriftView is the drift page.
 type DriftView struct {
@@ -183,6 +187,8 @@ type DriftView struct {
 	Interval string
 	CanAct   bool
 	AWSNote  string
+	// Live: a reconcile is under way, so the table refreshes itself.
+	Live bool
 }
 
 // DriftDetailView is one drift check with its field-level differences.
