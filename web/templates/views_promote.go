@@ -180,7 +180,6 @@ type DriftRow struct {
 	Reconciling RunLink
 }
 
-
 // DriftView is the drift page.
 type DriftView struct {
 	Rows     []DriftRow
