@@ -18,19 +18,51 @@ import (
 )
 
 // Balancer spreads requests over several portal replicas, round robin, as
-// any HTTP load balancer in front of them would: a replica that refuses
-// the connection (stopped, killed, starting) is passed over and the
-// request goes to the next one, since nothing of it reached the first; a
-// replica that fails after taking a request is not retried (the request
-// may have had an effect) and the client gets 502. It serves the soak
-// with several replicas and trying replicas on one machine.
+// an HTTP load balancer in front of them does (it behaves as nginx's
+// upstream does by default):
+//
+//   - a replica that refuses the connection (stopped, killed, starting) is
+//     passed over and the request goes to the next one, since nothing of
+//     it reached the first;
+//   - a replica that fails after taking a request (killed while it
+//     answers) is marked down like one that refused, and the request is
+//     sent once more, to another replica, when its method is safe (GET,
+//     HEAD, OPTIONS: nginx's proxy_next_upstream "error"); any other
+//     request may have had its effect, so it is not sent twice and the
+//     client gets 502 naming the replica;
+//   - a replica marked down is tried last for balancerRetryAfter, then in
+//     turn again (nginx's max_fails=1 fail_timeout); a request that finds
+//     it still down passes over it again. There is no health check
+//     between requests.
+//
+// It counts what it did (Stats, Cuts), for the soak's checks. It serves
+// the soak with several replicas and trying replicas on one machine.
 type Balancer struct {
-	backends []*url.URL
-	next     atomic.Uint64
-	proxy    *httputil.ReverseProxy
+	next  atomic.Uint64
+	proxy *httputil.ReverseProxy
 
-	mu   sync.Mutex
-	down map[int]time.Time // backend index -> until when it is passed over
+	mu       sync.Mutex
+	backends []*url.URL
+	down     map[int]time.Time // backend index -> until when it is passed over
+	stats    []BalancerStats
+	cuts     []BalancerCut
+}
+
+// BalancerStats are one replica's counts.
+type BalancerStats struct {
+	Answered   int64 // requests it answered (any status)
+	PassedOver int64 // requests it refused the connection for, sent to another
+	Cut        int64 // requests it took and failed to answer (e.g. killed meanwhile)
+	Retried    int64 // of those, safe ones sent again to another replica
+}
+
+// BalancerCut is a request a replica took and did not answer.
+type BalancerCut struct {
+	Replica      int
+	At           time.Time
+	Method, Path string
+	Retried      bool // sent again to another replica (safe method)
+	Err          string
 }
 
 // balancerRetryAfter is how long a replica that refused a connection is
@@ -44,12 +76,13 @@ func NewBalancer(backends []string) (*Balancer, error) {
 	}
 	b := &Balancer{down: map[int]time.Time{}}
 	for _, s := range backends {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("balancer: replica %q: want a URL such as http://127.0.0.1:8081", s)
+		u, err := replicaURL(s)
+		if err != nil {
+			return nil, err
 		}
 		b.backends = append(b.backends, u)
 	}
+	b.stats = make([]BalancerStats, len(b.backends))
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetXForwarded()
@@ -68,17 +101,57 @@ func NewBalancer(backends []string) (*Balancer, error) {
 	return b, nil
 }
 
+func replicaURL(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("balancer: replica %q: want a URL such as http://127.0.0.1:8081", s)
+	}
+	return u, nil
+}
+
+// SetReplica points backend i at a new address (a replica restarted on
+// another port) and stops passing over it.
+func (b *Balancer) SetReplica(i int, addr string) error {
+	u, err := replicaURL(addr)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i < 0 || i >= len(b.backends) {
+		return fmt.Errorf("balancer: no replica %d", i)
+	}
+	b.backends[i] = u
+	delete(b.down, i)
+	return nil
+}
+
+// Stats returns each replica's counts so far.
+func (b *Balancer) Stats() []BalancerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]BalancerStats(nil), b.stats...)
+}
+
+// Cuts returns the requests replicas took and did not answer, oldest
+// first.
+func (b *Balancer) Cuts() []BalancerCut {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]BalancerCut(nil), b.cuts...)
+}
+
 // ServeHTTP forwards r to a replica.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.proxy.ServeHTTP(w, r) }
 
 // pick returns the order in which to try the replicas for one request:
 // the next in turn first, replicas passed over last.
 func (b *Balancer) pick() []int {
-	n := len(b.backends)
-	start := int(b.next.Add(1)-1) % n
 	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	n := len(b.backends)
+	start := int(b.next.Add(1)-1) % n
 	var up, down []int
 	for k := range n {
 		i := (start + k) % n
@@ -91,14 +164,42 @@ func (b *Balancer) pick() []int {
 	return append(up, down...)
 }
 
-func (b *Balancer) setDown(i int, down bool) {
+// backend is replica i's address.
+func (b *Balancer) backend(i int) *url.URL {
 	b.mu.Lock()
-	if down {
-		b.down[i] = time.Now().Add(balancerRetryAfter)
-	} else {
-		delete(b.down, i)
-	}
+	defer b.mu.Unlock()
+	return b.backends[i]
+}
+
+// answered records that replica i answered a request.
+func (b *Balancer) answered(i int) {
+	b.mu.Lock()
+	delete(b.down, i)
+	b.stats[i].Answered++
 	b.mu.Unlock()
+}
+
+// failed records that replica i refused the connection (passed over) or
+// took the request and failed (a cut), and marks it down.
+func (b *Balancer) failed(i int, r *http.Request, err error, dial, retried bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down[i] = time.Now().Add(balancerRetryAfter)
+	if dial {
+		b.stats[i].PassedOver++
+		return
+	}
+	b.stats[i].Cut++
+	if retried {
+		b.stats[i].Retried++
+	}
+	b.cuts = append(b.cuts, BalancerCut{Replica: i, At: time.Now(), Method: r.Method, Path: r.URL.Path, Retried: retried, Err: err.Error()})
+}
+
+// safeMethod reports whether a request may be sent again after a replica
+// took it: it asks for something and changes nothing (RFC 9110 4.2.1).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 type balancerTransport struct {
@@ -132,27 +233,43 @@ func (t balancerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 	}
 	var last error
+	resent := false
 	for _, i := range t.b.pick() {
 		if last != nil && !retry {
 			break
 		}
-		u := t.b.backends[i]
+		u := t.b.backend(i)
 		out := r.Clone(r.Context())
 		out.URL.Scheme, out.URL.Host = u.Scheme, u.Host
 		if body != nil {
 			out.Body = io.NopCloser(bytes.NewReader(body))
+			// Lets the transport send it again on a fresh connection
+			// when a kept-alive one turns out dead before anything was
+			// written (the replica behind it was killed).
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		}
 		resp, err := t.rt.RoundTrip(out)
 		if err == nil {
-			t.b.setDown(i, false)
+			t.b.answered(i)
 			return resp, nil
 		}
 		last = err
-		var op *net.OpError
-		if !errors.As(err, &op) || op.Op != "dial" {
-			return nil, err // the replica had the request: never send it twice
+		if r.Context().Err() != nil {
+			return nil, err // the client went away: not the replica's failure
 		}
-		t.b.setDown(i, true)
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			t.b.failed(i, r, err, true, false)
+			continue
+		}
+		// The replica had the request: send it again only when it is
+		// safe, and only once.
+		again := safeMethod(r.Method) && !resent
+		t.b.failed(i, r, err, false, again)
+		if !again {
+			return nil, fmt.Errorf("replica %s took the request and failed: %w", u.Host, err)
+		}
+		resent = true
 	}
 	return nil, last
 }

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestBalancerSpreadsAndPassesOverAStoppedReplica: requests alternate
@@ -75,5 +77,120 @@ func TestBalancerRefusesABadReplicaURL(t *testing.T) {
 		if _, err := NewBalancer(in); err == nil {
 			t.Errorf("%q: want an error", in)
 		}
+	}
+}
+
+// TestBalancerResendsOnlySafeRequestsAReplicaDropped: a replica that takes
+// a request and drops the connection without answering (as one SIGKILLed
+// mid-request does) is marked down; a GET is sent again to the other
+// replica and answered, a POST is not sent twice and gets 502; the
+// balancer counts both as cut, the GET as retried.
+func TestBalancerResendsOnlySafeRequestsAReplicaDropped(t *testing.T) {
+	var posts atomic.Int64
+	dropping := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer dropping.Close()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer ok.Close()
+	lb, err := NewBalancer([]string{dropping.URL, ok.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(lb)
+	defer front.Close()
+
+	// The first request goes to the dropping replica (round robin starts
+	// there).
+	resp, err := http.Get(front.URL + "/page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("GET after the first replica dropped it: %d %q, want 200 from the other", resp.StatusCode, body)
+	}
+	// The dropping replica is now passed over: the next requests, POSTs
+	// included, go to the other one.
+	for range 2 {
+		resp, err := http.Post(front.URL+"/form", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("POST while the dropping replica is down: %d, want 200", resp.StatusCode)
+		}
+	}
+	// Once its time down is over it is tried again: the POST it drops is
+	// not sent twice.
+	time.Sleep(balancerRetryAfter + 100*time.Millisecond)
+	posts.Store(0)
+	var bad int
+	for range 2 {
+		resp, err := http.Post(front.URL+"/form", "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadGateway {
+			bad++
+		}
+	}
+	if bad != 1 || posts.Load() != 2 {
+		t.Fatalf("two POSTs with the dropping replica back in turn: %d answered 502, %d reached a replica; want 1 and 2 (each sent once)", bad, posts.Load())
+	}
+	st := lb.Stats()
+	if st[0].Cut != 2 || st[0].Retried != 1 || st[1].Cut != 0 || st[0].Answered != 0 {
+		t.Fatalf("stats %+v, want replica 0 to have cut 2 (1 retried) and answered none, replica 1 none cut", st)
+	}
+	cuts := lb.Cuts()
+	if len(cuts) != 2 || cuts[0].Method != http.MethodGet || !cuts[0].Retried || cuts[1].Method != http.MethodPost || cuts[1].Retried {
+		t.Fatalf("cuts %+v, want the GET (retried) then the POST (not)", cuts)
+	}
+}
+
+// TestBalancerSetReplica: a replica restarted on another port is reached
+// at its new address.
+func TestBalancerSetReplica(t *testing.T) {
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "a") }))
+	defer a.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	lb, err := NewBalancer([]string{gone.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := httptest.NewServer(lb)
+	defer front.Close()
+	if resp, err := http.Get(front.URL); err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("with the replica gone: %v %v, want 502", resp, err)
+	}
+	if err := lb.SetReplica(0, a.URL); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(front.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "a" {
+		t.Fatalf("after SetReplica: %q, want a", body)
+	}
+	if lb.SetReplica(1, a.URL) == nil || lb.SetReplica(0, "nope") == nil {
+		t.Fatal("SetReplica should refuse a replica that does not exist and a bad URL")
 	}
 }
