@@ -124,9 +124,22 @@ func (a *Account) code(ctx context.Context) (string, error) {
 
 // Sandbox is a `portal-dev sandbox` process: the portal, moto and stripe-mock.
 type Sandbox struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan error
+	URL    string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed once the process has exited
+	result error         // how it exited, once done is closed
+}
+
+func (s *Sandbox) wait() error { <-s.done; return s.result }
+
+// exited reports whether the process has exited.
+func (s *Sandbox) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 var runningAt = regexp.MustCompile(`The portal is running at (http://\S+) `)
@@ -144,7 +157,7 @@ func StartSandbox(ctx context.Context, exe, dir string, log io.Writer, flags ...
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("loadtest: start %s sandbox: %w", exe, err)
 	}
-	s := &Sandbox{cmd: cmd, done: make(chan error, 1)}
+	s := &Sandbox{cmd: cmd, done: make(chan struct{})}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -157,13 +170,14 @@ func StartSandbox(ctx context.Context, exe, dir string, log io.Writer, flags ...
 				}
 			}
 		}
-		s.done <- cmd.Wait()
+		s.result = cmd.Wait()
+		close(s.done)
 	}()
 	select {
 	case s.URL = <-found:
 		return s, nil
-	case err := <-s.done:
-		return nil, fmt.Errorf("loadtest: the sandbox exited before serving: %v", err)
+	case <-s.done:
+		return nil, fmt.Errorf("loadtest: the sandbox exited before serving: %v", s.result)
 	case <-time.After(5 * time.Minute):
 		s.Stop()
 		return nil, fmt.Errorf("loadtest: the sandbox did not serve within 5 minutes")
@@ -198,14 +212,18 @@ func peakRSS(pid int) (float64, error) {
 }
 
 // Stop interrupts the sandbox, which stops moto and stripe-mock, and waits
-// for it; after 30 seconds it is killed.
+// for it; after 30 seconds it is killed. Stopping one that has exited
+// returns how it exited.
 func (s *Sandbox) Stop() error {
+	if s.exited() {
+		return s.result
+	}
 	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case err := <-s.done:
-		return err
+	case <-s.done:
+		return s.result
 	case <-time.After(30 * time.Second):
 		_ = s.cmd.Process.Kill()
-		return <-s.done
+		return s.wait()
 	}
 }

@@ -36,6 +36,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "address for the portal (port 0 picks a free port)")
 	dir := fs.String("dir", "", "sandbox folder (default .sandbox in the project)")
 	endpoint := fs.String("aws-endpoint", "", "use this AWS emulator endpoint, already running (e.g. moto behind the soak's fault proxy), instead of starting moto")
+	// A replica of a sandbox: several sandboxes sharing one folder, one
+	// PostgreSQL database, the keys and the AWS endpoint serve one portal,
+	// as `portal-dev soak -replicas 2` runs them behind its balancer.
+	db := fs.String("db", "", "the portal's database, as portal serve's -db (default DIR/data/portal.db, SQLite); a postgres:// URL shared by several sandboxes makes each a replica")
+	keyFile := fs.String("secret-key-file", "", "as portal serve's -secret-key-file (default DIR/data/secret.key); required with PostgreSQL, the same for every replica")
+	auditKeyFile := fs.String("audit-key-file", "", "as portal serve's -audit-key-file (default DIR/data/audit.key); required with PostgreSQL, the same for every replica")
+	baseURL := fs.String("base-url", "", "as portal serve's -base-url: the address people use, e.g. the load balancer's in front of several replicas (default the portal's own)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,7 +147,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer idp.stop()
 
-	cfg, err := app.ParseServe(append([]string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")}, idp.flags...))
+	serve := []string{"-addr", *addr, "-data-dir", filepath.Join(*dir, "data")}
+	for _, f := range []struct{ name, value string }{{"db", *db}, {"secret-key-file", *keyFile}, {"audit-key-file", *auditKeyFile}, {"base-url", *baseURL}} {
+		if f.value != "" {
+			serve = append(serve, "-"+f.name, f.value)
+		}
+	}
+	cfg, err := app.ParseServe(append(serve, idp.flags...))
 	if err != nil {
 		return err
 	}
