@@ -135,7 +135,7 @@ build: ## Build bin/portal (production: links no test peer or load tool) and bin
 
 BENCHFLAGS ?=
 
-bench: tools build ## Go benchmarks + HTTP load on a sandbox portal; report (Markdown, JSON) vs the previous one in reports/. BENCHFLAGS="-clients 50 -load-duration 1m" to vary.
+bench: tools build ## Go benchmarks + HTTP load on a sandbox portal (SQLite) and on two replicas (PostgreSQL); report (Markdown, JSON) vs the previous one in reports/. BENCHFLAGS="-clients 50 -load-duration 1m" to vary.
 	bin/portal-dev bench $(BENCHFLAGS)
 
 SOAKFLAGS ?=

@@ -7,9 +7,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,6 +33,12 @@ type LoadConfig struct {
 	Clients  int           // concurrent signed-in clients
 	Duration time.Duration // how long they keep requesting
 	Pages    []Page
+	// Think is the mean pause of a client between a response and its next
+	// request (uniform between half and one and a half times it), as
+	// people read a page before opening the next. Zero is a closed loop
+	// with no pause: a saturation test, whose latency is about clients
+	// divided by the portal's throughput.
+	Think time.Duration
 }
 
 // PageStats are one page's figures under load.
@@ -46,16 +54,24 @@ type PageStats struct {
 
 // LoadResult is what a load run measured.
 type LoadResult struct {
-	Clients  int         `json:"clients"`
-	Duration float64     `json:"duration_s"`
-	Total    PageStats   `json:"total"`
-	Pages    []PageStats `json:"pages"`
-	Errors   []string    `json:"errors,omitempty"` // a few distinct failures, for the report
+	Clients  int     `json:"clients"`
+	Duration float64 `json:"duration_s"`
+	// ThinkMs is the clients' mean pause between pages (0: none).
+	ThinkMs float64 `json:"think_ms,omitempty"`
+	// Uptime is the machine's load average (1, 5 and 15 minutes, as
+	// uptime prints it) as the load started and as it ended: the portal
+	// shares the machine with the load generator and whatever else runs.
+	UptimeStart string      `json:"uptime_start,omitempty"`
+	UptimeEnd   string      `json:"uptime_end,omitempty"`
+	Total       PageStats   `json:"total"`
+	Pages       []PageStats `json:"pages"`
+	Errors      []string    `json:"errors,omitempty"` // a few distinct failures, for the report
 }
 
 // Load signs in cfg.Clients clients, each with its own session, then has
 // each request the pages round-robin (starting at a different page) as
-// fast as the portal answers until cfg.Duration has passed. A request
+// fast as the portal answers, or pausing cfg.Think on average between
+// pages, until cfg.Duration has passed. A request
 // fails on a transport error or any status other than 200.
 func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	if len(cfg.Accounts) < cfg.Clients {
@@ -77,11 +93,19 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	results := make([][]sample, len(clients))
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	uptimeStart := Uptime()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
 			for n := i; ctx.Err() == nil; n++ {
+				if cfg.Think > 0 && n > i {
+					sleep(ctx, cfg.Think/2+time.Duration(rng.Int64N(int64(cfg.Think)+1)))
+					if ctx.Err() != nil {
+						return
+					}
+				}
 				p := n % len(cfg.Pages)
 				t0 := time.Now()
 				err := get(ctx, c, cfg.BaseURL+cfg.Pages[p].Path)
@@ -98,7 +122,8 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	res := LoadResult{Clients: cfg.Clients, Duration: elapsed}
+	res := LoadResult{Clients: cfg.Clients, Duration: elapsed, ThinkMs: float64(cfg.Think.Milliseconds()),
+		UptimeStart: uptimeStart, UptimeEnd: Uptime()}
 	per := make([][]time.Duration, len(cfg.Pages))
 	failed := make([]int, len(cfg.Pages))
 	var all []time.Duration
@@ -122,6 +147,21 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 	}
 	res.Total = stats("all", all, sum(failed), elapsed)
 	return res, nil
+}
+
+// Uptime is the machine's load average over 1, 5 and 15 minutes, as
+// uptime prints it ("load average: 1.52, 0.98, 0.61"), or "load average
+// unknown" where /proc/loadavg cannot be read.
+func Uptime() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "load average unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "load average unknown"
+	}
+	return "load average: " + f[0] + ", " + f[1] + ", " + f[2]
 }
 
 func sum(xs []int) int {

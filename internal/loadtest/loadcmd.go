@@ -33,6 +33,7 @@ func LoadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	auditKeys := fs.String("audit-key-file", os.Getenv("PORTAL_AUDIT_KEY_FILE"), "the replicas' audit key ring")
 	clients := fs.Int("clients", 100, "concurrent signed-in clients")
 	duration := fs.Duration("duration", 30*time.Second, "how long they keep requesting")
+	think := fs.Duration("think", 0, "mean pause between a client's pages (uniform between half and one and a half times it), as people read a page; 0 is a saturation test, each client asking for its next page at once")
 	pids := fs.String("pids", "", "process ids of the replicas, comma-separated, to report their peak RSS")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,8 +69,12 @@ func LoadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(stdout, "signing in %d clients at %s, then loading %s for %s\n", *clients, *base, pageNames(), *duration)
-	res, err := Load(ctx, LoadConfig{BaseURL: *base, Accounts: accts, Clients: *clients, Duration: *duration, Pages: BenchPages})
+	model := ModelSaturation
+	if *think > 0 {
+		model = ThinkModel(*think)
+	}
+	fmt.Fprintf(stdout, "signing in %d clients at %s, then loading %s for %s (%s)\n", *clients, *base, pageNames(), *duration, model)
+	res, err := Load(ctx, LoadConfig{BaseURL: *base, Accounts: accts, Clients: *clients, Duration: *duration, Pages: BenchPages, Think: *think})
 	if err != nil {
 		return fail(err)
 	}
@@ -80,6 +85,7 @@ func LoadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	for _, e := range res.Errors {
 		fmt.Fprintf(stdout, "failure: %s\n", e)
 	}
+	fmt.Fprintf(stdout, "uptime: %s at the start, %s at the end\n", res.UptimeStart, res.UptimeEnd)
 	for _, s := range splitPIDs(*pids) {
 		pid, err := strconv.Atoi(s)
 		if err != nil {

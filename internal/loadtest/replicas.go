@@ -30,9 +30,11 @@ type SharedStore struct {
 }
 
 // StartSharedStore starts PostgreSQL with its cluster in dir/postgres
-// (output to log) and creates the database "portal" there; the keys are
-// dir/data/secret.key and dir/data/audit.key, made when missing.
-func StartSharedStore(ctx context.Context, dir string, log io.Writer) (*SharedStore, error) {
+// (output to log, settings added to the server's, e.g.
+// "shared_preload_libraries=pg_stat_statements") and creates the database
+// "portal" there; the keys are dir/data/secret.key and dir/data/audit.key,
+// made when missing.
+func StartSharedStore(ctx context.Context, dir string, log io.Writer, settings ...string) (*SharedStore, error) {
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
@@ -44,7 +46,7 @@ func StartSharedStore(ctx context.Context, dir string, log io.Writer) (*SharedSt
 	if _, _, err := app.LoadAuditKeys(app.AuditConfig{KeyFile: s.AuditKeyFile}); err != nil {
 		return nil, err
 	}
-	pg, err := peers.StartPostgres(ctx, peers.PostgresOptions{Dir: filepath.Join(dir, "postgres"), Log: log})
+	pg, err := peers.StartPostgres(ctx, peers.PostgresOptions{Dir: filepath.Join(dir, "postgres"), Log: log, Settings: settings})
 	if err != nil {
 		return nil, err
 	}

@@ -46,4 +46,18 @@ func TestLoadSignsInWithTwoFactor(t *testing.T) {
 	if res.Total.Requests == 0 || res.Total.Failed > 0 {
 		t.Errorf("got %d requests, %d failed (%v); want some, none failed", res.Total.Requests, res.Total.Failed, res.Errors)
 	}
+	if res.UptimeStart == "" || res.UptimeEnd == "" {
+		t.Errorf("got uptime %q and %q, want the load average at the start and the end", res.UptimeStart, res.UptimeEnd)
+	}
+
+	// With a think time longer than the load, each client asks for its
+	// first page at once and pauses (2 to 6 s) past the end.
+	res, err = Load(ctx, LoadConfig{BaseURL: a.URL(), Accounts: accts, Clients: 3, Duration: 1500 * time.Millisecond,
+		Pages: []Page{{Name: "Account", Path: "/account"}}, Think: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total.Requests != 3 || res.Total.Failed > 0 || res.ThinkMs != 4000 {
+		t.Errorf("think time: got %d requests, %d failed, think %v ms; want 3, none failed, 4000 ms", res.Total.Requests, res.Total.Failed, res.ThinkMs)
+	}
 }
