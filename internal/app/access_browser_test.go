@@ -229,7 +229,25 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	do("plan the organization's policies", chromedp.Navigate(a.URL()+"/blueprints/guardrails/jurisdictions/eu"), chromedp.WaitVisible(`[data-testid=preventive]`),
 		chromedp.Click(`[data-testid=preventive-plan-button]`), chromedp.WaitVisible(`[data-testid=preventive-plan]`))
 	shot("11-preventive-planned")
-	do("apply the organization's policies", chromedp.Click(`[data-testid=preventive-apply]`), chromedp.WaitVisible(`[data-testid=nav-runs]`))
+	// They bind every account at once: Ben, who planned them, cannot
+	// apply them; Ada approves from her inbox and applies.
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid=preventive-apply]').length`)); err != nil || n != 0 {
+		t.Errorf("the organization's policies can be applied by their author alone (%d apply buttons, %v)", n, err)
+	}
+	if got := text(`[data-testid=preventive-approval]`); got != "waits for approval" {
+		t.Errorf("the organization's plan: %q, want it waiting for approval", got)
+	}
+	orgPlan, _, _ := strings.Cut(strings.TrimPrefix(text(`[data-testid=preventive-plan]`), "Plan #"), ":")
+	if _, err := strconv.Atoi(orgPlan); err != nil {
+		t.Fatalf("the organization's plan id: %q", orgPlan)
+	}
+	signOut()
+	signIn("ada.admin@example.com", adaPass, adaSecret)
+	do("Ada's approvals", chromedp.Navigate(a.URL()+"/approvals"), chromedp.WaitVisible(`[data-testid=inbox-approve-`+orgPlan+`]`))
+	shot("11a-organization-in-inbox")
+	do("approve the organization's policies", chromedp.Click(`[data-testid=inbox-approve-`+orgPlan+`]`), chromedp.WaitVisible(`[data-testid=flash]`))
+	do("apply the organization's policies", chromedp.Navigate(a.URL()+"/plans/"+orgPlan), chromedp.WaitVisible(`[data-testid=apply-submit]`),
+		chromedp.Click(`[data-testid=apply-submit]`), chromedp.WaitVisible(`[data-testid=nav-runs]`))
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		// The run page streams its progress; leaving it can abort the

@@ -13,12 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"portal/internal/apperr"
 	"portal/internal/audit"
 	"portal/internal/engine"
 	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 	"portal/internal/regions"
 	"portal/internal/store"
+	"portal/internal/workflows"
 )
 
 func TestMain(m *testing.M) { peertest.Main(m) }
@@ -50,7 +52,13 @@ func TestPoliciesThroughTheEngine(t *testing.T) {
 	eng := engine.New(reg, source, db, audit.New(db, now), slog.New(slog.NewTextHandler(io.Discard, nil)), now)
 	svc := &Service{Engine: eng, Configs: source, ManagementAccount: mgmt,
 		Environments: map[string]string{"dev": "111111111111", "test": "222222222222", "prod": "333333333333"}, Now: now}
-	by := audit.Entry{Actor: "ada@example.com"}
+	ada := workflows.Approver{ID: 1, Label: "user:1 ada@example.com", Roles: []string{"admin"}}
+	ben := workflows.Approver{ID: 2, Label: "user:2 ben@example.com", Roles: []string{"admin"}}
+	olga := workflows.Approver{ID: 3, Label: "user:3 olga@example.com", Roles: []string{"ops"}}
+	by := audit.Entry{Actor: ada.Label}
+	// The policies bind every account at once: they are applied through
+	// the approvals, once an admin other than their author approved them.
+	wf := &workflows.Service{Engine: eng, DB: db, Audit: audit.New(db, now), Now: now}
 
 	before, err := svc.Status(ctx)
 	if err != nil {
@@ -70,7 +78,18 @@ func TestPoliciesThroughTheEngine(t *testing.T) {
 		if b := p.Blocking(); len(b) != 0 {
 			t.Fatalf("plan blocked: %v", b)
 		}
-		runID, err := eng.Apply(ctx, by, p.ID)
+		if _, err := wf.Apply(ctx, by, p.ID, ""); apperr.KindOf(err) != apperr.Conflict || !strings.Contains(err.Error(), "needs approval") {
+			t.Fatalf("apply by its author alone: got %v, want refused: needs approval", err)
+		}
+		for _, who := range []workflows.Approver{ada, olga} {
+			if _, err := wf.Decide(ctx, audit.Entry{Actor: who.Label}, who, p.ID, p.Hash, "approved", ""); apperr.KindOf(err) != apperr.Forbidden {
+				t.Fatalf("approval by %s: got %v, want forbidden (the author, or not an admin)", who.Label, err)
+			}
+		}
+		if _, err := wf.Decide(ctx, audit.Entry{Actor: ben.Label}, ben, p.ID, p.Hash, "approved", ""); err != nil {
+			t.Fatalf("another admin's approval: %v", err)
+		}
+		runID, err := wf.Apply(ctx, by, p.ID, "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,10 +18,11 @@ import (
 	"portal/internal/engine"
 	"portal/internal/guardrails"
 	"portal/internal/regions"
+	"portal/internal/workflows"
 )
 
 // StackID is the stack of the organization's policies.
-const StackID = "organization-guardrails"
+const StackID = workflows.OrganizationStack
 
 // Stack is the organization's policies as a stack of org_scp resources,
 // attached to the root, in the management account. It holds no patient

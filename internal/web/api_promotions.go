@@ -329,7 +329,7 @@ func (s *Server) apiPlanApproval(c echo.Context) error {
 		return err
 	}
 	if !a.Needed {
-		out.State, out.Policy = "not needed", "no approval: only applies to prod, destroys and emergency changes need one"
+		out.State, out.Policy = "not needed", "no approval: only applies to prod, destroys, emergency changes and the organization's policies need one"
 		out.CanDecide, out.Why = false, "the plan needs no approval"
 	}
 	return c.JSON(http.StatusOK, out)

@@ -10,6 +10,7 @@ import (
 	"portal/internal/apperr"
 	"portal/internal/engine"
 	"portal/internal/regions"
+	"portal/internal/workflows"
 	"portal/web/templates"
 )
 
@@ -36,12 +37,17 @@ func (s *Server) preventiveView(c echo.Context, j regions.Jurisdiction) template
 		if p, err := s.deps.Workflows.Engine.GetPlan(c.Request().Context(), id); err == nil && p.Stack.ID == orgStackID() {
 			n := p.Counts()
 			v.PlanID, v.PlanSummary = id, fmt.Sprintf("%d to create, %d to update, %d to delete", n[engine.Create], n[engine.Update], n[engine.Delete])
+			if a, err := s.deps.Workflows.ApprovalOf(c.Request().Context(), p); err == nil {
+				v.Approved, v.Missing = a.Satisfied, a.Missing
+			} else {
+				v.Missing = "its approval could not be read: " + apperr.MessageOf(err)
+			}
 		}
 	}
 	return v
 }
 
-func orgStackID() string { return "organization-guardrails" }
+func orgStackID() string { return workflows.OrganizationStack }
 
 // orgGuardPlan plans the organization's policies and shows the plan on the
 // guardrail report it came from.
@@ -85,7 +91,9 @@ func (s *Server) orgGuardApply(c echo.Context) error {
 	if p.Stack.ID != orgStackID() {
 		return apperr.New(apperr.Invalid, "plan %d is not of the organization's policies", id)
 	}
-	runID, err := wf.Engine.Apply(c.Request().Context(), who(c), id)
+	// The policies bind every account at once: another admin approves
+	// the plan first (its page), as for prod.
+	runID, err := wf.Apply(c.Request().Context(), who(c), id, "")
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ var areaSummaries = map[string]string{
 	"blueprints": "Versioned descriptions of each stack, with compliance guardrails.",
 	"runs":       "Plans, applies and promotions across dev, test and prod.",
 	"promotions": "Versions on their way dev -> test -> prod, drift and post-deploy verification.",
-	"approvals":  "What waits for your decision: prod applies, destroys, emergency changes, exceptions.",
+	"approvals":  "What waits for your decision: prod applies, destroys, emergency changes, the organization's policies, exceptions.",
 	"inventory":  "What exists in every account and region, and whether it is ours.",
 	"activity":   "CloudTrail events, alarms and evidence for auditors.",
 	"billing":    "Stripe revenue, refunds, disputes and payout reconciliation.",

@@ -92,9 +92,22 @@ func duration(d time.Duration) string {
 }
 
 // NeedsApproval reports whether applying p needs approval: every apply to
-// prod and every destroy.
+// prod, every destroy, and every change of the organization's service
+// control policies (they bind every account at once).
 func NeedsApproval(p *engine.Plan) bool {
-	return p.Stack.Environment == "prod" || p.Kind == "destroy"
+	return p.Stack.Environment == "prod" || p.Kind == "destroy" || p.Stack.ID == OrganizationStack
+}
+
+// OrganizationStack is the stack of the organization's service control
+// policies (orgguard plans it): not a blueprint's stack, so no version
+// travels the road to it; a plan of it is applied once an admin other than
+// its author approves it (OrganizationPolicy).
+const OrganizationStack = "organization-guardrails"
+
+// OrganizationPolicy is who approves a change of the organization's
+// policies: another admin.
+func OrganizationPolicy(expiry time.Duration) ApprovalPolicy {
+	return ApprovalPolicy{Slots: [][]string{{"admin"}}, Expiry: expiry}
 }
 
 // Approver is the person deciding.
@@ -190,6 +203,8 @@ func (s *Service) ApprovalOf(ctx context.Context, p *engine.Plan) (Approval, err
 	}
 	if isEm {
 		a.Emergency, a.Needed, a.Policy = &em, true, EmergencyPolicy(s.policy().Expiry)
+	} else if p.Stack.ID == OrganizationStack {
+		a.Policy = OrganizationPolicy(s.policy().Expiry)
 	} else if p.Kind == "apply" {
 		if a.Blocked, err = s.Gate(ctx, p.BlueprintVersion, p.Stack.ID); err != nil {
 			return a, err
@@ -403,7 +418,7 @@ func (s *Service) Decide(ctx context.Context, by audit.Entry, who Approver, plan
 	case drift:
 		return Decision{}, apperr.New(apperr.Conflict, "plan %d was made by a drift check and is never applied, so there is nothing to decide: reconcile the stack instead", planID)
 	case !a.Needed:
-		return Decision{}, apperr.New(apperr.Conflict, "plan %d does not need approval: only applies to prod, destroys and emergency changes do", planID)
+		return Decision{}, apperr.New(apperr.Conflict, "plan %d does not need approval: only applies to prod, destroys, emergency changes and the organization's policies do", planID)
 	case decision == "approved" && a.Blocked != "":
 		return Decision{}, apperr.New(apperr.Conflict, "plan %d cannot be approved: %s", planID, a.Blocked)
 	case hash != p.Hash:
@@ -514,7 +529,7 @@ type PendingApproval struct {
 func (s *Service) PendingApprovals(ctx context.Context, limit int) ([]PendingApproval, error) {
 	// Only the newest plan of a stack (drift checks aside) can be
 	// current: every older one is replaced by it.
-	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM plans p WHERE (p.kind = 'destroy' OR p.stack LIKE 'prod-%' OR p.id IN (SELECT plan_id FROM emergency_changes))
+	rows, err := s.DB.QueryContext(ctx, `SELECT id FROM plans p WHERE (p.kind = 'destroy' OR p.stack LIKE 'prod-%' OR p.stack = '`+OrganizationStack+`' OR p.id IN (SELECT plan_id FROM emergency_changes))
 		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.plan_id = p.id)
 		AND p.id NOT IN (SELECT plan_id FROM drift_checks WHERE plan_id IS NOT NULL)
 		AND p.id = (SELECT MAX(q.id) FROM plans q WHERE q.stack = p.stack AND q.id NOT IN (SELECT plan_id FROM drift_checks WHERE plan_id IS NOT NULL))

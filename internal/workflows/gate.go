@@ -296,7 +296,10 @@ func (s *Service) Ready(ctx context.Context, p *engine.Plan) (string, error) {
 // guardrailsNow evaluates the guardrails of p's stack and version with the
 // exceptions in force now.
 func (s *Service) guardrailsNow(ctx context.Context, p *engine.Plan) (string, error) {
-	if s.Blueprints == nil {
+	if s.Blueprints == nil || p.Stack.ID == OrganizationStack {
+		// The organization's policies are no blueprint's: their guardrails
+		// were judged when they were planned (the engine refuses a plan
+		// with a blocking failure).
 		return "", nil
 	}
 	st, _, err := s.Blueprints.Resolve(ctx, p.BlueprintVersion, p.Stack.ID)
