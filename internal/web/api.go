@@ -238,13 +238,38 @@ type APIVerification struct {
 	Reason      string `json:"reason,omitempty"`
 	HeadSeq     int64  `json:"head_seq"`
 	HeadHash    string `json:"head_hash"`
+	KeyID       string `json:"key_id,omitempty"`
+	// Anchoring: "checked" (against Anchors anchors in the audit account,
+	// the newest holding record AnchorSeq), "unreadable" (AnchorsError
+	// says why), "none yet", or "off" (anchoring is not configured).
+	Anchoring    string     `json:"anchoring"`
+	Anchors      int        `json:"anchors,omitempty"`
+	AnchorSeq    int64      `json:"anchor_seq,omitempty"`
+	AnchorAt     *time.Time `json:"anchor_at,omitempty"`
+	AnchorsError string     `json:"anchors_error,omitempty"`
 }
 
+// apiAuditVerify verifies the chain as the verification page does: the
+// seals, and the chain against the anchors in the audit account, so a
+// trail re-sealed from its start is caught through the API too.
 func (s *Server) apiAuditVerify(c echo.Context) error {
-	res, err := s.deps.Audit.Verify(c.Request().Context())
+	v, err := s.verifyChain(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, APIVerification{OK: res.OK, Checked: res.Checked, FirstBroken: res.FirstBroken,
-		Reason: res.Reason, HeadSeq: res.HeadSeq, HeadHash: res.HeadHash})
+	out := APIVerification{OK: v.OK, Checked: v.Checked, FirstBroken: v.FirstBroken, Reason: v.Reason, HeadSeq: v.HeadSeq, HeadHash: v.HeadHash,
+		KeyID: v.KeyID, Anchors: v.Anchors, AnchorSeq: v.AnchorSeq, AnchorsError: v.AnchorsError}
+	switch {
+	case v.Unanchored:
+		out.Anchoring = "off"
+	case v.Anchored:
+		out.Anchoring = "checked"
+		at := v.AnchorAt
+		out.AnchorAt = &at
+	case v.Anchors == 0 && strings.HasPrefix(v.AnchorsError, "no anchor"):
+		out.Anchoring = "none yet"
+	default:
+		out.Anchoring = "unreadable"
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 	"portal/internal/staff"
+	"portal/internal/web"
 )
 
 func TestSecurityProbe(t *testing.T) {
@@ -371,13 +373,16 @@ func TestSecurityProbeAuditTrail(t *testing.T) {
 	ctx := context.Background()
 	t.Run("truncation", func(t *testing.T) {
 		h, _ := anchoredHarness(t, "audit-anchors-truncation")
-		c, _ := h.signedIn(t, staff.Compliance)
+		c, u := h.signedIn(t, staff.Compliance)
 		if _, err := h.app.AnchorNow(ctx); err != nil {
 			t.Fatalf("anchor: %v", err)
 		}
 		r := c.get(t, "/audit/verify")
 		if got, ok := r.TestID(t, "chain-anchored"); !ok {
 			t.Fatalf("verify an anchored chain: %q (%s), want it to match its anchors", got, grepTestIDs(r.Body))
+		}
+		if v := h.apiVerify(t, u); !v.OK || v.Anchoring != "checked" || v.Anchors != 1 || v.AnchorSeq == 0 {
+			t.Fatalf("the API's verification of an anchored chain: %+v, want ok, checked against one anchor", v)
 		}
 		if _, err := h.app.DB.ExecContext(ctx, `DELETE FROM audit_log WHERE seq > (SELECT MAX(seq) - 3 FROM audit_log)`); err != nil {
 			t.Fatal(err)
@@ -388,6 +393,9 @@ func TestSecurityProbeAuditTrail(t *testing.T) {
 		r = c.get(t, "/audit/verify")
 		if got, ok := r.TestID(t, "chain-broken"); !ok || !strings.Contains(got, "newest records were deleted") {
 			t.Errorf("after deleting the newest records: %q, want the chain broken naming the deletion", got)
+		}
+		if v := h.apiVerify(t, u); v.OK || !strings.Contains(v.Reason, "newest records were deleted") || v.Anchoring != "checked" {
+			t.Errorf("the API after deleting the newest records: %+v, want broken, naming the deletion", v)
 		}
 	})
 	t.Run("rewritten and re-sealed with the key", func(t *testing.T) {
@@ -410,7 +418,22 @@ func TestSecurityProbeAuditTrail(t *testing.T) {
 		if got, ok := r.TestID(t, "chain-broken"); !ok || !strings.Contains(got, "does not match its anchor") {
 			t.Errorf("after rewriting record %d: %q (%s), want the chain broken at the anchored record", recs[0].Seq, got, grepTestIDs(r.Body))
 		}
+		if v := h.apiVerify(t, u); v.OK || !strings.Contains(v.Reason, "does not match its anchor") {
+			t.Errorf("the API after rewriting record %d: %+v, want broken at the anchored record", recs[0].Seq, v)
+		}
 	})
+}
+
+// apiVerify asks the API to verify the chain, as a compliance officer's
+// script does.
+func (h *harness) apiVerify(t *testing.T, u user) web.APIVerification {
+	t.Helper()
+	r := h.api(t, http.MethodGet, "/api/v1/audit/verify", h.apiToken(t, u.User), "", "")
+	var v web.APIVerification
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.Body), &v) != nil {
+		t.Fatalf("GET /api/v1/audit/verify: %d %s", r.StatusCode, r.Body)
+	}
+	return v
 }
 
 // reseal sets column of record seq to value and seals that record and
