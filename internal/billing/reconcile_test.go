@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"slices"
 	"testing"
+	"time"
 
 	"portal/internal/billing"
 	"portal/internal/billing/stripefixture"
@@ -115,6 +117,29 @@ func TestReconciliationAndRevenue(t *testing.T) {
 			}
 			if w := *want[cr.Currency]; sum != w || cr.Total != w {
 				t.Errorf("%s %s: periods sum to %+v, total %+v, want %+v", period, cr.Currency, sum, cr.Total, w)
+			}
+			// Each period holds exactly its days' transactions.
+			gross, count := map[time.Time]int64{}, map[time.Time]int64{}
+			for _, bt := range d.BalanceTransactions {
+				if bt.Currency != cr.Currency || !slices.Contains([]string{"charge", "refund", "adjustment"}, bt.Type) {
+					continue
+				}
+				start, _ := billing.PeriodOf(period, bt.Created/86400)
+				count[start]++
+				if bt.Type == "charge" {
+					gross[start] += bt.Amount
+				}
+			}
+			if len(cr.Rows) != len(count) {
+				t.Errorf("%s %s: %d periods, want %d", period, cr.Currency, len(cr.Rows), len(count))
+			}
+			for _, r := range cr.Rows {
+				if wantStart, wantEnd := billing.PeriodOf(period, r.Start.Unix()/86400); !r.Start.Equal(wantStart) || !r.End.Equal(wantEnd) {
+					t.Errorf("%s %s: period %s to %s, want %s to %s", period, cr.Currency, r.Start, r.End, wantStart, wantEnd)
+				}
+				if r.Gross != gross[r.Start] || r.Count != count[r.Start] {
+					t.Errorf("%s %s %s: gross %d over %d transactions, want %d over %d", period, cr.Currency, r.Start.Format("2006-01-02"), r.Gross, r.Count, gross[r.Start], count[r.Start])
+				}
 			}
 			var byJ billing.Figures
 			for _, j := range cr.ByJurisdiction {

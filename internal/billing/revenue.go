@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"portal/internal/store"
 )
 
 // Periods a revenue table can be grouped by.
@@ -99,10 +101,13 @@ func (s *Service) Revenue(ctx context.Context, f RevenueFilter) ([]CurrencyReven
 		where, args = append(where, w), append(args, a...)
 	}
 	// The daily rollup holds the same sums as the transactions (see
-	// refreshDaily), at a fraction of the rows.
-	rows, err := s.db.QueryContext(ctx, `SELECT currency, day, jurisdiction, category, SUM(amount), SUM(fee), SUM(net), SUM(n)
+	// refreshDaily), at a fraction of the rows; the database sums its
+	// days into the periods shown, so a monthly table of years of
+	// revenue reads a row per month, not one per day.
+	start := s.periodStart(f.Period)
+	rows, err := s.db.QueryContext(ctx, `SELECT currency, `+start+`, jurisdiction, category, SUM(amount), SUM(fee), SUM(net), SUM(n)
 		FROM stripe_bt_daily WHERE `+strings.Join(where, " AND ")+`
-		GROUP BY currency, day, jurisdiction, category`, args...)
+		GROUP BY currency, `+start+`, jurisdiction, category`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("billing: revenue: %w", err)
 	}
@@ -181,6 +186,24 @@ func jurisdictionWhere(j string) (string, []any) {
 	return "jurisdiction = ?", []any{j}
 }
 
+// periodStart is the SQL for the first day of the period (day, ISO week
+// or month) holding the rollup's day, as a UTC day number: PeriodOf gives
+// that day's period the same bounds. Months need each database's date
+// functions.
+func (s *Service) periodStart(period string) string {
+	switch period {
+	case Day:
+		return "day"
+	case Week:
+		// As PeriodOf: 1970-01-01 was a Thursday.
+		return "(day - ((day % 7 + 7 + 3) % 7))"
+	}
+	if s.db.Dialect() == store.Postgres {
+		return "(date_trunc('month', DATE '1970-01-01' + day::integer)::date - DATE '1970-01-01')"
+	}
+	return "CAST(julianday(date(day * 86400, 'unixepoch', 'start of month')) - 2440587.5 AS INTEGER)"
+}
+
 // PeriodOf returns the period (day, ISO week or month) holding UTC day
 // number d, as [start, end).
 func PeriodOf(period string, d int64) (time.Time, time.Time) {
@@ -198,9 +221,17 @@ func PeriodOf(period string, d int64) (time.Time, time.Time) {
 	return start, start.AddDate(0, 1, 0)
 }
 
-// Currencies lists the currencies with stored balance transactions.
+// Currencies lists the currencies with stored balance transactions. Every
+// billing page asks: rather than reading every transaction (DISTINCT),
+// it walks the revenue index from one currency to the next, a lookup per
+// currency.
 func (s *Service) Currencies(ctx context.Context) ([]string, error) {
-	return s.queryIDs(ctx, `SELECT DISTINCT currency FROM stripe_balance_transactions ORDER BY currency`)
+	return s.queryIDs(ctx, `WITH RECURSIVE c(currency) AS (
+			SELECT MIN(currency) FROM stripe_balance_transactions
+			UNION ALL
+			SELECT (SELECT MIN(b.currency) FROM stripe_balance_transactions b WHERE b.currency > c.currency) FROM c WHERE c.currency IS NOT NULL
+		)
+		SELECT currency FROM c WHERE currency IS NOT NULL ORDER BY currency`)
 }
 
 // Span returns the first and last day with stored balance transactions

@@ -125,13 +125,14 @@ func clamp(start, end time.Time, f billing.RevenueFilter) (time.Time, time.Time)
 
 func revenueLine(label, cur, jurisdiction string, fs billing.Figures, from, to time.Time, testPrefix string) templates.RevenueLine {
 	m := func(n int64) billing.Money { return billing.Money{Amount: n, Currency: cur} }
+	all := drill(cur, "revenue", jurisdiction, from, to)
 	l := templates.RevenueLine{Label: label, Count: fs.Count,
 		Gross:    fig(m(fs.Gross), drill(cur, billing.CatCharge, jurisdiction, from, to)),
 		Refunds:  fig(m(fs.Refunds), drill(cur, billing.CatRefund, jurisdiction, from, to)),
 		Disputes: fig(m(fs.Disputes), drill(cur, billing.CatDispute, jurisdiction, from, to)),
-		Fees:     fig(m(fs.Fees), drill(cur, "revenue", jurisdiction, from, to)),
-		Net:      fig(m(fs.Net), drill(cur, "revenue", jurisdiction, from, to)),
-		Href:     drill(cur, "revenue", jurisdiction, from, to)}
+		Fees:     fig(m(fs.Fees), all),
+		Net:      fig(m(fs.Net), all),
+		Href:     all}
 	if testPrefix != "" {
 		l.Gross.TestID, l.Net.TestID = testPrefix+"-gross", testPrefix+"-net"
 		l.Refunds.TestID, l.Fees.TestID = testPrefix+"-refunds", testPrefix+"-fees"
