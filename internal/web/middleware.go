@@ -161,7 +161,7 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		r := c.Request()
-		r = r.WithContext(context.WithValue(r.Context(), echoContextKey{}, c))
+		r = r.WithContext(withSessionLoad(context.WithValue(r.Context(), echoContextKey{}, c)))
 		s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c.Set(ctxSession, true)
 			c.SetRequest(r)

@@ -141,7 +141,7 @@ func New(cfg Config, deps Deps) *Server {
 
 	s.store = deps.DB.SessionStore(10 * time.Minute)
 	s.sessions = scs.New()
-	s.sessions.Store = s.store
+	s.sessions.Store = &quietSessions{SessionStore: s.store, codec: s.sessions.Codec, now: time.Now}
 	s.sessions.Lifetime = cfg.SessionLifetime
 	s.sessions.IdleTimeout = cfg.SessionIdle
 	s.sessions.HashTokenInStore = true
