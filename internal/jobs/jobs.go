@@ -144,6 +144,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 	var mu sync.Mutex
 	tick := time.NewTicker(s.Tick)
 	defer tick.Stop()
+	rows := map[string]bool{} // jobs whose row this scheduler has made sure of
 	for {
 		s.mu.Lock()
 		jobs := make([]*job, 0, len(s.jobs))
@@ -152,14 +153,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 		sort.Slice(jobs, func(a, b int) bool { return jobs[a].name < jobs[b].name })
+		now, due, err := s.due(ctx, jobs, rows)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("jobs: due jobs", slog.String("err", err.Error()))
+		}
 		for _, j := range jobs {
 			mu.Lock()
 			busy := running[j.name]
 			mu.Unlock()
-			if busy {
+			if busy || !due[j.name] {
 				continue
 			}
-			ok, err := s.acquire(ctx, j)
+			ok, err := s.take(ctx, j, now)
 			if err != nil {
 				s.log.Warn("job lease", slog.String("job", j.name), slog.String("err", err.Error()))
 				continue
@@ -206,16 +211,62 @@ func (s *Scheduler) RunOnce(ctx context.Context, name string) (bool, error) {
 	return true, s.runOne(ctx, j)
 }
 
-// acquire takes j's lease when j is due and no live lease is held: one
-// conditional UPDATE, so of several replicas one takes it.
+// due returns the database's time and which of jobs are due with no live
+// lease, first making the rows of jobs not in rows (a job's first run is
+// due at once): one query a tick however many jobs there are, rather than
+// a claim attempt per job. It only narrows the claims: take decides.
+func (s *Scheduler) due(ctx context.Context, jobs []*job, rows map[string]bool) (time.Time, map[string]bool, error) {
+	now, err := s.db.Now(ctx)
+	if err != nil {
+		return now, nil, err
+	}
+	for _, j := range jobs {
+		if !rows[j.name] {
+			if err := s.ensure(ctx, j, now); err != nil {
+				return now, nil, err
+			}
+			rows[j.name] = true
+		}
+	}
+	q, err := s.db.QueryContext(ctx, `SELECT name FROM jobs WHERE next_run <= ? AND (holder = '' OR lease_until < ?)`, store.Time(now), store.Time(now))
+	if err != nil {
+		return now, nil, err
+	}
+	defer q.Close()
+	due := map[string]bool{}
+	for q.Next() {
+		var name string
+		if err := q.Scan(&name); err != nil {
+			return now, nil, err
+		}
+		due[name] = true
+	}
+	return now, due, q.Err()
+}
+
+// ensure makes j's row, due at now, unless it exists.
+func (s *Scheduler) ensure(ctx context.Context, j *job, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, next_run) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, j.name, store.Time(now))
+	return err
+}
+
+// acquire takes j's lease when j is due and no live lease is held (see
+// take).
 func (s *Scheduler) acquire(ctx context.Context, j *job) (bool, error) {
 	now, err := s.db.Now(ctx)
 	if err != nil {
 		return false, err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, next_run) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, j.name, store.Time(now)); err != nil {
+	if err := s.ensure(ctx, j, now); err != nil {
 		return false, err
 	}
+	return s.take(ctx, j, now)
+}
+
+// take takes j's lease at database time now when j is due and no live
+// lease is held: one conditional UPDATE, so of several replicas one
+// takes it.
+func (s *Scheduler) take(ctx context.Context, j *job, now time.Time) (bool, error) {
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET holder = ?, lease_until = ?, last_started = ?
 		WHERE name = ? AND next_run <= ? AND (holder = '' OR lease_until < ?)`,
 		s.holder, store.Time(now.Add(s.Lease)), store.Time(now), j.name, store.Time(now), store.Time(now))
