@@ -20,6 +20,7 @@ package activity
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"portal/internal/audit"
@@ -80,8 +81,14 @@ type Service struct {
 	audit *audit.Log
 	log   *slog.Logger
 	now   func() time.Time
-	// Workers bounds how many log files are fetched and parsed at once.
+	// Workers bounds how many log files are fetched and parsed at once
+	// (per writer).
 	Workers int
+	// Writers bounds how many log prefixes (an account's region each)
+	// are stored at once on PostgreSQL, each on a connection of its own;
+	// SQLite has one writer.
+	Writers   int
+	reporting sync.Mutex // held while an ingestion batch is reported
 
 	jobs     *jobs.Scheduler
 	schedule Schedule
@@ -100,7 +107,7 @@ func New(cfg Config, db *store.DB, log *audit.Log, logger *slog.Logger, now func
 	if cfg.LookupRate == 0 {
 		cfg.LookupRate = 2
 	}
-	return &Service{cfg: cfg, db: db, audit: log, log: logger, now: now, Workers: 8}
+	return &Service{cfg: cfg, db: db, audit: log, log: logger, now: now, Workers: 8, Writers: 4}
 }
 
 // Config returns the service's configuration.

@@ -258,7 +258,7 @@ func ParseLogFile(r io.Reader, origin string) ([]Event, error) {
 // parseLogFile is ParseLogFile, with each event's valueWords when
 // withWords (ingestion works them out while parsing, in parallel, rather
 // than in the one goroutine that stores).
-func parseLogFile(r io.Reader, origin string, wordsOf func([]byte) string) ([]Event, []string, error) {
+func parseLogFile(r io.Reader, origin string, wordsOf func([]byte) any) ([]Event, []any, error) {
 	br := bufferedPeek(r)
 	var body io.Reader = br
 	if isGzip(br) {
@@ -286,9 +286,9 @@ func parseLogFile(r io.Reader, origin string, wordsOf func([]byte) string) ([]Ev
 		records = f.Records
 	}
 	out := make([]Event, 0, len(records))
-	var words []string
+	var words []any
 	if wordsOf != nil {
-		words = make([]string, 0, len(records))
+		words = make([]any, 0, len(records))
 	}
 	for i, raw := range records {
 		e, err := ParseRecord(raw)

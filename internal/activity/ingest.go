@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,12 +89,38 @@ func (s *Service) ingestBucket(ctx context.Context, b TrailBucket, res *IngestRe
 	if err != nil {
 		return fmt.Errorf("activity: bucket %s: %w", b.Bucket, explainAWS(err))
 	}
-	for _, p := range prefixes {
-		if err := s.ingestPrefix(ctx, client, b, p, res); err != nil {
-			return err
-		}
+	// Each prefix (an account's region) has its own checkpoint, so
+	// several are stored at once on PostgreSQL, each by a writer on a
+	// connection of its own; SQLite has one writer.
+	writers := 1
+	if s.db.Dialect() == store.Postgres {
+		writers = max(s.Writers, 1)
 	}
-	return nil
+	var mu sync.Mutex
+	var errs []error
+	slots := make(chan struct{}, writers)
+	var wg sync.WaitGroup
+	for _, p := range prefixes {
+		slots <- struct{}{}
+		mu.Lock()
+		failed := len(errs) > 0
+		mu.Unlock()
+		if failed {
+			<-slots
+			break // as with one writer, the prefixes after a failure wait for the next pass
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := s.ingestPrefix(ctx, client, b, p, max(s.Workers/writers, 1), res); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // LogPrefixes lists the PREFIX/AWSLogs/ACCOUNT/KIND/REGION/ prefixes of a
@@ -176,16 +203,16 @@ const ingestTxEvents = 50000
 type fetched struct {
 	key    string
 	events []Event
-	words  []string // valueWords of each event
+	words  []any // wordsOf each event
 	err    error
 }
 
 // ingestPrefix reads the log files under prefix after its checkpoint.
-// Files are fetched and parsed by s.Workers goroutines while this one
+// Files are fetched and parsed by workers goroutines while this one
 // stores them in key order, committing about ingestTxEvents at a time
 // with the checkpoint (the last key stored) in the same transaction: a
 // crash re-reads at most one batch and event ids keep that idempotent.
-func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket, prefix string, res *IngestResult) error {
+func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket, prefix string, workers int, res *IngestResult) error {
 	source := "s3://" + b.Bucket + "/" + prefix
 	after, err := s.checkpoint(ctx, source)
 	if err != nil {
@@ -197,7 +224,6 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 	}
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	workers := max(s.Workers, 1)
 	// Each file's result arrives on its own channel, queued in key order;
 	// the queue bounds how many parsed files wait in memory.
 	queue := make(chan chan fetched, 2*workers)
@@ -261,8 +287,7 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 		if err := w.commit(ctx, source, last); err != nil {
 			return err
 		}
-		res.Files += files
-		s.report(ctx, res, seen, added, sens)
+		s.report(ctx, res, files, seen, added, sens)
 		sens, files, seen, added = nil, 0, 0, 0
 		return nil
 	}
@@ -309,12 +334,15 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 }
 
 func (s *Service) account(ctx context.Context, res *IngestResult, seen int, added []Event) {
-	s.report(ctx, res, seen, len(added), sensitiveOf(added))
+	s.report(ctx, res, 0, seen, len(added), sensitiveOf(added))
 }
 
 // report adds to res what a stored batch did, and notifies its sensitive
-// events.
-func (s *Service) report(ctx context.Context, res *IngestResult, seen, added int, sens []Event) {
+// events. Writers of several prefixes report one at a time.
+func (s *Service) report(ctx context.Context, res *IngestResult, files, seen, added int, sens []Event) {
+	s.reporting.Lock()
+	defer s.reporting.Unlock()
+	res.Files += files
 	res.Events += seen
 	res.New += added
 	res.Sensitive += len(sens)
@@ -338,7 +366,7 @@ func sensitiveOf(events []Event) []Event {
 
 // fetchLog downloads a log file (one of s.Workers at once: S3 latency)
 // and parses it holding a parse slot (CPU).
-func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, parse chan struct{}, wordsOf func([]byte) string) ([]Event, []string, error) {
+func fetchLog(ctx context.Context, client S3API, b TrailBucket, key string, parse chan struct{}, wordsOf func([]byte) any) ([]Event, []any, error) {
 	obj, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("activity: get s3://%s/%s: %w", b.Bucket, key, explainAWS(err))

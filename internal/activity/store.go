@@ -515,12 +515,12 @@ func (in *inserter) close() {
 }
 
 // insert stores events, skipping stored event ids, and returns the new
-// ones in row order. words are the events' valueWords, or nil.
-func (in *inserter) insert(ctx context.Context, events []Event, words []string) ([]Event, error) {
+// ones in row order. words are the events' valueWords (strings), or nil.
+func (in *inserter) insert(ctx context.Context, events []Event, words []any) ([]Event, error) {
 	added := make([]Event, 0, len(events))
 	for len(events) > 0 {
 		n := min(len(events), insertBatch)
-		var w []string
+		var w []any
 		if words != nil {
 			w, words = words[:n], words[n:]
 		}
@@ -551,7 +551,7 @@ func insertSQL(n int) string {
 
 // insertRows stores up to insertBatch events in one statement, indexes
 // the new ones' words, and appends them to added.
-func (in *inserter) insertRows(ctx context.Context, events []Event, words []string, added []Event) ([]Event, error) {
+func (in *inserter) insertRows(ctx context.Context, events []Event, words []any, added []Event) ([]Event, error) {
 	n := len(events)
 	stmt := in.rows
 	if n != insertBatch || stmt == nil {
@@ -624,7 +624,7 @@ func (in *inserter) insertRows(ctx context.Context, events []Event, words []stri
 	for k, e := range added[from:] {
 		var w string
 		if words != nil {
-			w = words[pos[k]]
+			w = words[pos[k]].(string)
 		} else {
 			w = valueWords(e.Raw)
 		}
@@ -699,7 +699,7 @@ func (w *writer) checkpoints() {
 
 // insert stores events in the writer's open transaction (beginning one
 // if needed) and returns the new ones.
-func (w *writer) insert(ctx context.Context, events []Event, words []string) ([]Event, error) {
+func (w *writer) insert(ctx context.Context, events []Event, words []any) ([]Event, error) {
 	if w.tx == nil {
 		tx, err := w.conn.BeginTx(ctx, nil)
 		if err != nil {
@@ -806,7 +806,7 @@ func (s *Service) Search(ctx context.Context, f Filter) ([]Event, bool, error) {
 		return nil, false, err
 	}
 	where, args := f.where(plan)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC LIMIT ?`, append(args, limit+1)...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC LIMIT ?`, s.planned(append(args, limit+1))...)
 	if err != nil {
 		return nil, false, fmt.Errorf("activity: search: %w", err)
 	}
@@ -841,7 +841,7 @@ func (s *Service) Count(ctx context.Context, f Filter) (int, error) {
 	}
 	where, args := f.where(plan)
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM activity_events`+where, args...).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM activity_events`+where, s.planned(args)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("activity: count: %w", err)
 	}
 	return n, nil
@@ -988,7 +988,7 @@ func (s *Service) exportRows(ctx context.Context, f Filter, fn func(Event) error
 		return err
 	}
 	where, args := f.where(plan)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+eventCols+` FROM activity_events`+where+` ORDER BY at DESC, id DESC`, s.planned(args)...)
 	if err != nil {
 		return fmt.Errorf("activity: export: %w", err)
 	}

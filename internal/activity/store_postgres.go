@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"portal/internal/store"
 )
@@ -33,16 +36,20 @@ const maxPosition = 16383
 const maxPositions = 256
 
 // valueVector returns the words of raw's values (valueWords' words) as a
-// tsvector literal: each word with its positions, the words of one value
-// at consecutive positions and a gap between values, so that a phrase
-// (<->) matches words side by side in one value only.
-func valueVector(raw []byte) string {
+// tsvector: each word with its positions, the words of one value at
+// consecutive positions and a gap between values, so that a phrase (<->)
+// matches words side by side in one value only. It is in PostgreSQL's
+// binary form, lexemes sorted as the server keeps them, so that COPY
+// hands it over as it is: the server neither parses nor sorts it.
+func valueVector(raw []byte) vector {
 	type entry struct {
-		word []byte
-		pos  []int
+		word string
+		pos  []uint16
 	}
 	var entries []entry
 	index := map[string]int{}
+	var buf []byte
+	size := 4
 	pos := 0
 	forEachValue(raw, func(text []byte) bool {
 		forEachWord(text, func(w []byte) {
@@ -50,38 +57,89 @@ func valueVector(raw []byte) string {
 			if len(w) > maxLexeme {
 				return
 			}
-			w = lowerASCII(w)
-			i, ok := index[string(w)]
-			if !ok {
-				i = len(entries)
-				index[string(w)] = i
-				entries = append(entries, entry{word: w})
+			buf = buf[:0]
+			ascii := true
+			for _, c := range w {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				ascii = ascii && c < 0x80
+				buf = append(buf, c)
 			}
-			p := min(pos, maxPosition)
+			i, ok := index[string(buf)]
+			if !ok && !ascii {
+				// Words hold letters, digits and non-ASCII bytes: only
+				// the latter may need pgText (invalid UTF-8 replaced),
+				// which may make two words one lexeme.
+				word := pgText(string(buf))
+				if len(word) > maxLexeme {
+					return
+				}
+				i, ok = index[word]
+				buf = append(buf[:0], word...)
+			}
+			if !ok {
+				word := string(buf)
+				i = len(entries)
+				index[word] = i
+				entries = append(entries, entry{word: word})
+				size += len(word) + 3
+			}
+			p := uint16(min(pos, maxPosition))
 			if e := &entries[i]; len(e.pos) < maxPositions && (len(e.pos) == 0 || e.pos[len(e.pos)-1] != p) {
 				e.pos = append(e.pos, p)
+				size += 2
 			}
 		})
 		pos++ // the gap between two values
 		return true
 	})
-	var b strings.Builder
-	b.Grow(len(raw) / 2)
-	for k, e := range entries {
-		if k > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteByte('\'')
-		b.Write(e.word) // letters, digits and non-ASCII bytes: nothing to escape
-		b.WriteString("':")
-		for j, p := range e.pos {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.Itoa(p))
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.word, b.word) })
+	out := make(vector, 0, size)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(entries)))
+	for _, e := range entries {
+		out = append(out, e.word...)
+		out = append(out, 0)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(e.pos)))
+		for _, p := range e.pos {
+			out = binary.BigEndian.AppendUint16(out, p) // weight D: 0
 		}
 	}
-	return pgText(b.String())
+	return out
+}
+
+// vector is a tsvector in PostgreSQL's binary form (valueVector). It goes
+// into COPY through vectorCodec, which the writer's connection registers
+// for tsvector.
+type vector []byte
+
+// vectorCodec is pgx's tsvector codec that also sends a vector as it is.
+type vectorCodec struct{ pgtype.TSVectorCodec }
+
+func (c vectorCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	if _, ok := value.(vector); ok && format == pgtype.BinaryFormatCode {
+		return vectorPlan{}
+	}
+	return c.TSVectorCodec.PlanEncode(m, oid, format, value)
+}
+
+type vectorPlan struct{}
+
+func (vectorPlan) Encode(value any, buf []byte) ([]byte, error) {
+	return append(buf, value.(vector)...), nil
+}
+
+// copyEvents writes rows into table's columns with COPY on conn, whose
+// type map learns vectorCodec first.
+func copyEvents(ctx context.Context, conn *sql.Conn, table string, columns []string, rows [][]any) error {
+	return store.WithPgx(conn, func(c *pgx.Conn) error {
+		m := c.TypeMap()
+		if t, ok := m.TypeForOID(pgtype.TSVectorOID); !ok || t.Codec != (vectorCodec{}) {
+			m.RegisterType(&pgtype.Type{Name: "tsvector", OID: pgtype.TSVectorOID, Codec: vectorCodec{}})
+		}
+		_, err := c.CopyFrom(ctx, pgx.Identifier{table}, columns, pgx.CopyFromRows(rows))
+		return err
+	})
 }
 
 // tsquery is q as a PostgreSQL text query: its words side by side, in
@@ -168,32 +226,38 @@ func (s *Service) makePartitions(ctx context.Context, months []int64) error {
 	return nil
 }
 
-// stagingCols are the columns COPY fills in the staging table, in order.
-var stagingCols = []string{"ord", "event_id", "at", "account", "region", "source", "name", "read_only", "identity_type",
-	"principal_arn", "user_name", "access_key", "session", "source_ip", "error_code", "request_id", "resources", "sensitive",
-	"origin", "sandbox", "raw", "words"}
+// eventCopyCols are the columns COPY fills in activity_events, in order;
+// stagingCols those of the staging table.
+var (
+	eventCopyCols = []string{"id", "event_id", "at", "account", "region", "source", "name", "read_only", "identity_type",
+		"principal_arn", "user_name", "access_key", "session", "source_ip", "error_code", "request_id", "resources", "sensitive",
+		"origin", "sandbox", "raw", "words"}
+	stagingCols = append([]string{"ord"}, eventCopyCols[1:]...)
+)
 
 // pgInsert stores events on PostgreSQL in tx (begun on conn), skipping
 // stored event ids, and returns the new ones in row order. vectors are the
 // events' valueVector, or nil. Their months' partitions exist
 // (makePartitions).
-func pgInsert(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, vectors []string) ([]Event, error) {
+//
+// Events are new but for a re-read batch (after a crash) or a lookup's
+// overlap, so they are copied straight into activity_events with ids
+// drawn beforehand, under a savepoint; when one is already stored (a
+// unique violation), the savepoint is rolled back and the batch goes the
+// careful way: COPY into a staging table, then one INSERT that skips
+// stored event ids.
+func pgInsert(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, vectors []any) ([]Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
-	// The staging table lives as long as the connection; ON COMMIT DELETE
-	// ROWS empties it with each transaction, TRUNCATE between batches.
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS activity_staging (ord INTEGER NOT NULL,
-		event_id TEXT NOT NULL, at BIGINT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
-		read_only BIGINT NOT NULL, identity_type TEXT NOT NULL, principal_arn TEXT NOT NULL, user_name TEXT NOT NULL, access_key TEXT NOT NULL,
-		session TEXT NOT NULL, source_ip TEXT NOT NULL, error_code TEXT NOT NULL, request_id TEXT NOT NULL, resources TEXT NOT NULL,
-		sensitive TEXT NOT NULL, origin TEXT NOT NULL, sandbox BIGINT NOT NULL, raw TEXT NOT NULL, words TEXT NOT NULL) ON COMMIT DELETE ROWS`); err != nil {
-		return nil, fmt.Errorf("activity: insert events: %w", err)
+	type key struct {
+		id string
+		at int64
 	}
-	if _, err := tx.ExecContext(ctx, `TRUNCATE activity_staging`); err != nil {
-		return nil, fmt.Errorf("activity: insert events: %w", err)
-	}
-	rows := make([][]any, len(events))
+	// The first of each event id and time in the batch (CloudTrail may
+	// deliver an event twice).
+	first := make(map[key]int, len(events))
+	rows := make([][]any, 0, len(events))
 	flag := func(b bool) int64 {
 		if b {
 			return 1
@@ -201,61 +265,114 @@ func pgInsert(ctx context.Context, conn *sql.Conn, tx *sql.Tx, events []Event, v
 		return 0
 	}
 	for i, e := range events {
-		var v string
+		k := key{pgText(e.ID), e.Time.UnixMilli()}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		var v any
 		if vectors != nil {
 			v = vectors[i]
 		} else {
 			v = valueVector(e.Raw)
 		}
-		rows[i] = []any{int32(i), pgText(e.ID), e.Time.UnixMilli(), pgText(e.Account), pgText(e.Region), pgText(e.Source), pgText(e.Name),
+		rows = append(rows, []any{int64(0), k.id, k.at, pgText(e.Account), pgText(e.Region), pgText(e.Source), pgText(e.Name),
 			flag(e.ReadOnly), pgText(e.IdentityType), pgText(e.PrincipalARN), pgText(e.UserName), pgText(e.AccessKey), pgText(e.Session),
 			pgText(e.SourceIP), pgText(e.ErrorCode), pgText(e.RequestID), pgText(strings.Join(e.Resources, "\n")), pgText(e.Sensitive),
-			pgText(e.Origin), flag(e.Sandbox), pgText(string(e.Raw)), v}
+			pgText(e.Origin), flag(e.Sandbox), pgText(string(e.Raw)), v})
 	}
-	if _, err := store.CopyFrom(ctx, conn, "activity_staging", stagingCols, rows); err != nil {
-		return nil, fmt.Errorf("activity: insert events: %w", err)
+	fail := func(err error) ([]Event, error) { return nil, fmt.Errorf("activity: insert events: %w", err) }
+
+	// Ids in row order, drawn from the table's sequence in one query.
+	ids, err := tx.QueryContext(ctx, `SELECT nextval('activity_events_id_seq') FROM generate_series(1, ?)`, len(rows))
+	if err != nil {
+		return fail(err)
+	}
+	seqs := make([]int64, 0, len(rows))
+	for ids.Next() {
+		var id int64
+		if err := ids.Scan(&id); err != nil {
+			ids.Close()
+			return fail(err)
+		}
+		seqs = append(seqs, id)
+	}
+	ids.Close()
+	if err := ids.Err(); err != nil {
+		return fail(err)
+	}
+	slices.Sort(seqs)
+	for i := range rows {
+		rows[i][0] = seqs[i]
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT activity_copy`); err != nil {
+		return fail(err)
+	}
+	if err := copyEvents(ctx, conn, "activity_events", eventCopyCols, rows); err == nil {
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT activity_copy`); err != nil {
+			return fail(err)
+		}
+		added := make([]Event, len(rows))
+		for i, r := range rows {
+			added[i] = events[first[key{r[1].(string), r[2].(int64)}]]
+			added[i].Seq = seqs[i]
+		}
+		return added, nil
+	} else if !store.IsUniqueViolation(err) {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT activity_copy`); err != nil {
+		return fail(err)
+	}
+
+	// The staging table lives as long as the connection; ON COMMIT DELETE
+	// ROWS empties it with each transaction, TRUNCATE between batches.
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS activity_staging (ord INTEGER NOT NULL,
+		event_id TEXT NOT NULL, at BIGINT NOT NULL, account TEXT NOT NULL, region TEXT NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL,
+		read_only BIGINT NOT NULL, identity_type TEXT NOT NULL, principal_arn TEXT NOT NULL, user_name TEXT NOT NULL, access_key TEXT NOT NULL,
+		session TEXT NOT NULL, source_ip TEXT NOT NULL, error_code TEXT NOT NULL, request_id TEXT NOT NULL, resources TEXT NOT NULL,
+		sensitive TEXT NOT NULL, origin TEXT NOT NULL, sandbox BIGINT NOT NULL, raw TEXT NOT NULL, words TSVECTOR NOT NULL) ON COMMIT DELETE ROWS`); err != nil {
+		return fail(err)
+	}
+	if _, err := tx.ExecContext(ctx, `TRUNCATE activity_staging`); err != nil {
+		return fail(err)
+	}
+	for i := range rows {
+		rows[i][0] = int32(i)
+	}
+	if err := copyEvents(ctx, conn, "activity_staging", stagingCols, rows); err != nil {
+		return fail(err)
 	}
 	// Ids are drawn in staging order; ON CONFLICT skips an event id
-	// already stored (or twice in the batch) at the same time.
+	// already stored at the same time.
 	res, err := tx.QueryContext(ctx, `INSERT INTO activity_events (event_id, at, account, region, source, name, read_only, identity_type,
 		principal_arn, user_name, access_key, session, source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw, words)
 		SELECT event_id, at, account, region, source, name, read_only, identity_type, principal_arn, user_name, access_key, session,
-			source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw, words::tsvector
+			source_ip, error_code, request_id, resources, sensitive, origin, sandbox, raw, words
 		FROM activity_staging ORDER BY ord
 		ON CONFLICT (event_id, at) DO NOTHING
 		RETURNING id, event_id, at`)
 	if err != nil {
-		return nil, fmt.Errorf("activity: insert events: %w", err)
+		return fail(err)
 	}
 	defer res.Close()
-	type key struct {
-		id string
-		at int64
-	}
-	first := make(map[key]int, len(events))
-	for i, e := range events {
-		k := key{pgText(e.ID), e.Time.UnixMilli()}
-		if _, dup := first[k]; !dup {
-			first[k] = i
-		}
-	}
 	var added []Event
 	for res.Next() {
 		var seq int64
 		var k key
 		if err := res.Scan(&seq, &k.id, &k.at); err != nil {
-			return nil, fmt.Errorf("activity: insert events: %w", err)
+			return fail(err)
 		}
 		i, ok := first[k]
 		if !ok {
-			return nil, fmt.Errorf("activity: insert events: stored event %s is not in the batch", k.id)
+			return fail(fmt.Errorf("stored event %s is not in the batch", k.id))
 		}
 		e := events[i]
 		e.Seq = seq
 		added = append(added, e)
 	}
 	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("activity: insert events: %w", err)
+		return fail(err)
 	}
 	slices.SortFunc(added, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	return added, nil
@@ -294,12 +411,26 @@ func (s *Service) pgInsertTx(ctx context.Context, events []Event, then func(tx *
 	return added, nil
 }
 
-// wordsOf returns how the words of an event's record are kept for the
-// free-text index: valueWords for SQLite's activity_text, valueVector for
-// PostgreSQL's words column.
-func (s *Service) wordsOf() func([]byte) string {
-	if s.db.Dialect() == store.Postgres {
-		return valueVector
+// planned makes a search's arguments ask PostgreSQL to plan the query with
+// its values each time (an unnamed statement), as SQLite does. A cached
+// prepared statement gets a generic plan after five runs, made without
+// the values: it cannot see which months the period holds nor how rare
+// the words of a tsquery are, and for a request id it read every event
+// of the month in time order (hundreds of milliseconds) where the indexes
+// of words, event and request ids find it in one.
+func (s *Service) planned(args []any) []any {
+	if s.db.Dialect() != store.Postgres {
+		return args
 	}
-	return valueWords
+	return append([]any{pgx.QueryExecModeExec}, args...)
+}
+
+// wordsOf returns how the words of an event's record are kept for the
+// free-text index: valueWords (a string) for SQLite's activity_text,
+// valueVector (a pgtype.TSVector) for PostgreSQL's words column.
+func (s *Service) wordsOf() func([]byte) any {
+	if s.db.Dialect() == store.Postgres {
+		return func(raw []byte) any { return valueVector(raw) }
+	}
+	return func(raw []byte) any { return valueWords(raw) }
 }

@@ -1,6 +1,10 @@
 package activity
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
 
 // TestValueVector: the words of a record's values, folded to lower case,
 // each with its positions; one value's words side by side and a gap
@@ -12,8 +16,9 @@ func TestValueVector(t *testing.T) {
 		long[i] = 'x'
 	}
 	raw := []byte(`{"eventID":"abc-123","userName":"Ana Ops","note":"ops desk","n":42,"blob":"` + string(long) + `"}`)
-	want := `'ana':1 'ops':2,4 'desk':5 '42':7`
-	if got := valueVector(raw); got != want {
+	// Sorted as PostgreSQL keeps a tsvector's lexemes.
+	want := `'42':7 'ana':1 'desk':5 'ops':2,4`
+	if got := vectorText(t, valueVector(raw)); got != want {
 		t.Errorf("valueVector:\n got %s\nwant %s", got, want)
 	}
 	q, err := parseText("Ana OPS de")
@@ -30,4 +35,20 @@ func TestValueVector(t *testing.T) {
 	if got := pgText("a\x00b\xffc"); got != "a\uFFFDb\uFFFDc" {
 		t.Errorf("pgText: %q", got)
 	}
+	// Invalid UTF-8 is replaced in a word too, and two words that become
+	// one lexeme are one.
+	if got, want := vectorText(t, valueVector([]byte("{\"a\":\"x\xfey x\xffy Z\"}"))), "'x\uFFFDy':1,2 'z':3"; got != want {
+		t.Errorf("valueVector of invalid UTF-8: got %q, want %q", got, want)
+	}
+}
+
+// vectorText is v as PostgreSQL writes a tsvector, read by pgx's own
+// decoder of the binary form.
+func vectorText(t *testing.T, v vector) string {
+	t.Helper()
+	var tv pgtype.TSVector
+	if err := pgtype.NewMap().Scan(pgtype.TSVectorOID, pgtype.BinaryFormatCode, v, &tv); err != nil {
+		t.Fatalf("vector does not decode: %v", err)
+	}
+	return tv.String()
 }

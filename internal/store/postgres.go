@@ -214,6 +214,11 @@ func pgxConn(c *sql.Conn, fn func(*pgx.Conn) error) error {
 	})
 }
 
+// WithPgx runs fn with the pgx connection under conn (inside the
+// transaction open on it, if any), for what database/sql has no words
+// for: COPY with a type map of the caller's.
+func WithPgx(conn *sql.Conn, fn func(*pgx.Conn) error) error { return pgxConn(conn, fn) }
+
 // CopyFrom writes rows into table's columns with PostgreSQL's COPY, on
 // conn (inside the transaction open on it, if any), and returns how many
 // it wrote. Values are pgx's: int64 for BIGINT, string for TEXT.
