@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ import (
 type memBucket struct {
 	keys    []string
 	objects map[string][]byte
+	make    func(key string) []byte // when not nil, makes each object as it is read
 }
 
 func (m *memBucket) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, _ ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
@@ -70,6 +72,9 @@ func (m *memBucket) ListObjectsV2(_ context.Context, in *s3.ListObjectsV2Input, 
 
 func (m *memBucket) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	b := m.objects[aws.ToString(in.Key)]
+	if m.make != nil {
+		b = m.make(aws.ToString(in.Key))
+	}
 	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(b))}, nil
 }
 
@@ -101,9 +106,6 @@ func resetPeakRSS() {
 //	go test -run '^$' -bench ActivityMillion -benchtime 1x ./internal/activity/
 func BenchmarkActivityMillion(b *testing.B) {
 	const files, perFile = 1000, 1000
-	ctx := context.Background()
-	accts := []string{"111111111111", "222222222222", "333333333333"}
-	regions := []string{"us-east-1", "eu-central-1", "ap-southeast-1"}
 	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	start := end.Add(-90 * 24 * time.Hour)
 	bucket := &memBucket{objects: map[string][]byte{}}
@@ -111,9 +113,7 @@ func BenchmarkActivityMillion(b *testing.B) {
 	genStart := time.Now()
 	var rawBytes int
 	for f := range files {
-		acct, region := accts[f%3], regions[(f/3)%3]
-		from := start.Add(time.Duration(f) * (end.Sub(start) / files))
-		to := from.Add(end.Sub(start) / files)
+		acct, region, from, to := benchFile(f, files, start, end)
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		recs := activity.Background(rng, []string{acct}, []string{region}, from, to, perFile)
@@ -125,7 +125,7 @@ func BenchmarkActivityMillion(b *testing.B) {
 		body, _ := json.Marshal(map[string]any{"Records": raw})
 		zw.Write(body)
 		zw.Close()
-		key := fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_%05d.json.gz", acct, region, to.Format("2006/01/02"), acct, region, to.Format("20060102T1504Z"), f)
+		key := benchKey(f, acct, region, to) + ".gz"
 		bucket.objects[key] = buf.Bytes()
 		bucket.keys = append(bucket.keys, key)
 	}
@@ -133,7 +133,114 @@ func BenchmarkActivityMillion(b *testing.B) {
 	fmt.Printf("bench: generated %d events (%d MB of JSON) in %s; peak RSS %s generating\n", files*perFile, rawBytes>>20, time.Since(genStart).Round(time.Millisecond), rssKB())
 	resetPeakRSS()
 	fmt.Printf("bench: RSS %s holding the log files (from here the peak is the portal's)\n", procStatus("VmRSS:"))
+	benchActivity(b, bucket, files*perFile, end)
+}
 
+// BenchmarkActivityTenMillion is BenchmarkActivityMillion at 10,000,000
+// events (10,000 log files over the same 90 days: ten times as many
+// events a month). Its log files are made as they are read, from a pool
+// of records Background generated with fresh ids and times written in,
+// and served as plain JSON (which the portal reads as well as gzip): the
+// figures include making them and exclude decompressing them.
+//
+//	go test -run '^$' -bench ActivityTenMillion -benchtime 1x -timeout 60m ./internal/activity/
+func BenchmarkActivityTenMillion(b *testing.B) { benchPooled(b, 10000) }
+
+// benchPooled is benchActivity over files log files of 1,000 events made
+// by a recordPool.
+func benchPooled(b *testing.B, files int) {
+	const perFile = 1000
+	end := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	start := end.Add(-90 * 24 * time.Hour)
+	gen := newRecordPool(start, end)
+	bucket := &memBucket{objects: map[string][]byte{}, make: func(key string) []byte { return gen.file(key, perFile) }}
+	for f := range files {
+		acct, region, _, to := benchFile(f, files, start, end)
+		key := benchKey(f, acct, region, to)
+		bucket.keys = append(bucket.keys, key)
+		gen.files[key] = f
+	}
+	gen.count = files
+	sort.Strings(bucket.keys)
+	resetPeakRSS()
+	benchActivity(b, bucket, files*perFile, end)
+}
+
+// benchFile is the account, region and period of log file f of files.
+func benchFile(f, files int, start, end time.Time) (acct, region string, from, to time.Time) {
+	accts := []string{"111111111111", "222222222222", "333333333333"}
+	regions := []string{"us-east-1", "eu-central-1", "ap-southeast-1"}
+	from = start.Add(time.Duration(f) * (end.Sub(start) / time.Duration(files)))
+	return accts[f%3], regions[(f/3)%3], from, from.Add(end.Sub(start) / time.Duration(files))
+}
+
+func benchKey(f int, acct, region string, to time.Time) string {
+	return fmt.Sprintf("AWSLogs/%s/CloudTrail/%s/%s/%s_CloudTrail_%s_%s_%05d.json", acct, region, to.Format("2006/01/02"), acct, region, to.Format("20060102T1504Z"), f)
+}
+
+// recordPool makes log files quickly: each record is a copy of one of
+// Background's records for the file's account and region, with its own
+// event id, request id and time written over the pool record's.
+type recordPool struct {
+	start, end time.Time
+	pool       map[string][]poolRecord // by account/region
+	files      map[string]int          // key -> file number
+	count      int
+}
+
+type poolRecord struct {
+	json                 []byte
+	eventID, request, at int // offsets of the values to overwrite
+}
+
+func newRecordPool(start, end time.Time) *recordPool {
+	p := &recordPool{start: start, end: end, pool: map[string][]poolRecord{}, files: map[string]int{}}
+	rng := rand.New(rand.NewPCG(21, 22))
+	for f := range 9 {
+		acct, region, _, _ := benchFile(f, 9, start, end)
+		for _, r := range activity.Background(rng, []string{acct}, []string{region}, start, end, 2000) {
+			j := r.JSON()
+			off := func(field string) int {
+				i := bytes.Index(j, []byte(`"`+field+`":"`))
+				if i < 0 {
+					panic("pool record without " + field)
+				}
+				return i + len(field) + 4
+			}
+			p.pool[acct+"/"+region] = append(p.pool[acct+"/"+region], poolRecord{json: j, eventID: off("eventID"), request: off("requestID"), at: off("eventTime")})
+		}
+	}
+	return p
+}
+
+// file makes log file key: n records of its account and region, spread
+// over its period, the same each time it is asked for.
+func (p *recordPool) file(key string, n int) []byte {
+	f := p.files[key]
+	acct, region, from, to := benchFile(f, p.count, p.start, p.end)
+	pool := p.pool[acct+"/"+region]
+	rng := rand.New(rand.NewPCG(uint64(f), 31))
+	out := make([]byte, 0, n*1200)
+	out = append(out, `{"Records":[`...)
+	for i := range n {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		r := pool[rng.IntN(len(pool))]
+		at := from.Add(time.Duration(int64(to.Sub(from)) * int64(i) / int64(n))).UTC().Format(time.RFC3339)
+		o := len(out)
+		out = append(out, r.json...)
+		copy(out[o+r.eventID:], activity.NewID(rng))
+		copy(out[o+r.request:], activity.NewID(rng))
+		copy(out[o+r.at:], at)
+	}
+	return append(out, "]}"...)
+}
+
+// benchActivity ingests bucket's n events into the store PORTAL_TEST_STORE
+// picks and measures searches over the month before end and an export.
+func benchActivity(b *testing.B, bucket *memBucket, n int, end time.Time) {
+	ctx := context.Background()
 	// PORTAL_TEST_STORE picks the database, as for the tests: make bench
 	// runs this on SQLite and on PostgreSQL.
 	dbPath := filepath.Join(b.TempDir(), "portal.db")
@@ -149,6 +256,7 @@ func BenchmarkActivityMillion(b *testing.B) {
 	s := activity.New(activity.Config{Buckets: []activity.TrailBucket{{Environment: "dev", Bucket: "bench", Region: "us-east-1"}},
 		Clients: activity.Clients{S3: func(string, string) (activity.S3API, error) { return bucket, nil }}}, db, audit.New(db, nil), nil, nil)
 
+	goCPU0, dbCPU0 := processCPU(os.Getpid(), false), serverCPU(ctx, db)
 	b.ResetTimer()
 	t0 := time.Now()
 	res, err := s.Ingest(ctx)
@@ -157,11 +265,13 @@ func BenchmarkActivityMillion(b *testing.B) {
 	}
 	took := time.Since(t0)
 	b.StopTimer()
-	if res.New != files*perFile {
-		b.Fatalf("ingested %d new events, want %d", res.New, files*perFile)
+	if res.New != n {
+		b.Fatalf("ingested %d new events, want %d", res.New, n)
 	}
+	goCPU, dbCPU := processCPU(os.Getpid(), false)-goCPU0, serverCPU(ctx, db)-dbCPU0
 	b.ReportMetric(float64(res.New)/took.Seconds(), "events/s")
-	fmt.Printf("bench: ingest: %d events from %d files in %s = %.0f events/s\n", res.New, res.Files, took.Round(time.Millisecond), float64(res.New)/took.Seconds())
+	fmt.Printf("bench: ingest: %d events from %d files in %s = %.0f events/s; CPU per 1,000,000 events: %.1f s portal, %.1f s PostgreSQL; load average %s\n",
+		res.New, res.Files, took.Round(time.Millisecond), float64(res.New)/took.Seconds(), goCPU*1e6/float64(res.New), dbCPU*1e6/float64(res.New), loadAverage())
 
 	var size int64
 	if db.Dialect() == store.Postgres {
@@ -245,9 +355,9 @@ func BenchmarkActivityMillion(b *testing.B) {
 	b.ReportMetric(float64(p95.Microseconds())/1000, "search-p95-ms")
 	fmt.Printf("bench: search over a month, all queries: p50 %s, p95 %s\n", p50.Round(10*time.Microsecond), p95.Round(10*time.Microsecond))
 
-	// Export of about 100,000 events (one account over a month).
+	// Export of one account's month (about 110,000 events at 1,000,000).
 	exp := with(func(f *activity.Filter) { f.Account = "111111111111" })
-	n, err := s.Count(ctx, exp)
+	count, err := s.Count(ctx, exp)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -268,9 +378,66 @@ func BenchmarkActivityMillion(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(csvTook.Seconds(), "export-csv-s")
-	fmt.Printf("bench: export of %d events: CSV %d MB in %s (heap %d MB before, %d MB after); JSON Lines %d MB in %s\n", n, cw.n>>20, csvTook.Round(time.Millisecond),
+	fmt.Printf("bench: export of %d events: CSV %d MB in %s (heap %d MB before, %d MB after); JSON Lines %d MB in %s\n", count, cw.n>>20, csvTook.Round(time.Millisecond),
 		before.HeapInuse>>20, after.HeapInuse>>20, cw2.n>>20, time.Since(e1).Round(time.Millisecond))
 	fmt.Printf("bench: peak RSS %s over ingestion, searches and exports\n", rssKB())
+}
+
+// processCPU is the CPU seconds pid has used (user and system), with
+// those of its ended children when children is set (Linux).
+func processCPU(pid int, children bool) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:])) // from field 3
+	var ticks float64
+	n := 2 // utime, stime (fields 14, 15)
+	if children {
+		n = 4 // and cutime, cstime
+	}
+	for _, v := range f[11 : 11+n] {
+		x, _ := strconv.ParseFloat(v, 64)
+		ticks += x
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// serverCPU is the CPU seconds the PostgreSQL server has used so far: its
+// postmaster, the ended processes it waited for and the live ones (0 on
+// SQLite, whose work is the portal's own).
+func serverCPU(ctx context.Context, db *store.DB) float64 {
+	if db.Dialect() != store.Postgres {
+		return 0
+	}
+	var pid int
+	if err := db.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	postmaster, _ := strconv.Atoi(strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))[1])
+	total := processCPU(postmaster, true)
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child)); err == nil {
+			if ppid, _ := strconv.Atoi(strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))[1]); ppid == postmaster {
+				total += processCPU(child, false)
+			}
+		}
+	}
+	return total
+}
+
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 type countingWriter struct{ n int }

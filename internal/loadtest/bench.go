@@ -36,7 +36,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pattern := fs.String("bench", ".", "Go benchmarks to run (go test -bench); empty skips them")
 	pkgs := fs.String("packages", "./...", "packages whose benchmarks run")
 	benchtime := fs.String("benchtime", "", "go test -benchtime (default go's own)")
-	pgPattern := fs.String("postgres-bench", "ActivityMillion", "Go benchmarks to run again on PostgreSQL (PORTAL_TEST_STORE=postgres), reported beside SQLite's; empty skips them")
+	pgPattern := fs.String("postgres-bench", "Activity(Ten)?Million", "Go benchmarks to run again on PostgreSQL (PORTAL_TEST_STORE=postgres), reported beside SQLite's; empty skips them")
 	pgPkgs := fs.String("postgres-packages", "./internal/activity/", "packages whose benchmarks run again on PostgreSQL")
 	clients := fs.Int("clients", 100, "concurrent signed-in clients of the HTTP load; 0 skips the load")
 	duration := fs.Duration("load-duration", 30*time.Second, "how long each HTTP load lasts")
@@ -98,7 +98,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 		var buf bytes.Buffer
-		goArgs := []string{"test", "-run", "^$", "-bench", *pattern, "-benchmem", "-timeout", "30m"}
+		goArgs := []string{"test", "-run", "^$", "-bench", *pattern, "-benchmem", "-timeout", "120m"}
 		if *benchtime != "" {
 			goArgs = append(goArgs, "-benchtime", *benchtime)
 		}
@@ -121,7 +121,7 @@ func BenchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 		var buf bytes.Buffer
-		goArgs := []string{"test", "-run", "^$", "-bench", *pgPattern, "-benchmem", "-benchtime", "1x", "-timeout", "60m"}
+		goArgs := []string{"test", "-run", "^$", "-bench", *pgPattern, "-benchmem", "-benchtime", "1x", "-timeout", "120m"}
 		cmd := exec.CommandContext(ctx, "go", append(goArgs, strings.Fields(*pgPkgs)...)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "PORTAL_TEST_STORE=postgres")
