@@ -161,8 +161,9 @@ func (s *Server) loadSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		r := c.Request()
-		r = r.WithContext(withSessionLoad(context.WithValue(r.Context(), echoContextKey{}, c)))
+		r = r.WithContext(context.WithValue(r.Context(), echoContextKey{}, c))
 		s.sessions.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			touchSession(s.sessions, r.Context(), time.Now())
 			c.Set(ctxSession, true)
 			c.SetRequest(r)
 			c.Response().Writer = w

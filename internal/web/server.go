@@ -141,9 +141,11 @@ func New(cfg Config, deps Deps) *Server {
 
 	s.store = deps.DB.SessionStore(10 * time.Minute)
 	s.sessions = scs.New()
-	s.sessions.Store = &quietSessions{SessionStore: s.store, codec: s.sessions.Codec, now: time.Now}
+	// The idle timeout is kept by idleSessions and touchSession (see
+	// session_store.go), not by scs, which would write every session on
+	// every request.
+	s.sessions.Store = &idleSessions{SessionStore: s.store, idle: cfg.SessionIdle, now: time.Now}
 	s.sessions.Lifetime = cfg.SessionLifetime
-	s.sessions.IdleTimeout = cfg.SessionIdle
 	s.sessions.HashTokenInStore = true
 	s.sessions.Cookie.Name = s.cookieName("portal_session")
 	s.sessions.Cookie.Path = "/"

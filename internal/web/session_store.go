@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"reflect"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -10,87 +9,53 @@ import (
 	"portal/internal/store"
 )
 
-// quietSessions wraps the session store so that a request which changed
-// nothing in its session does not write it back. With an idle timeout,
-// scs writes every session back on every request, only to move its
-// expiry a few seconds on: a database write (and, on PostgreSQL, a
-// commit waiting for the write-ahead log) per page view. Here a session
-// whose values are as they were loaded is written again only once its
-// last write is idleBump old, so its idle expiry in the database trails
-// the last request by at most idleBump: a session idle for the idle
-// timeout always ends, and one may end up to idleBump sooner, never
-// later. Nothing is kept between requests: each one reads its session
-// from the database, and a session ended (signed out, revoked) is gone
-// at once. Values that changed are written at once, as before.
-type quietSessions struct {
-	store.SessionStore
-	codec scs.Codec
-	now   func() time.Time
-}
+// Idle sessions, without a write per page view.
+//
+// scs's own idle timeout writes every session back on every request, only
+// to move its expiry a few seconds on: a database write (and, on
+// PostgreSQL, a commit waiting for the write-ahead log) per page view.
+// Instead, the session manager has no idle timeout of its own (it writes
+// a session only when a request changes it), idleSessions caps the expiry
+// of every write at the idle timeout, and touchSession marks the session
+// changed when its last write is idleBump old, so a busy session is
+// written about once a minute. The database's expiry thus trails the
+// last request by at most idleBump: a session idle for the idle timeout
+// always ends, and may end up to idleBump sooner, never later. Nothing is
+// kept between requests: each one reads its session from the database,
+// and a session ended (signed out, revoked) is gone at once.
 
 // idleBump is how stale a session's idle expiry may grow before a
-// request that changed nothing writes it again.
+// request writes it again.
 const idleBump = time.Minute
 
-// sessWrittenAt is the session value holding when the session was last
-// written (Unix seconds), kept by quietSessions.
+// sessWrittenAt is the session value holding when a request last marked
+// the session for writing (Unix seconds).
 const sessWrittenAt = "portal.written_at"
 
-// sessionLoad is what quietSessions remembers of the session a request
-// loaded, carried in the request's context (see withSessionLoad).
-type sessionLoad struct {
-	token  string
-	values map[string]any // as loaded, without sessWrittenAt
-	at     int64          // sessWrittenAt as loaded
+// idleSessions caps the expiry of every session written at idle from
+// now.
+type idleSessions struct {
+	store.SessionStore
+	idle time.Duration
+	now  func() time.Time
 }
 
-type sessionLoadKey struct{}
-
-// withSessionLoad gives the request's context a place for the session it
-// loads, so the store can tell at commit whether anything changed.
-func withSessionLoad(ctx context.Context) context.Context {
-	return context.WithValue(ctx, sessionLoadKey{}, &sessionLoad{})
+func (s *idleSessions) Commit(token string, b []byte, expiry time.Time) error {
+	if ie := s.now().Add(s.idle).UTC(); ie.Before(expiry) {
+		expiry = ie
+	}
+	return s.SessionStore.Commit(token, b, expiry)
 }
 
-func (q *quietSessions) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	b, found, err := q.SessionStore.Find(token)
-	if err != nil || !found {
-		return b, found, err
+// touchSession marks a stored session for writing when it was last
+// marked idleBump ago or more, so its idle expiry moves on. A new
+// session (no token yet) is left alone: a visitor who is not signed in
+// stores nothing.
+func touchSession(sm *scs.SessionManager, ctx context.Context, now time.Time) {
+	if sm.Token(ctx) == "" {
+		return
 	}
-	if l, ok := ctx.Value(sessionLoadKey{}).(*sessionLoad); ok {
-		if _, values, err := q.codec.Decode(b); err == nil {
-			l.token, l.values, l.at = token, values, takeWrittenAt(values)
-		}
+	if at := sm.GetInt64(ctx, sessWrittenAt); now.Sub(time.Unix(at, 0)) >= idleBump {
+		sm.Put(ctx, sessWrittenAt, now.Unix())
 	}
-	return b, found, nil
-}
-
-func (q *quietSessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	deadline, values, err := q.codec.Decode(b)
-	if err != nil {
-		return err
-	}
-	takeWrittenAt(values)
-	now := q.now()
-	if l, ok := ctx.Value(sessionLoadKey{}).(*sessionLoad); ok && l.token == token && l.values != nil &&
-		now.Sub(time.Unix(l.at, 0)) < idleBump && reflect.DeepEqual(values, l.values) {
-		return nil
-	}
-	values[sessWrittenAt] = now.Unix()
-	if b, err = q.codec.Encode(deadline, values); err != nil {
-		return err
-	}
-	return q.SessionStore.Commit(token, b, expiry)
-}
-
-func (q *quietSessions) DeleteCtx(_ context.Context, token string) error {
-	return q.SessionStore.Delete(token)
-}
-
-// takeWrittenAt removes sessWrittenAt from values and returns it (0 when
-// absent).
-func takeWrittenAt(values map[string]any) int64 {
-	at, _ := values[sessWrittenAt].(int64)
-	delete(values, sessWrittenAt)
-	return at
 }

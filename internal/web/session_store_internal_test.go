@@ -17,27 +17,29 @@ import (
 type countingStore struct {
 	store.SessionStore
 	commits atomic.Int64
+	expiry  atomic.Int64 // of the last write, Unix seconds
 }
 
 func (c *countingStore) Commit(token string, b []byte, expiry time.Time) error {
 	c.commits.Add(1)
+	c.expiry.Store(expiry.Unix())
 	return c.SessionStore.Commit(token, b, expiry)
 }
 
-// TestQuietSessionsWriteOnlyWhatChanged: with an idle timeout, a request
-// that changes nothing in its session does not write it back until its
-// last write is a minute old; a change is written at once, and a session
-// ended is gone at once. On the database of PORTAL_TEST_STORE.
-func TestQuietSessionsWriteOnlyWhatChanged(t *testing.T) {
+// TestIdleSessionsWriteOnlyWhatChanged: a request that changes nothing in
+// its session does not write it back until its last write is a minute
+// old; a change is written at once, every write expires at the idle
+// timeout, and a session ended is gone at once. On the database of
+// PORTAL_TEST_STORE.
+func TestIdleSessionsWriteOnlyWhatChanged(t *testing.T) {
 	db := peertest.StoreForTest(t)
 	inner := db.SessionStore(time.Hour)
 	t.Cleanup(inner.StopCleanup)
 	counted := &countingStore{SessionStore: inner}
 	now := time.Now()
 	sm := scs.New()
-	sm.IdleTimeout = 2 * time.Hour
 	sm.HashTokenInStore = true
-	sm.Store = &quietSessions{SessionStore: counted, codec: sm.Codec, now: func() time.Time { return now }}
+	sm.Store = &idleSessions{SessionStore: counted, idle: 2 * time.Hour, now: func() time.Time { return now }}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/put", func(w http.ResponseWriter, r *http.Request) { sm.Put(r.Context(), "v", r.URL.Query().Get("v")) })
 	mux.HandleFunc("/get", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(sm.GetString(r.Context(), "v"))) })
@@ -46,12 +48,14 @@ func TestQuietSessionsWriteOnlyWhatChanged(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	h := sm.LoadAndSave(mux)
+	h := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		touchSession(sm, r.Context(), now)
+		mux.ServeHTTP(w, r)
+	}))
 	var cookie *http.Cookie
 	do := func(path string) string {
 		t.Helper()
 		req := httptest.NewRequest(http.MethodGet, path, nil)
-		req = req.WithContext(withSessionLoad(req.Context()))
 		if cookie != nil {
 			req.AddCookie(cookie)
 		}
@@ -73,24 +77,33 @@ func TestQuietSessionsWriteOnlyWhatChanged(t *testing.T) {
 
 	do("/put?v=a")
 	writes(1, "a new session")
+	if got, want := time.Unix(counted.expiry.Load(), 0), now.Add(2*time.Hour); got.After(want) {
+		t.Errorf("a new session expires at %s, want at most the idle timeout from now, %s", got, want)
+	}
+	// The first request after it marks when it was written.
+	do("/get")
+	writes(2, "the first read")
 	for i := range 5 {
 		now = now.Add(10 * time.Second)
 		if got := do("/get"); got != "a" {
 			t.Fatalf("read %d: got %q, want a", i, got)
 		}
 	}
-	writes(1, "five reads within the minute")
+	writes(2, "five reads within the minute")
 	do("/put?v=b")
-	writes(2, "a change")
+	writes(3, "a change")
 	if got := do("/get"); got != "b" {
 		t.Errorf("after the change: got %q, want b", got)
 	}
-	writes(2, "a read after the change")
+	writes(3, "a read after the change")
 	now = now.Add(idleBump + time.Second)
 	do("/get")
-	writes(3, "a read a minute after the last write")
+	writes(4, "a read a minute after the last write")
+	if got, want := counted.expiry.Load(), now.Add(2*time.Hour).Unix(); got != want {
+		t.Errorf("the session's idle expiry moved to %s, want %s", time.Unix(got, 0), time.Unix(want, 0))
+	}
 	do("/get")
-	writes(3, "the read after it")
+	writes(4, "the read after it")
 
 	// A request that only reads does not write back what it loaded over
 	// a change another request (on another replica) made meanwhile.
@@ -103,7 +116,6 @@ func TestQuietSessionsWriteOnlyWhatChanged(t *testing.T) {
 	done := make(chan string)
 	go func() {
 		req := httptest.NewRequest(http.MethodGet, "/slow", nil)
-		req = req.WithContext(withSessionLoad(req.Context()))
 		req.AddCookie(cookie)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -122,5 +134,46 @@ func TestQuietSessionsWriteOnlyWhatChanged(t *testing.T) {
 	do("/end")
 	if got := do("/get"); got != "" {
 		t.Errorf("after the session ended: got %q, want nothing", got)
+	}
+}
+
+// TestIdleSessionEnds: a session nobody uses for the idle timeout is gone
+// from the database, although scs itself keeps no idle timeout.
+func TestIdleSessionEnds(t *testing.T) {
+	db := peertest.StoreForTest(t)
+	inner := db.SessionStore(time.Hour)
+	t.Cleanup(inner.StopCleanup)
+	sm := scs.New()
+	sm.HashTokenInStore = true
+	sm.Store = &idleSessions{SessionStore: inner, idle: 2 * time.Second, now: time.Now}
+	h := sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		touchSession(sm, r.Context(), time.Now())
+		if v := r.URL.Query().Get("v"); v != "" {
+			sm.Put(r.Context(), "v", v)
+		}
+		w.Write([]byte(sm.GetString(r.Context(), "v")))
+	}))
+	var cookie *http.Cookie
+	do := func(path string) string {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == sm.Cookie.Name && c.Value != "" {
+				cookie = c
+			}
+		}
+		return rec.Body.String()
+	}
+	do("/?v=a")
+	if got := do("/"); got != "a" {
+		t.Fatalf("at once: got %q, want a", got)
+	}
+	time.Sleep(3 * time.Second)
+	if got := do("/"); got != "" {
+		t.Errorf("after the idle timeout: got %q, want the session gone", got)
 	}
 }
