@@ -32,10 +32,23 @@ type Duplicates struct {
 // several: an Auto Scaling group's instances carry the group's tags.
 var notRepeated = map[string]bool{"ec2:instance": true}
 
-// partTag names one of several AWS resources that make up one stack
-// resource: a VPC resource owns a subnet per tier and zone, each tagged
-// with its name (see the ec2 driver).
-const partTag = "portal:subnet"
+// partTags name one of several AWS resources that make up one stack
+// resource: a VPC resource owns a subnet per tier and zone and the route
+// tables its blueprint lists, each tagged with its name (see the ec2
+// driver).
+var partTags = []string{"portal:subnet", "portal:route-table"}
+
+// groupKey is what a managed resource is counted under: its account,
+// stack, portal resource id and type, and its part's name when it is one
+// of several parts of the stack resource.
+func groupKey(r inventory.Resource) string {
+	for _, t := range partTags {
+		if part := r.Tags[t]; part != "" {
+			return fmt.Sprintf("%s %s %s/%s (%s)", r.AccountID, r.Stack, r.PortalID, part, r.Type)
+		}
+	}
+	return fmt.Sprintf("%s %s %s (%s)", r.AccountID, r.Stack, r.PortalID, r.Type)
+}
 
 // FindDuplicates discovers every sandbox environment's account (base
 // reaches the emulator; roles are assumed as the portal does) and groups
@@ -63,10 +76,7 @@ func FindDuplicates(ctx context.Context, base aws.Config) (Duplicates, error) {
 			continue
 		}
 		out.Managed++
-		k := fmt.Sprintf("%s %s %s (%s)", r.AccountID, r.Stack, r.PortalID, r.Type)
-		if part := r.Tags[partTag]; part != "" {
-			k = fmt.Sprintf("%s %s %s/%s (%s)", r.AccountID, r.Stack, r.PortalID, part, r.Type)
-		}
+		k := groupKey(r)
 		groups[k] = append(groups[k], r)
 	}
 	for k, rs := range groups {

@@ -12,6 +12,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"portal/internal/engine"
+	"portal/internal/inventory"
 	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 )
@@ -70,5 +71,25 @@ func TestFindDuplicates(t *testing.T) {
 	if len(got.Repeated) != 1 || !strings.HasPrefix(got.Repeated[0], "111111111111 dev-eu documents (s3:bucket): ") ||
 		!strings.Contains(got.Repeated[0], "dev-eu-documents-a") || !strings.Contains(got.Repeated[0], "dev-eu-documents-b") {
 		t.Errorf("repeated = %q, want only the two documents buckets", got.Repeated)
+	}
+}
+
+// TestGroupKeyParts: a VPC's subnets and named route tables are parts of
+// one stack resource, counted apart; two route tables of one name are a
+// duplicate.
+func TestGroupKeyParts(t *testing.T) {
+	rt := func(name string) inventory.Resource {
+		return inventory.Resource{AccountID: "111111111111", Stack: "dev-eu", PortalID: "vpc", Type: "ec2:route-table",
+			Tags: map[string]string{"portal:route-table": name}}
+	}
+	if groupKey(rt("public")) == groupKey(rt("private")) {
+		t.Error("the public and private route tables of one VPC counted as one resource")
+	}
+	if groupKey(rt("public")) != groupKey(rt("public")) {
+		t.Error("two public route tables of one VPC not counted as one resource")
+	}
+	sub := inventory.Resource{AccountID: "111111111111", Stack: "dev-eu", PortalID: "vpc", Type: "ec2:subnet", Tags: map[string]string{"portal:subnet": "private-a"}}
+	if !strings.Contains(groupKey(sub), "vpc/private-a") {
+		t.Errorf("subnet key %q does not name its part", groupKey(sub))
 	}
 }
