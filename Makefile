@@ -139,9 +139,10 @@ bench: tools build ## Go benchmarks + HTTP load on a sandbox portal (SQLite) and
 	bin/portal-dev bench $(BENCHFLAGS)
 
 SOAKFLAGS ?=
+REPLICAS ?= 1
 
-soak: tools build ## 10 min of mixed load from 100 clients on a sandbox: SIGKILL, moto restart, AWS faults, bad input; end-of-run checks. SOAKFLAGS="-duration 2m" to shorten.
-	bin/portal-dev soak $(SOAKFLAGS)
+soak: tools build ## 10 min of mixed load from 100 clients on a sandbox: SIGKILL, moto restart, AWS faults, bad input; end-of-run checks. REPLICAS=2: two replicas on PostgreSQL behind a loopback balancer, the one applying SIGKILLed. SOAKFLAGS="-duration 2m" to shorten.
+	bin/portal-dev soak -replicas $(REPLICAS) $(SOAKFLAGS)
 
 FUZZTIME ?= 30s
 

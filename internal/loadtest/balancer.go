@@ -65,6 +65,9 @@ type BalancerCut struct {
 	Err          string
 }
 
+// balancerCutMessage begins the balancer's 502 answers.
+const balancerCutMessage = "no replica answered: "
+
 // balancerRetryAfter is how long a replica that refused a connection is
 // passed over before it is tried again.
 const balancerRetryAfter = time.Second
@@ -95,7 +98,7 @@ func NewBalancer(backends []string) (*Balancer, error) {
 		}},
 		FlushInterval: -1, // server-sent events pass through as they come
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			http.Error(w, "no replica answered: "+err.Error(), http.StatusBadGateway)
+			http.Error(w, balancerCutMessage+err.Error(), http.StatusBadGateway)
 		},
 	}
 	return b, nil

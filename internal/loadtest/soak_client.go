@@ -51,6 +51,14 @@ func PrepareToken(ctx context.Context, dir, email string, roles ...staff.Role) (
 	if err != nil {
 		return "", err
 	}
+	return CreateToken(ctx, db, log, sealer, email, roles...)
+}
+
+// CreateToken creates, in the portal's database db (whose audit trail is
+// log and whose two-factor secrets sealer seals), an account holding
+// roles and returns a personal API token for it with every scope, as
+// PrepareToken does.
+func CreateToken(ctx context.Context, db *store.DB, log *audit.Log, sealer *staff.Sealer, email string, roles ...staff.Role) (string, error) {
 	svc := staff.NewService(db, log, sealer, staff.DefaultConfig(), nil)
 	by := audit.Entry{Actor: "portal soak"}
 	u, _, err := svc.Create(ctx, by, staff.NewUser{Email: email, Name: "Soak deployer", Roles: roles})
@@ -67,7 +75,7 @@ func PrepareToken(ctx context.Context, dir, email string, roles ...staff.Role) (
 // Kill sends SIGKILL to the sandbox process and waits for it.
 func (s *Sandbox) Kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
+	_ = s.wait()
 }
 
 // soakClient is one of the soak's clients; what it does depends on i.
@@ -104,6 +112,10 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser *Account, tok
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if cutByBalancer(resp.StatusCode, body) {
+				c.cut.Add(1)
+				return nil, nil, false
+			}
 			return resp, body, true
 		}
 		n++
@@ -114,9 +126,15 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser *Account, tok
 			if session == nil {
 				s, err := SignIn(ctx, base, browser)
 				if err != nil {
-					if t.get() != base || ctx.Err() != nil {
+					switch {
+					case t.get() != base || ctx.Err() != nil:
 						c.down.Add(1)
-					} else {
+					case strings.Contains(err.Error(), " 502 ") || strings.Contains(err.Error(), "status 502"):
+						// The balancer's answer when the replica that
+						// took a form post died: SignIn says only the
+						// status.
+						c.cut.Add(1)
+					default:
 						c.fail("sign in: " + shortErr(err))
 					}
 					sleep(ctx, time.Second)
@@ -133,6 +151,7 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser *Account, tok
 					c.served.Add(1)
 				case resp.StatusCode == http.StatusSeeOther && strings.HasPrefix(resp.Header.Get("Location"), "/login"):
 					c.served.Add(1)
+					c.signedOut.Add(1)
 					session = nil // signed out: sign in again
 				default:
 					c.fail(fmt.Sprintf("GET %s: status %d", p.Path, resp.StatusCode))
@@ -156,6 +175,12 @@ func soakClient(ctx context.Context, i int, t *soakTarget, browser *Account, tok
 		}
 		sleep(ctx, time.Duration(rng.IntN(100))*time.Millisecond)
 	}
+}
+
+// cutByBalancer reports whether a response is the balancer's 502 for a
+// request the replica took and did not answer (see Balancer).
+func cutByBalancer(status int, body []byte) bool {
+	return status == http.StatusBadGateway && bytes.HasPrefix(body, []byte(balancerCutMessage))
 }
 
 type doFunc func(*http.Request) (*http.Response, []byte, bool)
@@ -381,8 +406,8 @@ func waitRuns(ctx context.Context, base, token string, c *soakCounts, limit time
 
 // soakChecks opens the database after the run and checks what the load
 // must have left behind.
-func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Duration, peakRSS float64, dups Duplicates, w io.Writer) error {
-	db, err := store.Open(ctx, filepath.Join(dir, "data", "portal.db"))
+func soakChecks(ctx context.Context, portal soakPortal, c *soakCounts, took time.Duration, dups Duplicates, w io.Writer) error {
+	db, log, err := portal.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -399,7 +424,6 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 	fmt.Fprintf(w, "\nsoak finished after %s\n", took.Round(time.Second))
 	fmt.Fprintf(w, "  requests served %d, failed %d, refused as malformed (4xx, as expected) %d, not attempted or cut while the portal was down %d\n",
 		c.served.Load(), c.failed.Load(), c.refused.Load(), c.down.Load())
-	fmt.Fprintf(w, "  portal peak RSS %.0f MiB\n", peakRSS)
 	for f, n := range c.failures {
 		fmt.Fprintf(w, "    failure x%d: %s\n", n, f)
 	}
@@ -455,10 +479,6 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 	check(len(dups.Repeated) == 0 && len(dups.Errors) == 0, "no duplicate AWS resources: %d managed resources found in moto, %d stack resources more than once, %d places not read",
 		dups.Managed, len(dups.Repeated), len(dups.Errors))
 
-	log, err := auditLog(db, filepath.Join(dir, "data"))
-	if err != nil {
-		return err
-	}
 	v, err := log.Verify(ctx)
 	if err != nil {
 		return err
@@ -473,16 +493,14 @@ func soakChecks(ctx context.Context, dir string, c *soakCounts, took time.Durati
 	}
 	check(missing == 0, "audit complete: every plan and apply the load made is recorded (%d missing)", missing)
 	var signIns int64
-	_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'auth.sign_in' AND target LIKE '%browse@portal.local%'`).Scan(&signIns)
+	_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'auth.sign_in' AND target LIKE '% browse-%@portal.local'`).Scan(&signIns)
 	// A sign-in cut by the SIGKILL after its commit is recorded but was
 	// never answered, so the trail may hold more than the load counted.
 	check(signIns >= c.signIns.Load(), "audit complete: every sign-in the load made is recorded (%d made, %d recorded)", c.signIns.Load(), signIns)
 
-	var integrity string
-	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&integrity); err != nil {
+	if err := portal.checks(ctx, db, c, w, check); err != nil {
 		return err
 	}
-	check(integrity == "ok", "database integrity check: %s", integrity)
 	if len(problems) > 0 {
 		return fmt.Errorf("%d check(s) failed: %s", len(problems), strings.Join(problems, "; "))
 	}
