@@ -125,9 +125,11 @@ func (p *replicaPortal) replicaOf(pid int) int {
 	return -1
 }
 
-// applying waits up to limit for a run to be running on a replica, then a
-// few seconds more so the kill lands part-way; it returns the run, the
-// attempt and the replica holding it, or run 0 when none ran in time.
+// applying waits up to limit for a run to be running on a replica with a
+// quarter of its steps done, so the kill lands part-way through the apply
+// (steps done, steps under way, steps to come); it returns the run, the
+// attempt and the replica holding it, or run 0 when none got that far in
+// time.
 //
 // Only a run created from now on counts: one created earlier may have
 // begun before moto was restarted, in the same slot of the chaos plan,
@@ -139,22 +141,22 @@ func (p *replicaPortal) applying(ctx context.Context, limit time.Duration) (run 
 		return 0, 0, 0
 	}
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	for ; time.Now().Before(deadline) && ctx.Err() == nil; sleep(ctx, 250*time.Millisecond) {
 		var holder string
 		err := p.db.QueryRowContext(ctx, `SELECT id, attempt, holder FROM runs WHERE state = 'running' AND id > ? ORDER BY id LIMIT 1`, before).Scan(&run, &attempt, &holder)
-		if err == nil {
-			sleep(ctx, 3*time.Second)
-			var again string
-			var state string
-			if p.db.QueryRowContext(ctx, `SELECT state, holder FROM runs WHERE id = ?`, run).Scan(&state, &again) == nil &&
-				state == "running" && again == holder {
-				if i := p.replicaOf(holderPID(holder)); i >= 0 {
-					return run, attempt, i
-				}
-			}
+		if err != nil {
 			continue
 		}
-		sleep(ctx, 250*time.Millisecond)
+		var steps, done int
+		if err := p.db.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(CASE WHEN state = 'done' THEN 1 END) FROM run_steps WHERE run_id = ?`, run).Scan(&steps, &done); err != nil {
+			continue
+		}
+		if done == 0 || done < steps/4 {
+			continue
+		}
+		if i := p.replicaOf(holderPID(holder)); i >= 0 {
+			return run, attempt, i
+		}
 	}
 	return 0, 0, 0
 }
@@ -298,6 +300,23 @@ func (p *replicaPortal) checks(ctx context.Context, db *store.DB, c *soakCounts,
 		}
 		check(k.resumedBy >= 0 && k.resumedBy != k.replica && ended, "run #%d, applying on replica %d when it was killed: %s; it ended %s after %d attempts",
 			k.run, k.replica+1, by, state, attempt)
+		// Its story is in the audit trail: the apply, the interruption
+		// a survivor recorded, the resume, and its end.
+		// (Targets are "run:ID stack:STACK", or "run:ID" alone.)
+		var missing []string
+		alone, withStack := fmt.Sprintf("run:%d", k.run), fmt.Sprintf("run:%d %%", k.run)
+		for _, e := range []struct{ actions, target string }{
+			{"run.apply", withStack}, {"run.interrupted", alone}, {"run.resume", alone}, {"run.succeeded|run.failed", withStack},
+		} {
+			n := 0
+			for _, a := range strings.Split(e.actions, "|") {
+				n += 1 - auditMissing(ctx, db, a, e.target)
+			}
+			if n == 0 {
+				missing = append(missing, e.actions)
+			}
+		}
+		check(len(missing) == 0, "audit complete for run #%d: its apply, interruption, resume and end are recorded (missing: %s)", k.run, strings.Join(missing, ", "))
 	}
 	check(c.signedOut.Load() == 0, "every signed-in client kept its session: %d sign-ins, %d pages sent a signed-in client back to sign in", c.signIns.Load(), c.signedOut.Load())
 
