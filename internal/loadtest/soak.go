@@ -121,15 +121,24 @@ type chaos struct {
 // portal is killed (while there are kills left). A kill waits for a run
 // to be applying, so it lands in the applies that rebuild what the moto
 // restart lost.
-func chaosPlan(d time.Duration, kills, motoRestarts int) []chaos {
+//
+// killFirst (the replicas' soak) turns each slot around: the kill comes a
+// third of a slot earlier, and moto's restart once the kill is over. The
+// replicas' kill follows the run it cut to its end and looks for anything
+// created twice before moto forgets it, and lands in the applies of a
+// healthy stack, not in those rebuilding after the restart.
+func chaosPlan(d time.Duration, kills, motoRestarts int, killFirst bool) []chaos {
 	slots := max(kills, motoRestarts)
 	var out []chaos
 	for i := 1; i <= slots; i++ {
 		at := d * time.Duration(i) / time.Duration(slots+1)
+		if killFirst && i <= kills {
+			out = append(out, chaos{at - d/time.Duration(3*(slots+1)), "kill"})
+		}
 		if i <= motoRestarts {
 			out = append(out, chaos{at, "moto"})
 		}
-		if i <= kills {
+		if !killFirst && i <= kills {
 			out = append(out, chaos{at, "kill"})
 		}
 	}
@@ -223,13 +232,18 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 		return err
 	}
 	target := &soakTarget{url: url}
-	plan := chaosPlan(o.duration, o.kills, o.motoRestarts)
+	plan := chaosPlan(o.duration, o.kills, o.motoRestarts, o.replicas > 1)
 	fmt.Fprintf(stdout, "soak: %d clients for %s against %s (data in %s); %d SIGKILL(s) of %s, %d restart(s) of moto, %.0f%% of AWS calls faulted\n",
 		o.clients, o.duration, portal.describe(), dir, o.kills, portal.killed(), o.motoRestarts, o.faults*100)
 	counts := &soakCounts{webhooks: map[string]int{}, sent: map[string]int{}, plans: map[int64]bool{}, runs: map[int64]bool{}, failures: map[string]int{}}
 	lctx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	run := &soakRun{start: time.Now(), w: stdout, target: target, token: token, counts: counts}
+	run.duplicates = func(ctx context.Context) (Duplicates, error) {
+		check := moto.AWSConfig("us-east-1")
+		check.RetryMaxAttempts = accounts.MaxAttempts
+		return FindDuplicates(ctx, check)
+	}
 
 	var wg sync.WaitGroup
 	for i := range o.clients {
@@ -278,9 +292,7 @@ func soak(ctx context.Context, o soakOptions, stdout io.Writer) error {
 	portal.stop(stdout)
 	total, injected := proxy.Counts()
 	fmt.Fprintf(stdout, "soak: the fault proxy passed %d AWS calls and answered %d itself with throttling or a 5xx\n", total-injected, injected)
-	check := moto.AWSConfig("us-east-1")
-	check.RetryMaxAttempts = accounts.MaxAttempts
-	dups, err := FindDuplicates(ctx, check)
+	dups, err := run.duplicates(ctx)
 	if err != nil {
 		return fmt.Errorf("duplicate check: %w", err)
 	}
@@ -294,6 +306,9 @@ type soakRun struct {
 	target *soakTarget
 	token  string
 	counts *soakCounts
+	// duplicates looks in moto (the one running now) for stack
+	// resources that exist more than once.
+	duplicates func(context.Context) (Duplicates, error)
 }
 
 // since is the time since the load started, for the soak's lines.

@@ -22,7 +22,8 @@ import (
 // behind the balancer. A "kill" is a SIGKILL of the replica that holds the
 // claim of a run while it applies; the others serve on, one of them
 // resumes the run once its lease lapses and the load's deployer resumes
-// it, and only then is the killed replica started again.
+// it; once the run has ended, moto is searched for anything created
+// twice, and only then is the killed replica started again.
 type replicaPortal struct {
 	exe, dir string
 	n        int
@@ -47,6 +48,10 @@ type replicaKill struct {
 	resumedBy    int
 	resumedAfter time.Duration
 	bySoak       bool
+	// What moto held once the run ended, before anything else disrupted
+	// it (nil when the run did not end in time).
+	dups   *Duplicates
+	dupErr error
 }
 
 func (p *replicaPortal) prepare(ctx context.Context, n int) ([]*Account, string, error) {
@@ -95,7 +100,7 @@ func (p *replicaPortal) describe() string {
 }
 
 func (p *replicaPortal) killed() string {
-	return "the replica applying a run (restarted once another replica resumed the run)"
+	return "the replica applying a run (restarted once another replica has resumed and ended the run)"
 }
 
 func (p *replicaPortal) sampleRSS(i int) {
@@ -185,6 +190,13 @@ func (p *replicaPortal) kill(ctx, lctx context.Context, r *soakRun) error {
 
 	if run != 0 {
 		p.awaitResume(ctx, lctx, r, &k)
+		if state := p.awaitEnd(ctx, k.run, 5*time.Minute); state != "" {
+			fmt.Fprintf(r.w, "soak: %s: run #%d %s; looking in moto for resources created twice\n", r.since(), k.run, state)
+			d, err := r.duplicates(ctx)
+			k.dups, k.dupErr = &d, err
+		} else {
+			fmt.Fprintf(r.w, "soak: %s: run #%d did not end within 5 minutes\n", r.since(), k.run)
+		}
 	}
 	if err := p.reps.Restart(ctx, victim); err != nil {
 		p.kills = append(p.kills, k)
@@ -234,6 +246,21 @@ func (p *replicaPortal) awaitResume(ctx, lctx context.Context, r *soakRun, k *re
 		sleep(ctx, 200*time.Millisecond)
 	}
 	fmt.Fprintf(r.w, "soak: run #%d was not resumed within 4 minutes of the kill\n", k.run)
+}
+
+// awaitEnd waits up to limit for run id to end and returns its state, or
+// "" when it has not ended.
+func (p *replicaPortal) awaitEnd(ctx context.Context, id int64, limit time.Duration) string {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline) && ctx.Err() == nil; sleep(ctx, time.Second) {
+		var state string
+		if err := p.db.QueryRowContext(ctx, `SELECT state FROM runs WHERE id = ?`, id).Scan(&state); err != nil {
+			return ""
+		}
+		if state != "queued" && state != "running" && state != "interrupted" {
+			return state
+		}
+	}
+	return ""
 }
 
 func resumeRun(ctx context.Context, base, token string, id int64) int {
@@ -300,6 +327,22 @@ func (p *replicaPortal) checks(ctx context.Context, db *store.DB, c *soakCounts,
 		}
 		check(k.resumedBy >= 0 && k.resumedBy != k.replica && ended, "run #%d, applying on replica %d when it was killed: %s; it ended %s after %d attempts",
 			k.run, k.replica+1, by, state, attempt)
+		switch {
+		case k.dupErr != nil:
+			check(false, "after run #%d ended, moto could be searched for duplicates: %v", k.run, k.dupErr)
+		case k.dups == nil:
+			check(false, "run #%d ended in time for moto to be searched for duplicates", k.run)
+		default:
+			for _, e := range k.dups.Errors {
+				fmt.Fprintf(w, "    discovery error: %s\n", e)
+			}
+			for _, r := range k.dups.Repeated {
+				fmt.Fprintf(w, "    repeated: %s\n", r)
+			}
+			check(len(k.dups.Repeated) == 0 && len(k.dups.Errors) == 0,
+				"nothing applied twice by the kill and the resume: once run #%d ended, %d managed resources in moto, %d stack resources more than once, %d places not read",
+				k.run, k.dups.Managed, len(k.dups.Repeated), len(k.dups.Errors))
+		}
 		// Its story is in the audit trail: the apply, the interruption
 		// a survivor recorded, the resume, and its end.
 		// (Targets are "run:ID stack:STACK", or "run:ID" alone.)

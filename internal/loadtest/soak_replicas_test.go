@@ -56,3 +56,22 @@ func TestCutByBalancer(t *testing.T) {
 		t.Error("another answer taken for the balancer's")
 	}
 }
+
+// TestChaosPlan: one sandbox has moto restarted, then the portal killed,
+// in each slot; the replicas' soak kills first, a third of a slot earlier,
+// and restarts moto after.
+func TestChaosPlan(t *testing.T) {
+	d := 10 * time.Minute
+	single := chaosPlan(d, 1, 1, false)
+	if len(single) != 2 || single[0] != (chaos{5 * time.Minute, "moto"}) || single[1] != (chaos{5 * time.Minute, "kill"}) {
+		t.Errorf("one sandbox: %v, want moto then kill at 5m", single)
+	}
+	reps := chaosPlan(d, 1, 1, true)
+	want := []chaos{{5*time.Minute - d/6, "kill"}, {5 * time.Minute, "moto"}}
+	if len(reps) != 2 || reps[0] != want[0] || reps[1] != want[1] {
+		t.Errorf("replicas: %v, want %v", reps, want)
+	}
+	if got := chaosPlan(d, 2, 1, true); len(got) != 3 || got[0].kind != "kill" || got[1].kind != "moto" || got[2].kind != "kill" || !(got[0].at < got[1].at && got[1].at < got[2].at) {
+		t.Errorf("replicas, two kills and one moto restart: %v, want kill, moto, kill in order", got)
+	}
+}
