@@ -24,7 +24,13 @@ func TestMain(m *testing.M) { peertest.Main(m) }
 
 func TestOpenMigratesOnce(t *testing.T) {
 	ctx := context.Background()
-	dsn := peertest.StoreDSNForTest(t)
+	// An empty database (StoreDSNForTest's are migrated already).
+	var dsn string
+	if peertest.StoreDialect(t) == store.Postgres {
+		dsn = peertest.PostgresDatabaseForTest(t)
+	} else {
+		dsn = filepath.Join(t.TempDir(), "portal.db")
+	}
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,9 @@ import (
 
 	"portal/internal/app"
 	"portal/internal/audit"
+	"portal/internal/peers/peertest"
 	"portal/internal/staff"
+	"portal/internal/store"
 )
 
 // testPassword is what every test account's password is changed to.
@@ -64,6 +66,10 @@ func newHarness(t *testing.T, args ...string) *harness {
 	cfg, err := app.ParseServe(append([]string{"-addr", "127.0.0.1:0", "-data-dir", dir}, args...))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !store.IsPostgresURL(cfg.DBPath) {
+		// A new database, migrated as the portal's first start leaves it.
+		peertest.CopySQLiteTemplate(t, cfg.DBPath)
 	}
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -96,13 +96,16 @@ func pgDatabase(tb testing.TB, template string) string {
 }
 
 // StoreDSNForTest returns where this test's database lives, for
-// store.Open: a SQLite file in the test's temporary folder, or (with
-// PORTAL_TEST_STORE=postgres) a database of the test's own, already
-// migrated, on the shared PostgreSQL server.
+// store.Open, already migrated: a SQLite file in the test's temporary
+// folder (a copy of CopySQLiteTemplate's), or (with
+// PORTAL_TEST_STORE=postgres) a database of the test's own on the shared
+// PostgreSQL server.
 func StoreDSNForTest(tb testing.TB) string {
 	tb.Helper()
 	if StoreDialect(tb) == store.SQLite {
-		return filepath.Join(tb.TempDir(), "portal.db")
+		path := filepath.Join(tb.TempDir(), "portal.db")
+		CopySQLiteTemplate(tb, path)
+		return path
 	}
 	pg := PostgresForTest(tb)
 	pgShared.templateOnce.Do(func() {
