@@ -296,9 +296,19 @@ func TestCancelAndInterruptResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The portal stops mid-run: the run is interrupted, not failed.
+	// The portal stops mid-run: the run is interrupted, not failed. It
+	// stops once the runner has taken the run (a fixed delay would stop
+	// it before that on a loaded machine, leaving the run queued).
 	cctx, cancel := context.WithCancel(ctx)
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	go func() {
+		defer cancel()
+		for cctx.Err() == nil {
+			if r, _, err := h.eng.GetRun(ctx, id); err == nil && r.State != engine.RunQueued {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	h.eng.Work(cctx, "replica-a")
 	run, _, _ := h.eng.GetRun(ctx, id)
 	if run.State != engine.RunInterrupted && run.State != engine.RunSucceeded {
