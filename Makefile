@@ -119,12 +119,22 @@ test: tools lint ## Install tools, lint, then run all tests with -race (the stor
 
 # The two halves of test, run side by side: the PostgreSQL run keeps the
 # cores busy while the SQLite run waits on its slowest packages.
+#
+# go test starts packages in the order it is given them (each once), so
+# the slowest are named first and the short ones fill in beside them
+# instead of the slowest starting last. Their tests mostly wait (on
+# chromium, moto, the contract fuzzer, polls), so the SQLite half runs
+# three packages at once (-p; the default is one per core).
+SLOW_PKGS       := ./internal/app ./internal/contract ./internal/web ./internal/drivers ./internal/engine \
+	./internal/activity ./internal/billing ./internal/workflows
+SLOW_STORE_PKGS := ./internal/engine ./internal/activity ./internal/workflows ./internal/billing ./internal/audit
+
 .PHONY: test-sqlite test-postgres
 test-sqlite:
-	go test -race -count=1 -timeout 20m ./...
+	go test -race -count=1 -timeout 20m -p 3 $(SLOW_PKGS) ./...
 
 test-postgres:
-	PORTAL_TEST_STORE=postgres go test -race -count=1 -timeout 20m $(STORE_PKGS)
+	PORTAL_TEST_STORE=postgres go test -race -count=1 -timeout 20m $(SLOW_STORE_PKGS) $(STORE_PKGS)
 
 run: sandbox-tools ## Run the local sandbox (moto, stripe-mock, portal; data under .sandbox/).
 	go run ./cmd/portal-dev sandbox
