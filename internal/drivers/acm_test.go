@@ -13,6 +13,7 @@ import (
 )
 
 func TestACMCertificate(t *testing.T) {
+	t.Parallel()
 	for _, region := range []string{"eu-central-1", "us-east-1"} {
 		t.Run(region, func(t *testing.T) {
 			env := newEnv(t, "eu-central-1")

@@ -37,6 +37,7 @@ func asgDesired(s asgSetup) *engine.Desired {
 }
 
 func TestAutoScalingGroup(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -79,6 +80,7 @@ func TestAutoScalingGroup(t *testing.T) {
 }
 
 func TestScalingPolicy(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)

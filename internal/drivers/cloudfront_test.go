@@ -15,6 +15,7 @@ import (
 )
 
 func TestCloudFrontDistribution(t *testing.T) {
+	t.Parallel()
 	const region = "eu-central-1"
 	env := newEnv(t, region)
 	ctx := context.Background()

@@ -15,6 +15,7 @@ import (
 )
 
 func TestCloudTrail(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 )
 
 func TestMetricAlarm(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()

@@ -25,6 +25,7 @@ func medicinesTable(region, key string) *engine.Desired {
 }
 
 func TestDynamoDBTable(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()
@@ -74,6 +75,7 @@ func TestDynamoDBTable(t *testing.T) {
 }
 
 func TestDynamoDBTableDeletionProtection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "eu-central-1"
 	env := newEnv(t, region)
@@ -110,6 +112,7 @@ func TestDynamoDBTableDeletionProtection(t *testing.T) {
 // created; with one it is made (moto serves replicas through the portal's
 // runtime patch).
 func TestDynamoDBTableMotoGaps(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "us-east-1"
 	env := newEnv(t, region)
@@ -156,6 +159,7 @@ func TestDynamoDBTableMotoGaps(t *testing.T) {
 // A replica of a table in another region, under a key of that region, made
 // and removed on its own (the blueprint's dynamodb_table_replica).
 func TestDynamoDBTableReplica(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := newEnv(t, "eu-central-1")
 	td := medicinesTable("eu-central-1", storeKey(t, env, "eu-central-1"))

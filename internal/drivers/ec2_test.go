@@ -73,6 +73,7 @@ func create(t *testing.T, env *engine.Env, drv engine.Driver, d *engine.Desired)
 }
 
 func TestVPC(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		d := vpcDesired(env, region)
@@ -107,6 +108,7 @@ func TestVPC(t *testing.T) {
 }
 
 func TestVPCRouting(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -160,6 +162,7 @@ func TestVPCRouting(t *testing.T) {
 }
 
 func TestSecurityGroup(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -235,6 +238,7 @@ func TestSecurityGroup(t *testing.T) {
 }
 
 func TestAMI(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -320,6 +324,7 @@ func launchTemplateDesired(env *engine.Env, region, ami string, sgs []any, kmsKe
 }
 
 func TestLaunchTemplate(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		vpc := makeVPC(t, env, region)

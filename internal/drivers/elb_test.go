@@ -68,6 +68,7 @@ func makeLB(t *testing.T, env *engine.Env, n *lbNetwork) {
 }
 
 func TestALB(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		n := makeLBNetwork(t, env, region)
@@ -90,6 +91,7 @@ func TestALB(t *testing.T) {
 }
 
 func TestTargetGroup(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		n := makeLBNetwork(t, env, region)
@@ -112,6 +114,7 @@ func TestTargetGroup(t *testing.T) {
 }
 
 func TestListener(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		n := makeLBNetwork(t, env, region)
@@ -135,6 +138,7 @@ func TestListener(t *testing.T) {
 // The shipped stacks name ACM certificates that do not exist in a fresh
 // account: AWS and moto refuse them, and the error must say so plainly.
 func TestListenerUnknownCertificate(t *testing.T) {
+	t.Parallel()
 	region := "eu-central-1"
 	env := newEnv(t, region)
 	n := makeLBNetwork(t, env, region)

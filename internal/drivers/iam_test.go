@@ -46,6 +46,7 @@ func statement(sid, effect string, actions, resources []any) map[string]any {
 }
 
 func TestIAMPolicy(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "eu-central-1")
 	c := iamForTest(env)
 	ctx := context.Background()
@@ -127,6 +128,7 @@ func TestIAMPolicy(t *testing.T) {
 }
 
 func TestIAMRole(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "eu-central-1")
 	c := iamForTest(env)
 	ctx := context.Background()
@@ -168,6 +170,7 @@ func TestIAMRole(t *testing.T) {
 }
 
 func TestInstanceProfile(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "ap-southeast-1")
 	c := iamForTest(env)
 	testRole(t, c, "medportal-dev-apac-app")

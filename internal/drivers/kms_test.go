@@ -8,6 +8,7 @@ import (
 )
 
 func TestKMSKey(t *testing.T) {
+	t.Parallel()
 	for _, region := range []string{"us-east-1", "eu-central-1", "ap-southeast-1"} {
 		t.Run(region, func(t *testing.T) {
 			env := newEnv(t, region)

@@ -39,6 +39,7 @@ func keyPolicyDoc(t *testing.T, env *engine.Env, region, key string) (id string,
 // service-linked role it names is made first; removing the policy puts the
 // default back.
 func TestKMSKeyPolicy(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)

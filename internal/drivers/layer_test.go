@@ -37,6 +37,7 @@ func (f fakeNS) LookupNS(_ context.Context, name string) ([]*net.NS, error) {
 // records the driver writes there; one whose parent is outside gets a plan
 // note listing the records to add, and its status follows public DNS.
 func TestDNSDelegation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := newEnv(t, "us-east-1")
 	parent := testZone(t, env, "medportal.example", true)
@@ -99,6 +100,7 @@ func (unreachableDNS) LookupNS(_ context.Context, name string) ([]*net.NS, error
 // A small object the blueprint holds (the maintenance page), encrypted by
 // its bucket's default key, updated in place, all versions deleted.
 func TestS3Object(t *testing.T) {
+	t.Parallel()
 	const region = "us-east-1"
 	ctx := context.Background()
 	env := newEnv(t, region)
@@ -136,6 +138,7 @@ func TestS3Object(t *testing.T) {
 // stack's; an alias may point at another record of the same zone (the
 // layer's geolocation records point at the stacks' origins).
 func TestRoute53RecordInLayerZone(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := newEnv(t, "us-east-1")
 	layer := *env
@@ -171,6 +174,7 @@ func TestRoute53RecordInLayerZone(t *testing.T) {
 // A distribution in front of a custom origin reached by hostname, with the
 // maintenance page served for the origin's 5xx answers.
 func TestCloudFrontHostnameOriginAndErrorPages(t *testing.T) {
+	t.Parallel()
 	const region = "us-east-1"
 	ctx := context.Background()
 	env := newEnv(t, region)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestLogGroup(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()
@@ -45,6 +46,7 @@ func TestLogGroup(t *testing.T) {
 // TestLogGroupKeyChange: moto has no AssociateKmsKey; the failure names
 // the call and reads "not supported by this endpoint", not a parse error.
 func TestLogGroupKeyChange(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "eu-central-1"
 	env := newEnv(t, region)

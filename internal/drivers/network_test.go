@@ -62,6 +62,7 @@ func hasRoute(rt types.RouteTable, match func(types.Route) bool) bool {
 // routing to an internet gateway, the private one routing nowhere; an
 // internet gateway no route uses is removed.
 func TestVPCRouteTables(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		d := explicitVPC(env, region)
@@ -128,6 +129,7 @@ func TestVPCRouteTables(t *testing.T) {
 // endpoints sit in one private subnet per zone behind their group. Adding
 // and removing a service changes only that endpoint.
 func TestVPCEndpoints(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -198,6 +200,7 @@ func sorted(s []string) []string {
 // addresses, Route 53's health checkers, S3 and DynamoDB. The group refers
 // to them by id and reads back as written.
 func TestSecurityGroupPrefixLists(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)

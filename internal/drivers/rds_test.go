@@ -46,6 +46,7 @@ func dbDesired(n dbNetwork, region string) *engine.Desired {
 }
 
 func TestDBSubnetGroup(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -121,6 +122,7 @@ func sameElements(a, b []string) bool {
 }
 
 func TestRDSInstance(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		env := newEnv(t, region)
 		n := makeDBNetwork(t, env, region)
@@ -152,6 +154,7 @@ func TestRDSInstance(t *testing.T) {
 }
 
 func TestRDSInstanceDeletionProtection(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "eu-central-1"
 	env := newEnv(t, region)
@@ -201,6 +204,7 @@ func TestRDSInstanceDeletionProtection(t *testing.T) {
 }
 
 func TestRDSInstanceNonProdSkipsSnapshot(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "ap-southeast-1"
 	env := newEnv(t, region)
@@ -223,6 +227,7 @@ func TestRDSInstanceNonProdSkipsSnapshot(t *testing.T) {
 }
 
 func TestRDSReadReplica(t *testing.T) {
+	t.Parallel()
 	forEachRegion(t, func(t *testing.T, region string) {
 		ctx := context.Background()
 		env := newEnv(t, region)
@@ -284,6 +289,7 @@ func TestRDSReadReplica(t *testing.T) {
 // in a network of its own region (VPC, subnet group, security group) and
 // encrypted with a key of that region.
 func TestRDSReadReplicaCrossRegion(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := newEnv(t, "eu-central-1")
 	n := makeDBNetwork(t, env, "eu-central-1")

@@ -70,6 +70,7 @@ func testZone(t *testing.T, env *engine.Env, name string, owned bool) string {
 }
 
 func TestRoute53Zone(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "eu-central-1")
 	ctx := context.Background()
 	c := r53ForTest(env)
@@ -153,6 +154,7 @@ func TestRoute53Zone(t *testing.T) {
 }
 
 func TestRoute53HealthCheck(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "ap-southeast-1")
 	dns, _ := testALB(t, env, "ap-southeast-1", "medportal-dev-apac")
 	drv := drivers.Route53HealthCheck{}
@@ -196,6 +198,7 @@ func TestRoute53HealthCheck(t *testing.T) {
 }
 
 func TestRoute53Record(t *testing.T) {
+	t.Parallel()
 	const region = "eu-central-1"
 	env := newEnv(t, region)
 	ctx := context.Background()

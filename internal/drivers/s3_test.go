@@ -62,6 +62,7 @@ func readBucketPolicy(t *testing.T, c *s3.Client, bucket string) s3PolicyDoc {
 }
 
 func TestS3Bucket(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()
@@ -166,6 +167,7 @@ func checkBucket(t *testing.T, c *s3.Client, name, region, key string) {
 // TestS3BucketTLSOnly checks the policy document tls_only writes (moto
 // blocks object calls under it, so objects are not tried afterwards).
 func TestS3BucketTLSOnly(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "eu-central-1"
 	env := newEnv(t, region)
@@ -211,6 +213,7 @@ func TestS3BucketTLSOnly(t *testing.T) {
 // TestS3BucketDeleteNotOwned: a bucket the stack does not own is never
 // emptied; Delete refuses while it holds objects.
 func TestS3BucketDeleteNotOwned(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "ap-southeast-1"
 	env := newEnv(t, region)
@@ -240,6 +243,7 @@ func TestS3BucketDeleteNotOwned(t *testing.T) {
 }
 
 func TestS3Replication(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()
@@ -309,6 +313,7 @@ func TestS3Replication(t *testing.T) {
 // replication Disabled; the driver says the endpoint does not support it
 // instead of claiming success.
 func TestS3ReplicationDeleteMarkers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	region := "us-east-1"
 	env := newEnv(t, region)
@@ -389,6 +394,7 @@ func recordRequests(env *engine.Env, match func(*http.Request) bool) *requestLog
 // resource through one report it absent rather than look up the
 // placeholder.
 func TestUnknownReferencesReadAsAbsent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := newEnv(t, "eu-central-1")
 	unknown := engine.Unknown{Ref: "ref.x.arn"}

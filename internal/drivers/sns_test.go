@@ -13,6 +13,7 @@ import (
 )
 
 func TestSNSTopic(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			env := newEnv(t, region)
@@ -36,6 +37,7 @@ func TestSNSTopic(t *testing.T) {
 }
 
 func TestSNSSubscription(t *testing.T) {
+	t.Parallel()
 	for _, region := range storeRegions {
 		t.Run(region, func(t *testing.T) {
 			ctx := context.Background()

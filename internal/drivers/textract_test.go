@@ -14,6 +14,7 @@ import (
 )
 
 func TestTextractCapability(t *testing.T) {
+	t.Parallel()
 	env := newEnv(t, "eu-central-1")
 	c := iamForTest(env)
 	ctx := context.Background()
