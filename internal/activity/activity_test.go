@@ -410,6 +410,29 @@ func TestInsertIdempotent(t *testing.T) {
 			t.Errorf("insert %d: got %d new, want %d", i+1, len(added), want)
 		}
 	}
+	// A batch holding a stored event and a new one twice stores each new
+	// one once, in order, with its row number (on PostgreSQL the stored
+	// event makes the batch go through the staging table); their words
+	// are indexed either way.
+	f, _ := activity.ParseRecord(rec("DeleteBucket", "s3.amazonaws.com", func(r *activity.Record) { r.EventID = "new-event-0001" }).JSON())
+	g, _ := activity.ParseRecord(rec("PutBucketAcl", "s3.amazonaws.com", func(r *activity.Record) { r.EventID = "new-event-0002" }).JSON())
+	added, err := s.Insert(ctx, []activity.Event{f, e, f, g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added) != 2 || added[0].ID != f.ID || added[1].ID != g.ID || added[0].Seq <= 0 || added[1].Seq <= added[0].Seq {
+		t.Fatalf("mixed batch: stored %+v, want %s then %s with increasing row numbers", added, f.ID, g.ID)
+	}
+	for _, x := range added {
+		got, err := s.Get(ctx, x.Seq)
+		if err != nil || got.ID != x.ID {
+			t.Errorf("event %d: got %s (%v), want %s", x.Seq, got.ID, err, x.ID)
+		}
+		found, _, err := s.Search(ctx, activity.Filter{Text: x.Name})
+		if err != nil || len(found) != 1 || found[0].ID != x.ID {
+			t.Errorf("text %q: found %d events (%v), want %s", x.Name, len(found), err, x.ID)
+		}
+	}
 }
 
 func TestExports(t *testing.T) {
