@@ -381,16 +381,19 @@ func (p ScalingPolicy) Read(ctx context.Context, env *engine.Env, d *engine.Desi
 	if err != nil {
 		return nil, fmt.Errorf("describe auto scaling group %s: %w", group, err)
 	}
-	if len(asg.AutoScalingGroups) > 0 {
-		for _, t := range asg.AutoScalingGroups[0].Tags {
-			switch k := aws.ToString(t.Key); k {
-			case engine.TagStack, engine.TagManaged, engine.TagVersion:
-				live.Tags[k] = aws.ToString(t.Value)
-			}
+	if len(asg.AutoScalingGroups) == 0 {
+		// AWS deletes a group's policies with it: a policy listed for a
+		// group that is gone is none (an emulator may keep it).
+		return nil, engine.ErrNotFound
+	}
+	for _, t := range asg.AutoScalingGroups[0].Tags {
+		switch k := aws.ToString(t.Key); k {
+		case engine.TagStack, engine.TagManaged, engine.TagVersion:
+			live.Tags[k] = aws.ToString(t.Value)
 		}
-		if live.Tags[engine.TagStack] == env.Stack.ID {
-			live.Tags[engine.TagResource] = d.ID
-		}
+	}
+	if live.Tags[engine.TagStack] == env.Stack.ID {
+		live.Tags[engine.TagResource] = d.ID
 	}
 	return live, nil
 }
