@@ -199,6 +199,13 @@ func (s *Service) saveCheckpoint(ctx context.Context, tx *sql.Tx, source, pos st
 // stays bounded.
 const ingestTxEvents = 50000
 
+// ingestTxHold bounds how long one ingestion transaction stays open: on
+// SQLite it holds the database's one write lock, and every other write (a
+// sign-in, a plan, an API token's use) waits for it, failing after the
+// busy timeout (10 s). A transaction commits after this long even with
+// fewer than ingestTxEvents events, at the end of the file it is on.
+const ingestTxHold = time.Second
+
 // fetched is one log file, fetched and parsed.
 type fetched struct {
 	key    string
@@ -279,6 +286,7 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 	// events are kept until then: the rest may go with their file.
 	var sens []Event
 	var last string
+	var opened time.Time
 	files, seen, added := 0, 0, 0
 	commit := func() error {
 		if files == 0 {
@@ -315,6 +323,9 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 				return err
 			}
 		}
+		if files == 0 {
+			opened = time.Now()
+		}
 		stored, err := w.insert(ctx, f.events, f.words)
 		if err != nil {
 			return err
@@ -324,7 +335,7 @@ func (s *Service) ingestPrefix(ctx context.Context, client S3API, b TrailBucket,
 		last = f.key
 		files++
 		seen += len(f.events)
-		if seen >= ingestTxEvents {
+		if seen >= ingestTxEvents || time.Since(opened) >= ingestTxHold {
 			if err := commit(); err != nil {
 				return err
 			}
