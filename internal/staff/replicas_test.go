@@ -187,3 +187,60 @@ func TestTwoFactorAcrossReplicas(t *testing.T) {
 		t.Errorf("the next code on the other replica: %v", err)
 	}
 }
+
+// A token's last use is recorded to the minute: a script calling the API
+// many times a second writes it once a minute, and a use a minute later is
+// recorded again.
+func TestTokenLastUseIsKeptToTheMinute(t *testing.T) {
+	ctx := context.Background()
+	dsn := peertest.StoreDSNForTest(t)
+	db, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sealer, err := staff.NewSealer(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := staff.DefaultConfig()
+	cfg.Hash = fastHash
+	var mu sync.Mutex
+	at := time.Now().UTC().Truncate(time.Second)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return at }
+	advance := func(d time.Duration) { mu.Lock(); at = at.Add(d); mu.Unlock() }
+	s := staff.NewService(db, audit.New(db, now), sealer, cfg, now)
+	u, _, err := s.Create(ctx, admin, staff.NewUser{Email: "script@example.com", Roles: []staff.Role{staff.Ops}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _, err := s.CreateToken(ctx, admin, u.ID, staff.NewToken{Name: "ci", Scopes: []string{"all"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastUsed := func() time.Time {
+		t.Helper()
+		toks, err := s.ListTokens(ctx, u.ID)
+		if err != nil || len(toks) != 1 {
+			t.Fatalf("tokens: %v, %v", toks, err)
+		}
+		return toks[0].LastUsedAt
+	}
+	first := now()
+	for i := 0; i < 5; i++ {
+		if _, _, err := s.AuthenticateToken(ctx, plain); err != nil {
+			t.Fatal(err)
+		}
+		advance(5 * time.Second)
+	}
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("after five uses within 25 s: last used %v, want the first use %v", got, first)
+	}
+	advance(time.Minute)
+	if _, _, err := s.AuthenticateToken(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUsed(); !got.Equal(now()) {
+		t.Errorf("a use a minute later: last used %v, want %v", got, now())
+	}
+}
