@@ -381,8 +381,8 @@ func TestSecurityProbeAuditTrail(t *testing.T) {
 		if got, ok := r.TestID(t, "chain-anchored"); !ok {
 			t.Fatalf("verify an anchored chain: %q (%s), want it to match its anchors", got, grepTestIDs(r.Body))
 		}
-		if v := h.apiVerify(t, u); !v.OK || v.Anchoring != "checked" || v.Anchors != 1 || v.AnchorSeq == 0 {
-			t.Fatalf("the API's verification of an anchored chain: %+v, want ok, checked against one anchor", v)
+		if v := h.apiVerify(t, u); !v.OK || v.Anchoring != "checked" || v.Anchors < 1 || v.AnchorSeq == 0 {
+			t.Fatalf("the API's verification of an anchored chain: %+v, want ok, checked against its anchors", v)
 		}
 		if _, err := h.app.DB.ExecContext(ctx, `DELETE FROM audit_log WHERE seq > (SELECT MAX(seq) - 3 FROM audit_log)`); err != nil {
 			t.Fatal(err)
