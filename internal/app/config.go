@@ -6,6 +6,7 @@ package app
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -197,10 +198,13 @@ func ParseServe(args []string) (Config, error) {
 }
 
 // NewLogger builds the process's logger.
-func NewLogger(c Config) *slog.Logger {
+func NewLogger(c Config) *slog.Logger { return NewLoggerTo(os.Stderr, c) }
+
+// NewLoggerTo is NewLogger writing to w (the sandbox's own error output).
+func NewLoggerTo(w io.Writer, c Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }

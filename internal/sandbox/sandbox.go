@@ -172,7 +172,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Promotion.Mail = notify.SMTPConfig{Addr: mail.SMTPAddr(), From: "Portal sandbox <portal@portal.local>", RootCAs: ca.Pool()}
 	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
 	cfg.Billing.Sandbox = stripeDataNotice
-	log := app.NewLogger(cfg)
+	log := app.NewLoggerTo(stderr, cfg)
 	trail, err := startActivityTrail(ctx, &cfg, *dir, stdout)
 	if err != nil {
 		return err
