@@ -10,12 +10,13 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"portal/internal/engine"
@@ -96,31 +97,22 @@ func (s *Service) ingestBucket(ctx context.Context, b TrailBucket, res *IngestRe
 	if s.db.Dialect() == store.Postgres {
 		writers = max(s.Writers, 1)
 	}
-	var mu sync.Mutex
-	var errs []error
-	slots := make(chan struct{}, writers)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(writers)
+	var failed atomic.Bool
 	for _, p := range prefixes {
-		slots <- struct{}{}
-		mu.Lock()
-		failed := len(errs) > 0
-		mu.Unlock()
-		if failed {
-			<-slots
+		if failed.Load() {
 			break // as with one writer, the prefixes after a failure wait for the next pass
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			if err := s.ingestPrefix(ctx, client, b, p, max(s.Workers/writers, 1), res); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+		g.Go(func() error {
+			err := s.ingestPrefix(ctx, client, b, p, max(s.Workers/writers, 1), res)
+			if err != nil {
+				failed.Store(true)
 			}
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return g.Wait()
 }
 
 // LogPrefixes lists the PREFIX/AWSLogs/ACCOUNT/KIND/REGION/ prefixes of a

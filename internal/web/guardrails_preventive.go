@@ -34,7 +34,7 @@ func (s *Server) preventiveView(c echo.Context, j regions.Jurisdiction) template
 		v.Policies = append(v.Policies, templates.PreventivePolicy{Name: p.Name, Description: p.Description, ID: p.ID, Attached: p.AttachedToRoot, Current: p.Current})
 	}
 	if id, err := strconv.ParseInt(c.QueryParam("org_plan"), 10, 64); err == nil && v.CanPlan {
-		if p, err := s.deps.Workflows.Engine.GetPlan(c.Request().Context(), id); err == nil && p.Stack.ID == orgStackID() {
+		if p, err := s.deps.Workflows.Engine.GetPlan(c.Request().Context(), id); err == nil && p.Stack.ID == workflows.OrganizationStack {
 			n := p.Counts()
 			v.PlanID, v.PlanSummary = id, fmt.Sprintf("%d to create, %d to update, %d to delete", n[engine.Create], n[engine.Update], n[engine.Delete])
 			if a, err := s.deps.Workflows.ApprovalOf(c.Request().Context(), p); err == nil {
@@ -46,8 +46,6 @@ func (s *Server) preventiveView(c echo.Context, j regions.Jurisdiction) template
 	}
 	return v
 }
-
-func orgStackID() string { return workflows.OrganizationStack }
 
 // orgGuardPlan plans the organization's policies and shows the plan on the
 // guardrail report it came from.
@@ -88,7 +86,7 @@ func (s *Server) orgGuardApply(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if p.Stack.ID != orgStackID() {
+	if p.Stack.ID != workflows.OrganizationStack {
 		return apperr.New(apperr.Invalid, "plan %d is not of the organization's policies", id)
 	}
 	// The policies bind every account at once: another admin approves

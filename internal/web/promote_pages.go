@@ -54,7 +54,10 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 		v.Policy = workflows.DefaultApprovalPolicy().Describe()
 	}
 	v.Unsupported = unsupportedPolicy(wf)
-	v.Layers = s.unappliedLayers(c.Request().Context(), wf)
+	var err error
+	if v.Layers, err = s.unappliedLayers(c.Request().Context(), wf); err != nil {
+		return err
+	}
 	var before int64
 	if b := c.QueryParam("before"); b != "" {
 		before, _ = strconv.ParseInt(b, 10, 64)
@@ -79,17 +82,19 @@ func (s *Server) renderPromotions(c echo.Context, status int, form templates.Pro
 // an environment plans its stacks, whose certificates and origin records
 // then wait for the layer's zone, and their verification fails. The
 // promotion form says so before anyone promotes.
-func (s *Server) unappliedLayers(ctx context.Context, wf *workflows.Service) []templates.LayerNote {
+func (s *Server) unappliedLayers(ctx context.Context, wf *workflows.Service) ([]templates.LayerNote, error) {
 	if s.deps.Versions == nil {
-		return nil
+		return nil, nil
 	}
 	latest, err := s.deps.Versions.Latest(ctx)
-	if err != nil {
-		return nil // no version yet: the form's own refusal says so
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // no version yet: the form's own refusal says so
+	} else if err != nil {
+		return nil, err
 	}
 	checked, err := s.deps.Versions.Checked(ctx, latest.ID)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var out []templates.LayerNote
 	for _, env := range regions.EnvironmentNames() {
@@ -98,12 +103,14 @@ func (s *Server) unappliedLayers(ctx context.Context, wf *workflows.Service) []t
 			continue
 		}
 		runs, _, err := wf.Engine.ListRuns(ctx, engine.RunFilter{Stack: id, State: engine.RunSucceeded, Limit: 1})
-		if err != nil || len(runs) > 0 {
-			continue
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, templates.LayerNote{Environment: env, Layer: id})
+		if len(runs) == 0 {
+			out = append(out, templates.LayerNote{Environment: env, Layer: id})
+		}
 	}
-	return out
+	return out, nil
 }
 
 func promotionRow(pr workflows.Promotion, people *actors) templates.PromotionRow {

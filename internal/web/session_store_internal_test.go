@@ -52,22 +52,8 @@ func TestIdleSessionsWriteOnlyWhatChanged(t *testing.T) {
 		touchSession(sm, r.Context(), now)
 		mux.ServeHTTP(w, r)
 	}))
-	var cookie *http.Cookie
-	do := func(path string) string {
-		t.Helper()
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		if cookie != nil {
-			req.AddCookie(cookie)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		for _, c := range rec.Result().Cookies() {
-			if c.Name == sm.Cookie.Name && c.Value != "" {
-				cookie = c
-			}
-		}
-		return rec.Body.String()
-	}
+	b := &browser{sm: sm, h: h}
+	do := b.do
 	writes := func(want int64, why string) {
 		t.Helper()
 		if got := counted.commits.Load(); got != want {
@@ -116,7 +102,7 @@ func TestIdleSessionsWriteOnlyWhatChanged(t *testing.T) {
 	done := make(chan string)
 	go func() {
 		req := httptest.NewRequest(http.MethodGet, "/slow", nil)
-		req.AddCookie(cookie)
+		req.AddCookie(b.cookie)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		done <- rec.Body.String()
@@ -153,21 +139,8 @@ func TestIdleSessionEnds(t *testing.T) {
 		}
 		w.Write([]byte(sm.GetString(r.Context(), "v")))
 	}))
-	var cookie *http.Cookie
-	do := func(path string) string {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
-		if cookie != nil {
-			req.AddCookie(cookie)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		for _, c := range rec.Result().Cookies() {
-			if c.Name == sm.Cookie.Name && c.Value != "" {
-				cookie = c
-			}
-		}
-		return rec.Body.String()
-	}
+	b := &browser{sm: sm, h: h}
+	do := b.do
 	do("/?v=a")
 	if got := do("/"); got != "a" {
 		t.Fatalf("at once: got %q, want a", got)
@@ -176,4 +149,27 @@ func TestIdleSessionEnds(t *testing.T) {
 	if got := do("/"); got != "" {
 		t.Errorf("after the idle timeout: got %q, want the session gone", got)
 	}
+}
+
+// browser is a client of h keeping sm's session cookie, as a browser does.
+type browser struct {
+	sm     *scs.SessionManager
+	h      http.Handler
+	cookie *http.Cookie
+}
+
+// do requests path and answers the page's body.
+func (b *browser) do(path string) string {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	if b.cookie != nil {
+		req.AddCookie(b.cookie)
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == b.sm.Cookie.Name && c.Value != "" {
+			b.cookie = c
+		}
+	}
+	return rec.Body.String()
 }

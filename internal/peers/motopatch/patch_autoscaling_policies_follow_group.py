@@ -10,7 +10,8 @@ owner never made, and the portal, which judges a policy's owner by its
 group's tags, reads it as someone else's and refuses to adopt it.
 
 AWS's rules (Amazon EC2 Auto Scaling API Reference): PutScalingPolicy names
-an existing group and fails with ValidationError otherwise; "If the group
+an existing group and fails otherwise with ValidationError "AutoScalingGroup
+name not found - null" (AWS's own wording, as SDK users report it); "If the group
 has scaling policies, deleting the group deletes the policies, the
 underlying alarm actions, and any alarm that no longer has an associated
 action" (DeleteAutoScalingGroup).
@@ -24,7 +25,7 @@ UPSTREAM = {}
 
 def _put_scaling_policy(self, name, policy_type, metric_aggregation_type, adjustment_type, as_name, *args, **kwargs):
     if as_name not in self.autoscaling_groups:
-        raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{as_name}' not found")
+        raise ValidationError("AutoScalingGroup name not found - null")
     return UPSTREAM["put_scaling_policy"](self, name, policy_type, metric_aggregation_type, adjustment_type, as_name, *args, **kwargs)
 
 

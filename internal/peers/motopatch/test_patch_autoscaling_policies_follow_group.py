@@ -46,7 +46,7 @@ class PoliciesFollowTheirGroup(unittest.TestCase):
         with self.assertRaises(ClientError) as caught:
             put_policy("nobody", "cpu")
         self.assertEqual(caught.exception.response["Error"]["Code"], "ValidationError")
-        self.assertIn("nobody", caught.exception.response["Error"]["Message"])
+        self.assertIn("AutoScalingGroup name not found", caught.exception.response["Error"]["Message"])
         self.assertEqual(policies("cpu"), [])
 
     def test_deleting_a_group_deletes_its_policies_only(self):
