@@ -313,7 +313,7 @@ func TestValidateDigestChain(t *testing.T) {
 
 // lookupFake serves CloudTrail LookupEvents (awsJson1.1) as the real API
 // shapes it: newest first, pages of MaxResults with a NextToken, events
-// carrying their record as a JSON string. It records when each request
+// carrying their record as a JSON string. It records when each first attempt
 // came.
 type lookupFake struct {
 	mu     sync.Mutex
@@ -322,9 +322,14 @@ type lookupFake struct {
 }
 
 func (f *lookupFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.at = append(f.at, time.Now())
-	f.mu.Unlock()
+	// The SDK numbers its attempts ("attempt=2; max=3"); a resend of a
+	// request the loaded machine cut is the SDK's retryer, not a page the
+	// ingester asked for, so only first attempts are counted.
+	if strings.HasPrefix(r.Header.Get("Amz-Sdk-Request"), "attempt=1;") {
+		f.mu.Lock()
+		f.at = append(f.at, time.Now())
+		f.mu.Unlock()
+	}
 	if got := r.Header.Get("X-Amz-Target"); got != "CloudTrail_20131101.LookupEvents" {
 		http.Error(w, `{"__type":"UnknownOperationException"}`, http.StatusBadRequest)
 		return
