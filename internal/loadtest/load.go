@@ -100,8 +100,17 @@ func Load(ctx context.Context, cfg LoadConfig) (LoadResult, error) {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), uint64(start.UnixNano())))
 			for n := i; ctx.Err() == nil; n++ {
-				if cfg.Think > 0 && n > i {
-					sleep(ctx, cfg.Think/2+time.Duration(rng.Int64N(int64(cfg.Think)+1)))
+				if cfg.Think > 0 {
+					pause := cfg.Think/2 + time.Duration(rng.Int64N(int64(cfg.Think)+1))
+					if n == i {
+						// People do not all open a page in the same
+						// instant: each client's first page comes at a
+						// random point of a first pause, so the load is
+						// steady from the start instead of every client
+						// at once, then in waves.
+						pause = time.Duration(rng.Int64N(int64(cfg.Think) + 1))
+					}
+					sleep(ctx, pause)
 					if ctx.Err() != nil {
 						return
 					}

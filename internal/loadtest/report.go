@@ -64,7 +64,7 @@ type LoadRun struct {
 // The load models, as the report names them.
 const (
 	ModelSaturation = "saturation: a closed loop, each client asks for the next page as soon as the last one is in"
-	modelThink      = "think time: each client pauses %s on average (uniform between half and one and a half times) between pages, as people read a page"
+	modelThink      = "think time: each client pauses %s on average (uniform between half and one and a half times) between pages, as people read a page, and opens its first page at a random point of the first pause"
 )
 
 // ThinkModel names the think-time model with pause d.
