@@ -117,9 +117,27 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	sdb.SetMaxOpenConns(8)
-	if err := sdb.PingContext(ctx); err != nil {
-		sdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	// A new database is switched to WAL by its first connection, which
+	// needs the file alone for a moment: SQLite answers SQLITE_BUSY
+	// without waiting to another process opening it at that instant
+	// (busy_timeout does not cover the switch). Try again for as long as
+	// busy_timeout would wait.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := sdb.PingContext(ctx)
+		if err == nil {
+			break
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			sdb.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			sdb.Close()
+			return nil, fmt.Errorf("store: open %s: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	return &DB{DB: sdb, Path: path, dialect: SQLite, name: path}, nil
 }
