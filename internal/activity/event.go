@@ -67,8 +67,8 @@ type record struct {
 	Resources []struct {
 		ARN string `json:"ARN"`
 	} `json:"resources"`
-	RequestParameters   stringMembers  `json:"requestParameters"`
-	AdditionalEventData map[string]any `json:"additionalEventData"`
+	RequestParameters   stringMembers `json:"requestParameters"`
+	AdditionalEventData stringMembers `json:"additionalEventData"`
 }
 
 // stringMembers are the string-valued members of a JSON object (or

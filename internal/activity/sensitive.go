@@ -57,7 +57,7 @@ func classifyKind(r *record, raw []byte) string {
 	case r.UserIdentity.Type == "Root" && r.EventName != "ConsoleLogin":
 		return SensRoot
 	case r.EventName == "ConsoleLogin":
-		if mfa, _ := r.AdditionalEventData["MFAUsed"].(string); mfa != "Yes" {
+		if mfa, _ := r.AdditionalEventData.get("MFAUsed"); mfa != "Yes" {
 			if r.UserIdentity.Type == "Root" {
 				return SensRoot + "; " + SensConsoleNoMFA
 			}

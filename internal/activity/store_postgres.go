@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,13 +43,40 @@ const maxPositions = 256
 // binary form, lexemes sorted as the server keeps them, so that COPY
 // hands it over as it is: the server neither parses nor sorts it.
 func valueVector(raw []byte) vector {
-	type entry struct {
-		word string
-		pos  []uint16
-	}
-	var entries []entry
-	index := map[string]int{}
-	var buf []byte
+	vb := vectorBuilders.Get().(*vectorBuilder)
+	defer vectorBuilders.Put(vb)
+	return vb.build(raw)
+}
+
+// vectorBuilder holds what valueVector needs for one record, kept from
+// record to record (vectorBuilders) so that building a record's vector
+// allocates little more than its new words and the result.
+type vectorBuilder struct {
+	index   map[string]int32 // word -> entries index
+	entries []vectorEntry
+	occ     []vectorOcc // each kept position, in record order
+	order   []int32     // entries, sorted by word
+	at      []int32     // where each entry's positions go in pos
+	pos     []uint16
+	buf     []byte
+}
+
+type vectorEntry struct {
+	word string
+	n    int32  // positions kept
+	last uint16 // the last one
+}
+
+type vectorOcc struct {
+	entry int32
+	pos   uint16
+}
+
+var vectorBuilders = sync.Pool{New: func() any { return &vectorBuilder{index: map[string]int32{}} }}
+
+func (vb *vectorBuilder) build(raw []byte) vector {
+	clear(vb.index)
+	vb.entries, vb.occ = vb.entries[:0], vb.occ[:0]
 	size := 4
 	pos := 0
 	forEachValue(raw, func(text []byte) bool {
@@ -57,7 +85,7 @@ func valueVector(raw []byte) vector {
 			if len(w) > maxLexeme {
 				return
 			}
-			buf = buf[:0]
+			buf := vb.buf[:0]
 			ascii := true
 			for _, c := range w {
 				if c >= 'A' && c <= 'Z' {
@@ -66,44 +94,69 @@ func valueVector(raw []byte) vector {
 				ascii = ascii && c < 0x80
 				buf = append(buf, c)
 			}
-			i, ok := index[string(buf)]
+			vb.buf = buf
+			i, ok := vb.index[string(buf)]
+			var word string
 			if !ok && !ascii {
 				// Words hold letters, digits and non-ASCII bytes: only
 				// the latter may need pgText (invalid UTF-8 replaced),
 				// which may make two words one lexeme.
-				word := pgText(string(buf))
+				word = pgText(string(buf))
 				if len(word) > maxLexeme {
 					return
 				}
-				i, ok = index[word]
-				buf = append(buf[:0], word...)
+				i, ok = vb.index[word]
 			}
 			if !ok {
-				word := string(buf)
-				i = len(entries)
-				index[word] = i
-				entries = append(entries, entry{word: word})
+				if word == "" {
+					word = string(buf)
+				}
+				i = int32(len(vb.entries))
+				vb.index[word] = i
+				vb.entries = append(vb.entries, vectorEntry{word: word})
 				size += len(word) + 3
 			}
 			p := uint16(min(pos, maxPosition))
-			if e := &entries[i]; len(e.pos) < maxPositions && (len(e.pos) == 0 || e.pos[len(e.pos)-1] != p) {
-				e.pos = append(e.pos, p)
+			if e := &vb.entries[i]; e.n < maxPositions && (e.n == 0 || e.last != p) {
+				e.n++
+				e.last = p
+				vb.occ = append(vb.occ, vectorOcc{i, p})
 				size += 2
 			}
 		})
 		pos++ // the gap between two values
 		return true
 	})
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.word, b.word) })
+	// Sorted as the server keeps lexemes; each entry's positions laid out
+	// in that order, each in the order it came (ascending).
+	vb.order = vb.order[:0]
+	for i := range vb.entries {
+		vb.order = append(vb.order, int32(i))
+	}
+	slices.SortFunc(vb.order, func(a, b int32) int { return strings.Compare(vb.entries[a].word, vb.entries[b].word) })
+	vb.at = slices.Grow(vb.at[:0], len(vb.entries))[:len(vb.entries)]
+	next := int32(0)
+	for _, i := range vb.order {
+		vb.at[i] = next
+		next += vb.entries[i].n
+	}
+	vb.pos = slices.Grow(vb.pos[:0], len(vb.occ))[:len(vb.occ)]
+	for _, o := range vb.occ {
+		vb.pos[vb.at[o.entry]] = o.pos
+		vb.at[o.entry]++
+	}
 	out := make(vector, 0, size)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(entries)))
-	for _, e := range entries {
+	out = binary.BigEndian.AppendUint32(out, uint32(len(vb.entries)))
+	k := 0
+	for _, i := range vb.order {
+		e := vb.entries[i]
 		out = append(out, e.word...)
 		out = append(out, 0)
-		out = binary.BigEndian.AppendUint16(out, uint16(len(e.pos)))
-		for _, p := range e.pos {
+		out = binary.BigEndian.AppendUint16(out, uint16(e.n))
+		for _, p := range vb.pos[k : k+int(e.n)] {
 			out = binary.BigEndian.AppendUint16(out, p) // weight D: 0
 		}
+		k += int(e.n)
 	}
 	return out
 }

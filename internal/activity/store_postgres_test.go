@@ -1,6 +1,9 @@
 package activity
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -51,4 +54,47 @@ func vectorText(t *testing.T, v vector) string {
 		t.Fatalf("vector does not decode: %v", err)
 	}
 	return tv.String()
+}
+
+// TestValueVectorLikeItsDefinition: for many records, and for ones past
+// the limits (a word repeated more than 256 times, more than 16383
+// words), valueVector holds what its definition says, worked out here
+// the plain way: each word (folded, pgText) with its positions in order,
+// at most 256 of them, positions past 16383 all at 16383 and kept once.
+func TestValueVectorLikeItsDefinition(t *testing.T) {
+	raws, _ := backgroundRaws(300)
+	many := []byte(`{"a":"` + strings.Repeat("ops ", 300) + `","b":"` + strings.Repeat("w ", 17000) + `tail"}`)
+	raws = append(raws, many, []byte("{\"a\":\"Caf\xc3\xa9 caf\xc3\xa9 x\xfey\"}"))
+	for _, raw := range raws {
+		want := map[string][]uint16{}
+		pos := 0
+		forEachValue(raw, func(text []byte) bool {
+			forEachWord(text, func(w []byte) {
+				pos++
+				word := pgText(string(lowerASCII(w)))
+				p := uint16(min(pos, maxPosition))
+				if ps := want[word]; len(ps) < maxPositions && (len(ps) == 0 || ps[len(ps)-1] != p) {
+					want[word] = append(ps, p)
+				}
+			})
+			pos++
+			return true
+		})
+		var tv pgtype.TSVector
+		if err := pgtype.NewMap().Scan(pgtype.TSVectorOID, pgtype.BinaryFormatCode, valueVector(raw), &tv); err != nil {
+			t.Fatalf("vector does not decode: %v", err)
+		}
+		got := map[string][]uint16{}
+		for i, l := range tv.Lexemes {
+			if i > 0 && tv.Lexemes[i-1].Word >= l.Word {
+				t.Fatalf("lexemes out of order: %q before %q", tv.Lexemes[i-1].Word, l.Word)
+			}
+			for _, p := range l.Positions {
+				got[l.Word] = append(got[l.Word], uint16(p.Position))
+			}
+		}
+		if !maps.EqualFunc(got, want, slices.Equal) {
+			t.Fatalf("valueVector(%.80s...): %d words, want %d", raw, len(got), len(want))
+		}
+	}
 }
