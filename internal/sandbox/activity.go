@@ -16,12 +16,12 @@ import (
 	"portal/internal/regions"
 )
 
-// startActivityTrail writes a week of generated CloudTrail activity for
+// startActivityTrail writes days of generated CloudTrail activity for
 // the three sandbox accounts, with digests signed by a sandbox key kept in
 // dir, into a trail bucket in moto's dev account, and configures the
 // portal to ingest that bucket and trust that key. moto delivers no
 // CloudTrail logs of its own.
-func startActivityTrail(ctx context.Context, cfg *app.Config, dir string, stdout io.Writer) (*activity.SandboxTrail, error) {
+func startActivityTrail(ctx context.Context, cfg *app.Config, dir string, days int, stdout io.Writer) (*activity.SandboxTrail, error) {
 	base, err := accounts.LoadBase(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
@@ -43,7 +43,7 @@ func startActivityTrail(ctx context.Context, cfg *app.Config, dir string, stdout
 	}
 	client := s3.NewFromConfig(devCfg, func(o *s3.Options) { o.UsePathStyle, o.DisableLogOutputChecksumValidationSkipped = true, true })
 	start := time.Now()
-	trail, err := activity.StartSandboxTrail(ctx, client, filepath.Join(dir, "data"), accts, regs, 7, time.Now())
+	trail, err := activity.StartSandboxTrail(ctx, client, filepath.Join(dir, "data"), accts, regs, days, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func startActivityTrail(ctx context.Context, cfg *app.Config, dir string, stdout
 		return nil, err
 	}
 	cfg.Activity.DigestKeys = append(cfg.Activity.DigestKeys, keys...)
-	fmt.Fprintf(stdout, "Wrote a week of sandbox CloudTrail activity to s3://%s in %s (digests signed by %s).\n", activity.SandboxBucket,
+	fmt.Fprintf(stdout, "Wrote %s of sandbox CloudTrail activity to s3://%s in %s (digests signed by %s).\n", plural(days, "day"), activity.SandboxBucket,
 		time.Since(start).Round(time.Millisecond), trail.KeyFile())
 	return trail, nil
 }

@@ -43,6 +43,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keyFile := fs.String("secret-key-file", "", "as portal serve's -secret-key-file (default DIR/data/secret.key); required with PostgreSQL, the same for every replica")
 	auditKeyFile := fs.String("audit-key-file", "", "as portal serve's -audit-key-file (default DIR/data/audit.key); required with PostgreSQL, the same for every replica")
 	baseURL := fs.String("base-url", "", "as portal serve's -base-url: the address people use, e.g. the load balancer's in front of several replicas (default the portal's own)")
+	small := fs.Bool("small", false, "generate "+smallData.describe()+" instead of "+fullData.describe()+": the same kinds of data, quicker to write, sync, ingest and validate (the contract fuzzer's sandbox)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,7 +116,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stripe.Stop()
-	fixture, err := startStripeFixture()
+	data := fullData
+	if *small {
+		data = smallData
+	}
+	fixture, err := startStripeFixture(data)
 	if err != nil {
 		return err
 	}
@@ -171,9 +176,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Promotion.AcceptUnsupported = true
 	cfg.Promotion.Mail = notify.SMTPConfig{Addr: mail.SMTPAddr(), From: "Portal sandbox <portal@portal.local>", RootCAs: ca.Pool()}
 	cfg.SandboxNotice = "Sandbox: AWS is moto and Stripe is a fixture server with generated data on this machine. No real accounts are touched."
-	cfg.Billing.Sandbox = stripeDataNotice
+	cfg.Billing.Sandbox = data.stripeNotice()
 	log := app.NewLoggerTo(stderr, cfg)
-	trail, err := startActivityTrail(ctx, &cfg, *dir, stdout)
+	trail, err := startActivityTrail(ctx, &cfg, *dir, data.trailDays, stdout)
 	if err != nil {
 		return err
 	}
