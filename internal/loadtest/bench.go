@@ -226,11 +226,6 @@ func loadReplicas(ctx context.Context, r *Report, exe, out, stamp string, n int,
 		return err
 	}
 	defer os.RemoveAll(dir)
-	// PostgreSQL's cluster lives inside, and it runs as another account
-	// when this process is root.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return err
-	}
 	logPath := filepath.Join(out, "bench-"+stamp+"-replicas.log")
 	log, err := os.Create(logPath)
 	if err != nil {

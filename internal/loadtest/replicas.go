@@ -39,6 +39,13 @@ func StartSharedStore(ctx context.Context, dir string, log io.Writer, settings .
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("loadtest: %w", err)
 	}
+	// PostgreSQL's cluster lives inside, and runs as another account when
+	// this process is root (peers.StartPostgres): that account must be
+	// able to reach it (a folder from os.MkdirTemp is the owner's alone).
+	// The keys stay in data, the owner's alone.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("loadtest: %w", err)
+	}
 	s := &SharedStore{SecretKeyFile: filepath.Join(data, "secret.key"), AuditKeyFile: filepath.Join(data, "audit.key")}
 	if _, err := app.LoadOrCreateKey(s.SecretKeyFile); err != nil {
 		return nil, err
