@@ -53,13 +53,13 @@ type OIDCProvider struct {
 
 // buildOIDCProvider builds the provider once per process.
 var buildOIDCProvider struct {
-	once sync.Once
-	path string
-	err  error
+	mu   sync.Mutex
+	path string // the executable, in a temporary folder of its own
 }
 
 // OIDCProviderPath returns the provider's executable, building it with the
-// go command into a temporary folder the first time it is asked for.
+// go command into a temporary folder the first time it is asked for (again
+// after RemoveOIDCProviderBuild).
 func OIDCProviderPath(ctx context.Context) (string, error) {
 	if p := os.Getenv("PORTAL_OIDC_PROVIDER"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -68,29 +68,48 @@ func OIDCProviderPath(ctx context.Context) (string, error) {
 		return p, nil
 	}
 	b := &buildOIDCProvider
-	b.once.Do(func() {
-		root, err := ProjectRoot()
-		if err != nil {
-			b.err = err
-			return
-		}
-		goCmd, err := exec.LookPath("go")
-		if err != nil {
-			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		out, err := os.MkdirTemp("", "portal-oidcprovider-")
-		if err != nil {
-			b.err = err
-			return
-		}
-		b.path = filepath.Join(out, "oidcprovider")
-		cmd := exec.CommandContext(ctx, goCmd, "build", "-o", b.path, "./internal/peers/oidcprovider")
-		cmd.Dir = root
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("build the OpenID provider (go build ./internal/peers/oidcprovider): %w\n%s", err, msg)
-		}
-	})
-	return b.path, b.err
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.path != "" {
+		return b.path, nil
+	}
+	root, err := ProjectRoot()
+	if err != nil {
+		return "", err
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := os.MkdirTemp("", "portal-oidcprovider-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(out, "oidcprovider")
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", path, "./internal/peers/oidcprovider")
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(out)
+		return "", fmt.Errorf("build the OpenID provider (go build ./internal/peers/oidcprovider): %w\n%s", err, msg)
+	}
+	b.path = path
+	return path, nil
+}
+
+// RemoveOIDCProviderBuild removes the executable OIDCProviderPath built, if
+// it built one (each is tens of megabytes; a test binary or a sandbox
+// that starts the provider calls this when it is done with it).
+// Providers already started run on.
+func RemoveOIDCProviderBuild() error {
+	b := &buildOIDCProvider
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.path == "" {
+		return nil
+	}
+	err := os.RemoveAll(filepath.Dir(b.path))
+	b.path = ""
+	return err
 }
 
 // StartOIDCProvider writes the directory to a temporary folder and starts

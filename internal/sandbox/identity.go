@@ -79,6 +79,7 @@ type identity struct {
 func (i *identity) stop() {
 	i.provider.Stop()
 	i.log.Close()
+	_ = peers.RemoveOIDCProviderBuild() // a temporary copy; built again on the next start
 }
 
 // startIdentity starts the sandbox's OpenID provider (building it the

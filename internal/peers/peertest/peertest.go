@@ -75,7 +75,8 @@ func Main(m *testing.M) {
 }
 
 // StopAll stops the shared instances MotoForTest, StripeMockForTest and
-// PostgresForTest started, if any, and removes the SQLite template. Call it once, after all tests ran (Main does). A test
+// PostgresForTest started, if any, and removes the SQLite template and the
+// OpenID provider's build. Call it once, after all tests ran (Main does). A test
 // binary that does not call it still leaves no process behind on Linux, where
 // peers die with the process that started them.
 func StopAll() error {
@@ -95,7 +96,7 @@ func StopAll() error {
 	if pgShared.pg != nil {
 		errs = append(errs, pgShared.pg.Stop())
 	}
-	errs = append(errs, removeSQLiteTemplate())
+	errs = append(errs, removeSQLiteTemplate(), peers.RemoveOIDCProviderBuild())
 	return errors.Join(errs...)
 }
 
