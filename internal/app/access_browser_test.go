@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,8 +71,7 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "access-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, ctx, "access-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

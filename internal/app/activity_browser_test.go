@@ -132,8 +132,7 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "activity-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, ctx, "activity-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -344,8 +343,10 @@ func TestActivityWalkThroughInBrowser(t *testing.T) {
 	t.Logf("week of write events: %d rows in the CSV", len(recs)-1)
 
 	// The logs are intact.
+	// The page may already show the scheduled validation's result: the
+	// flash is the mark of the page the click led to.
 	do("validate", chromedp.Navigate(a.URL()+"/activity/integrity"), chromedp.WaitVisible(`[data-testid=validate-now]`),
-		chromedp.Click(`[data-testid=validate-now]`), chromedp.WaitVisible(`[data-testid=validation-result]`))
+		chromedp.Click(`[data-testid=validate-now]`), chromedp.WaitVisible(`[data-testid=flash]`), chromedp.WaitVisible(`[data-testid=validation-result]`))
 	shot("08-validation-passed")
 	if got := text(`[data-testid=validation-result]`); !strings.Contains(got, "Passed") {
 		t.Fatalf("first validation: %q, want passed", got)

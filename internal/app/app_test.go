@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,18 +44,6 @@ func startApp(t *testing.T) *app.App {
 	return a
 }
 
-// screenshotDir is where the browser test keeps its screenshots: the
-// folder named by PORTAL_SCREENSHOTS, or the test's temp folder.
-func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("PORTAL_SCREENSHOTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
-
 // TestFirstAdminInBrowser is what a new administrator does on a fresh
 // portal: sign in with the printed one-time password, choose a password,
 // enrol two-factor, reach the Overview, and create an ops user.
@@ -69,8 +55,7 @@ func TestFirstAdminInBrowser(t *testing.T) {
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, ctx, name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

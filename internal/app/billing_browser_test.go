@@ -61,8 +61,7 @@ func TestFinanceInBrowser(t *testing.T) {
 	bctx := peertest.Chromium(t)
 	bctx, bcancel := context.WithTimeout(bctx, 90*time.Second)
 	defer bcancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, bctx, filepath.Join(shots, "finance-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, bctx, "finance-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,13 +175,12 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	bctx := peertest.Chromium(t)
 	bctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
-	shots := screenshotDir(t)
 	if err := chromedp.Do(bctx, signInSteps(t, a.URL(), "cora@example.com", pw, secret, clk),
 		chromedp.WaitVisible(`[data-testid=who]`), // signed in: the page names the user
 		chromedp.Navigate(a.URL()+"/plans/"+itoa(p.ID)), chromedp.WaitVisible(`[data-testid=plan-counts]`)); err != nil {
 		t.Fatalf("open the plan: %v", err)
 	}
-	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan.png"))
+	peertest.KeepScreenshot(t, bctx, "deploy-plan.png")
 	// Will it work: every check passes from the blueprints; the live
 	// re-check waits until the stack exists.
 	if sum, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=works-summary]`)); err != nil || !strings.Contains(sum, "passes") || !strings.Contains(sum, "checks pass") {
@@ -195,7 +193,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 		chromedp.ScrollIntoView(`[data-testid=works]`)); err != nil {
 		t.Fatalf("open the plan after the apply: %v", err)
 	}
-	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-plan-works.png"))
+	peertest.KeepScreenshot(t, bctx, "deploy-plan-works.png")
 	for _, id := range []string{"works-summary", "works-live-summary"} {
 		if sum, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=`+id+`]`)); err != nil || !strings.Contains(sum, "checks pass") {
 			t.Errorf("after the apply, %s: %q, %v; want every check passing", id, sum, err)
@@ -211,7 +209,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/routing?env=dev&country=DE&down=dev-eu:health"), chromedp.WaitVisible(`[data-testid=routing-answer]`)); err != nil {
 		t.Fatalf("open the routing explorer: %v", err)
 	}
-	peertest.Screenshot(t, bctx, filepath.Join(shots, "routing-explorer.png"))
+	peertest.KeepScreenshot(t, bctx, "routing-explorer.png")
 	if ans, err := chromedp.Run(bctx, chromedp.Text(`[data-testid=routing-answer]`)); err != nil || !strings.Contains(ans, "eu-west-1") {
 		t.Errorf("German patient, Frankfurt down: %q, %v; want eu-west-1", ans, err)
 	}
@@ -224,7 +222,7 @@ func TestDeployShippedStackThroughAPI(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.URL()+"/runs/"+itoa(queued.RunID)), chromedp.WaitVisible(`[data-testid=run-state]`)); err != nil {
 		t.Fatalf("open the run: %v", err)
 	}
-	peertest.Screenshot(t, bctx, filepath.Join(shots, "deploy-run.png"))
+	peertest.KeepScreenshot(t, bctx, "deploy-run.png")
 	if st, _ := chromedp.Run(bctx, chromedp.Text(`[data-testid=run-state]`)); st != "succeeded" {
 		t.Errorf("the run page says %q, want succeeded", st)
 	}

@@ -135,8 +135,7 @@ func TestPromotionInBrowser(t *testing.T) {
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "promo-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, ctx, "promo-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

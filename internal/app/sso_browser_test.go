@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,8 +116,7 @@ func TestSingleSignOnInBrowser(t *testing.T) {
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	shots := screenshotDir(t)
-	shot := func(name string) { peertest.Screenshot(t, ctx, filepath.Join(shots, "sso-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, ctx, "sso-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {

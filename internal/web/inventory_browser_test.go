@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,13 +30,7 @@ func TestInventoryInBrowser(t *testing.T) {
 	bctx := peertest.Chromium(t)
 	bctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
-	dir := os.Getenv("PORTAL_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	shot := func(name string) { peertest.Screenshot(t, bctx, filepath.Join(dir, "inventory-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, bctx, "inventory-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
@@ -63,8 +55,10 @@ func TestInventoryInBrowser(t *testing.T) {
 	shot("02-inventory")
 	do("read the help", chromedp.Click(`[data-testid=inventory-help] summary`))
 	shot("03-help")
+	// The unfiltered page has a total too: the box checked by the page
+	// itself (the attribute, not the click's state) marks the filtered one.
 	do("only violations", chromedp.Click(`input[name=violations]`), chromedp.Submit(`[data-testid=inventory-filter]`),
-		chromedp.WaitVisible(`[data-testid=inventory-total]`))
+		chromedp.WaitVisible(`input[name=violations][checked]`), chromedp.WaitVisible(`[data-testid=inventory-total]`))
 	shot("04-violations")
 	if got := text(`[data-testid=inventory-total]`); !strings.HasPrefix(got, "1 resource(s) match") {
 		t.Errorf("violations filter: %q, want 1 match", got)

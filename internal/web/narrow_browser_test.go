@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +38,6 @@ const overflowJS = `(() => {
 func TestPagesAt800Pixels(t *testing.T) {
 	e := newActivityEstate(t)
 	u := e.h.newUser(t, staff.Admin, staff.Compliance, staff.Ops, staff.Finance)
-	shots := os.Getenv("PORTAL_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx := peertest.Chromium(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
@@ -62,7 +53,7 @@ func TestPagesAt800Pixels(t *testing.T) {
 		if name == "" {
 			name = "overview"
 		}
-		peertest.Screenshot(t, ctx, filepath.Join(shots, "narrow-"+name+".png"))
+		peertest.KeepScreenshot(t, ctx, "narrow-"+name+".png")
 		out, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](overflowJS))
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)

@@ -2,8 +2,6 @@ package web_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,13 +42,7 @@ func TestPasskeysInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WebAuthn.addVirtualAuthenticator: %v", err)
 	}
-	dir := os.Getenv("PORTAL_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	shot := func(name string) { peertest.Screenshot(t, bctx, filepath.Join(dir, "passkeys-"+name+".png")) }
+	shot := func(name string) { peertest.KeepScreenshot(t, bctx, "passkeys-"+name+".png") }
 	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {

@@ -323,6 +323,24 @@ func Screenshot(tb testing.TB, ctx context.Context, path string) {
 	}
 }
 
+// KeepScreenshot saves a full-page PNG screenshot of the tab in ctx as
+// name in the folder PORTAL_SCREENSHOTS names (created if need be), for
+// people to look at the pages a browser test walks through. Without
+// PORTAL_SCREENSHOTS it takes none: a screenshot kept in the test's
+// temporary folder would be deleted unseen when the test ends, and each
+// costs chromium a full-page render and PNG encoding.
+func KeepScreenshot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	dir := os.Getenv("PORTAL_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatalf("peers: screenshot: %v", err)
+	}
+	Screenshot(tb, ctx, filepath.Join(dir, name))
+}
+
 // StartFaultProxy is peers.NewFaultProxy in front of m for a test, stopped
 // at its end. It trusts this test binary's CA, so it can be pointed at
 // another moto of the test binary later.
