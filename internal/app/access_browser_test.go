@@ -16,6 +16,7 @@ import (
 
 	"portal/internal/access"
 	"portal/internal/app"
+	"portal/internal/engine"
 	"portal/internal/peers"
 	"portal/internal/peers/peertest"
 	"portal/internal/regions"
@@ -246,6 +247,33 @@ func TestAWSAccessInBrowser(t *testing.T) {
 	do("approve the organization's policies", chromedp.Click(`[data-testid=inbox-approve-`+orgPlan+`]`), chromedp.WaitVisible(`[data-testid=flash]`))
 	do("apply the organization's policies", chromedp.Navigate(a.URL()+"/plans/"+orgPlan), chromedp.WaitVisible(`[data-testid=apply-submit]`),
 		chromedp.Click(`[data-testid=apply-submit]`), chromedp.WaitVisible(`[data-testid=nav-runs]`))
+	runURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgRun, err := strconv.ParseInt(runURL[strings.LastIndexByte(runURL, '/')+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("applying the organization's policies led to %s, want its run's page", runURL)
+	}
+	// The run applies under the race detector on a shared machine: wait
+	// for it to end, and say how it ended if it did not succeed.
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		r, _, err := a.Estate.Engine.GetRun(context.Background(), orgRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Finished() && r.State != engine.RunSucceeded {
+			t.Fatalf("the organization's run #%d ended %s: %s", orgRun, r.State, r.Error)
+		}
+		if r.Finished() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the organization's run #%d still %s after 2 minutes", orgRun, r.State)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		// The run page streams its progress; leaving it can abort the
